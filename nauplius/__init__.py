@@ -1,0 +1,1 @@
+"""Nauplius: label and search plankton images by similarity."""

@@ -1,0 +1,90 @@
+"""The `nauplius` command: run the system, ingest images, evaluate retrieval, export models."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _existing_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"not a folder: {value}")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nauplius", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the four services on this machine")
+    up.add_argument("--data-dir", type=Path, default=Path("data"),
+                    help="where images, the index and the embedded PostgreSQL live (default ./data)")
+    up.add_argument("--port", type=int, default=8000, help="gateway port; services use the next three")
+
+    ingest = commands.add_parser("ingest", help="upload image files and folders through the gateway")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--label-from-folder", action="store_true",
+                        help="label each image with the name of the folder it is in")
+    ingest.add_argument("--instrument", help="instrument name recorded with every image")
+    ingest.add_argument("--url", help=f"gateway URL (default $NAUPLIUS_URL, else {DEFAULT_URL})")
+
+    evaluate = commands.add_parser("eval", help="retrieval accuracy on <class>/<image> folders")
+    evaluate.add_argument("--gallery", type=_existing_dir, required=True)
+    evaluate.add_argument("--queries", type=_existing_dir,
+                          help="query images; without it, leave-one-out on the gallery")
+    evaluate.add_argument("--k", type=int, default=10, help="neighbours for precision@k (default 10)")
+    evaluate.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
+    evaluate.add_argument("--model", type=Path, help="ONNX model with its card beside it "
+                          "(default: the embedder's default model)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    model = commands.add_parser("model", help="model files")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    export = model_commands.add_parser("export", help="export a pretrained CNN to ONNX with its card "
+                                       "(needs the 'export' extra: torch)")
+    export.add_argument("name", choices=["efficientnet-lite0-imagenet", "resnet50-imgsim"])
+    export.add_argument("--out", type=Path, default=Path("models"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    if args.command == "up":
+        from nauplius.up import run_up
+        return run_up(args.data_dir, args.port)
+
+    if args.command == "ingest":
+        from nauplius.ingest import ingest
+        url = args.url or os.environ.get("NAUPLIUS_URL") or DEFAULT_URL
+        report = ingest(args.paths, url, args.label_from_folder, args.instrument)
+        print(f"{report.stored} stored, {report.duplicates} already known, "
+              f"{len(report.errors)} refused")
+        for path, reason in report.errors:
+            print(f"  refused {path}: {reason}", file=sys.stderr)
+        return 1 if report.errors else 0
+
+    if args.command == "eval":
+        from nauplius.evaluate import evaluate, format_report
+        result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
+                          model_path=args.model, progress=not args.json)
+        print(json.dumps(result) if args.json else format_report(result))
+        return 0
+
+    if args.command == "model":
+        from nauplius.model_export import export
+        path = export(args.name, args.out)
+        print(f"exported {path} and {path.with_suffix('.json')}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Run the four Nauplius services as separate local processes (used by `nauplius up` and the tests)."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger("nauplius.stack")
+
+# name -> ASGI app path; the gateway comes last so it starts against services that already answer.
+SERVICE_APPS = {
+    "embedder": "services.embedder.main:app",
+    "search": "services.search.main:app",
+    "catalog": "services.catalog.main:app",
+    "gateway": "gateway.main:app",
+}
+
+
+class StackError(RuntimeError):
+    """A service failed to start or to become healthy."""
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_ports(gateway_port: int) -> dict[str, int]:
+    return {"gateway": gateway_port, "embedder": gateway_port + 1,
+            "search": gateway_port + 2, "catalog": gateway_port + 3}
+
+
+def stack_environment(ports: dict[str, int], data_dir: Path, database_url: str) -> dict[str, str]:
+    """Environment for all four services; values already set by the user win."""
+    env = dict(os.environ)
+    defaults = {
+        "CATALOG_DATABASE_URL": database_url,
+        "CATALOG_DATA_DIR": str(data_dir / "catalog"),
+        "SEARCH_DATA_DIR": str(data_dir / "search"),
+        "GATEWAY_EMBEDDER_URL": f"http://127.0.0.1:{ports['embedder']}",
+        "GATEWAY_SEARCH_URL": f"http://127.0.0.1:{ports['search']}",
+        "GATEWAY_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    return env
+
+
+class Stack:
+    """Starts the services, waits for each `/health`, stops them all (also as a context manager)."""
+
+    def __init__(self, ports: dict[str, int], env: dict[str, str], log_dir: Path):
+        self.ports = ports
+        self.env = env
+        self.log_dir = log_dir
+        self.services: dict[str, ServiceProcess] = {}
+
+    def start(self, timeout_s: float = 180.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name, app in SERVICE_APPS.items():
+                self.services[name] = self._spawn(name, app)
+                if name == "catalog":
+                    # The gateway's health check needs every service; wait for them first.
+                    for started in list(self.services.values()):
+                        self._wait_healthy(started, timeout_s)
+            self._wait_healthy(self.services["gateway"], timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, app: str) -> ServiceProcess:
+        port = self.ports[name]
+        log_path = self.log_dir / f"{name}.log"
+        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
+                   "--port", str(port), "--no-access-log"]
+        with open(log_path, "ab") as log_file:
+            process = subprocess.Popen(command, env=self.env, stdout=log_file,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.info("started %s (pid %d) on port %d, log %s", name, process.pid, port, log_path)
+        return ServiceProcess(name, port, process, log_path)
+
+    def _wait_healthy(self, service: ServiceProcess, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                raise StackError(f"{service.name} exited with code {service.process.returncode}:\n"
+                                 f"{service.log_tail()}")
+            try:
+                if httpx.get(f"{service.url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{service.name} did not answer /health within {timeout_s:.0f} s:\n"
+                         f"{service.log_tail()}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        # Reverse order: the gateway first, so nothing calls a service that is already gone.
+        for service in reversed(list(self.services.values())):
+            if service.process.poll() is None:
+                service.process.terminate()
+        for service in self.services.values():
+            try:
+                service.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+        self.services.clear()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

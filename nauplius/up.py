@@ -1,0 +1,61 @@
+"""`nauplius up`: the whole system on this machine, with embedded PostgreSQL and Qdrant Edge."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from nauplius.stack import Stack, default_ports, stack_environment
+
+log = logging.getLogger("nauplius.up")
+
+
+def embedded_postgres_url(data_dir: Path) -> str:
+    """Start (or reuse) a private PostgreSQL 16 from the `pgserver` wheel inside the data directory.
+
+    pgserver stops the server when this process exits.
+    """
+    import pgserver
+
+    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    return server.get_uri()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_up(data_dir: Path, port: int) -> int:
+    """Runs until Ctrl-C; returns the exit code (1 if a service died)."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("CATALOG_DATABASE_URL")
+    if not database_url:
+        print(f"Starting embedded PostgreSQL in {data_dir / 'postgres'} ...", flush=True)
+        database_url = embedded_postgres_url(data_dir)
+    if not os.environ.get("QDRANT_URL"):
+        print(f"Using embedded Qdrant Edge in {data_dir / 'search'}", flush=True)
+    ports = default_ports(port)
+    stack = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
+    # SIGTERM (e.g. from a process manager) stops the services like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    print("Starting embedder, search, catalog and gateway ...", flush=True)
+    stack.start()
+    try:
+        for name, service in stack.services.items():
+            print(f"  {name:<9} {service.url}  (log: {service.log_path})")
+        print(f"\nNauplius is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)", flush=True)
+        while True:
+            for service in stack.services.values():
+                if service.process.poll() is not None:
+                    print(f"{service.name} stopped unexpectedly (code {service.process.returncode}):\n"
+                          f"{service.log_tail()}", flush=True)
+                    return 1
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+    finally:
+        stack.stop()
+    return 0
