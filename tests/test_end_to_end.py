@@ -1,0 +1,140 @@
+"""The whole system as real processes: gateway, embedder, search (Qdrant Edge) and catalog (PostgreSQL)."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nauplius.ingest import ingest
+from nauplius.stack import SERVICE_APPS, Stack, free_port, stack_environment
+from tests.conftest import create_database, drop_database
+
+pytestmark = pytest.mark.e2e
+
+CLASSES = ["daphnia", "dinobryon", "keratella_quadrata", "asterionella"]
+PER_CLASS = 5
+
+
+@pytest.fixture(scope="module")
+def image_folder(shared_data: Path, tmp_path_factory) -> Path:
+    """Twenty real ZooLake images, five from each of four classes, laid out <class>/<image>."""
+    folder = tmp_path_factory.mktemp("zoolake20")
+    for name in CLASSES:
+        (folder / name).mkdir()
+        for source in sorted((shared_data / "zoolake" / name).iterdir())[:PER_CLASS]:
+            (folder / name / source.name).symlink_to(source)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("nauplius-data")
+    database_url = asyncio.run(create_database("nauplius_e2e"))
+    ports = {name: free_port() for name in SERVICE_APPS}
+    running = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        asyncio.run(drop_database(database_url))
+
+
+@pytest.fixture(scope="module")
+def gateway(stack) -> httpx.Client:
+    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ingested(stack, gateway, image_folder) -> dict[Path, int]:
+    """Ingest the twenty images once with the CLI's code; map each file to its image id."""
+    report = ingest([image_folder], str(gateway.base_url), label_from_folder=True, progress=False)
+    assert (report.stored, report.duplicates, report.errors) == (PER_CLASS * len(CLASSES), 0, [])
+    ids = {}
+    for path in sorted(image_folder.rglob("*.jpeg")):
+        response = gateway.post("/api/v1/images", files={"files": (path.name, path.read_bytes())})
+        entry = response.json()["data"][0]
+        assert entry["duplicate"] is True
+        ids[path] = entry["id"]
+    return ids
+
+
+def test_health_reports_every_service(gateway):
+    response = gateway.get("/health")
+    assert response.status_code == 200
+
+
+def test_second_ingest_stores_nothing_new(gateway, ingested, image_folder):
+    report = ingest([image_folder], str(gateway.base_url), label_from_folder=True, progress=False)
+    assert (report.stored, report.duplicates) == (0, len(ingested))
+    assert gateway.get("/api/v1/images", params={"limit": 5}).json()["count"] == len(ingested)
+
+
+def test_each_image_finds_itself_first(gateway, ingested):
+    for path, image_id in ingested.items():
+        response = gateway.post("/api/v1/search", files={"file": (path.name, path.read_bytes())},
+                                params={"k": 3})
+        assert response.status_code == 200, response.text
+        best = response.json()["data"][0]
+        assert best["id"] == image_id
+        assert best["score"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_similar_images_are_mostly_the_same_class(gateway, ingested):
+    same_class = 0
+    for path, image_id in ingested.items():
+        neighbours = gateway.get(f"/api/v1/images/{image_id}/similar", params={"k": 5}).json()["data"]
+        assert image_id not in [n["id"] for n in neighbours]
+        assert len(neighbours) == 5
+        same_class += neighbours[0]["label"] == path.parent.name
+    assert same_class >= 0.75 * len(ingested)
+
+
+def test_similar_honours_the_label_filter(gateway, ingested):
+    image_id = next(iter(ingested.values()))
+    neighbours = gateway.get(f"/api/v1/images/{image_id}/similar",
+                             params={"k": 10, "label": "dinobryon"}).json()["data"]
+    assert neighbours and {n["label"] for n in neighbours} == {"dinobryon"}
+
+
+def test_label_change_is_kept_in_history_and_seen_by_search(gateway, ingested):
+    path, image_id = next((p, i) for p, i in ingested.items() if p.parent.name == "daphnia")
+    response = gateway.put(f"/api/v1/images/{image_id}/label", json={"taxon": "Daphnia longispina"})
+    assert response.status_code == 200, response.text
+    assert response.json()["label"] == "Daphnia longispina"
+    history = gateway.get(f"/api/v1/images/{image_id}/labels").json()["data"]
+    assert sorted(entry["taxon"] for entry in history) == ["Daphnia longispina", "daphnia"]
+    other = next(i for p, i in ingested.items() if p.parent.name == "daphnia" and i != image_id)
+    found = gateway.get(f"/api/v1/images/{other}/similar",
+                        params={"k": 10, "label": "Daphnia longispina"}).json()["data"]
+    assert [n["id"] for n in found] == [image_id]
+
+
+def test_bad_files_are_refused_and_good_ones_stored(gateway, ingested, shared_data):
+    count_before = gateway.get("/api/v1/images").json()["count"]
+    good = sorted((shared_data / "zoolake" / "fish").iterdir())[0]
+    files = [("files", ("notes.txt", b"this is not an image")),
+             ("files", ("empty.png", b"")),
+             ("files", (good.name, good.read_bytes()))]
+    response = gateway.post("/api/v1/images", files=files)
+    assert response.status_code == 200
+    entries = response.json()["data"]
+    assert entries[0]["error"] and entries[0]["id"] is None
+    assert entries[1]["error"] and entries[1]["id"] is None
+    assert entries[2]["error"] is None and entries[2]["duplicate"] is False
+    assert gateway.get("/api/v1/images").json()["count"] == count_before + 1
+
+
+def test_unknown_image_is_404(gateway, ingested):
+    assert gateway.get("/api/v1/images/987654321").status_code == 404
+    assert gateway.get("/api/v1/images/987654321/similar").status_code == 404
+
+
+def test_files_and_thumbnails_are_served(gateway, ingested):
+    path, image_id = next(iter(ingested.items()))
+    assert gateway.get(f"/api/v1/images/{image_id}/file").content == path.read_bytes()
+    thumbnail = gateway.get(f"/api/v1/images/{image_id}/thumbnail")
+    assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
