@@ -62,9 +62,22 @@ def main(argv: list[str] | None = None) -> int:
         return run_up(args.data_dir, args.port)
 
     if args.command == "ingest":
+        import httpx
+
         from nauplius.ingest import ingest
         url = args.url or os.environ.get("NAUPLIUS_URL") or DEFAULT_URL
-        report = ingest(args.paths, url, args.label_from_folder, args.instrument)
+        try:
+            report = ingest(args.paths, url, args.label_from_folder, args.instrument)
+        except FileNotFoundError as error:
+            print(f"nauplius ingest: {error}", file=sys.stderr)
+            return 2
+        except httpx.TransportError as error:
+            print(f"nauplius ingest: cannot reach the gateway at {url} ({error}); "
+                  "is `nauplius up` running?", file=sys.stderr)
+            return 1
+        except httpx.HTTPStatusError as error:
+            print(f"nauplius ingest: the gateway answered {error}", file=sys.stderr)
+            return 1
         print(f"{report.stored} stored, {report.duplicates} already known, "
               f"{len(report.errors)} refused")
         for path, reason in report.errors:
