@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "efficientnet-lite0-imagenet.onnx"
+
+
+class EmbedderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMBEDDER_", env_nested_delimiter="__")
+
+    model_path: Path = DEFAULT_MODEL
+    batch_size: int = 32
+    threads: int = 0  # onnxruntime intra-op threads; 0 lets it use every core
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    # files decoded and embedded at once across all requests (bounds memory and CPU)
+    max_concurrency: int = 2

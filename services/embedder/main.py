@@ -1,0 +1,31 @@
+import logging
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio import to_thread
+from fastapi import FastAPI
+
+from services.embedder.config import EmbedderSettings
+from services.embedder.model import Embedder
+from services.embedder.routes import router
+
+log = logging.getLogger("nauplius.embedder")
+
+
+def create_app(settings: EmbedderSettings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings or EmbedderSettings()
+        s = app.state.settings
+        app.state.limiter = anyio.CapacityLimiter(s.max_concurrency)
+        app.state.embedder = await to_thread.run_sync(Embedder, s.model_path, s.threads, s.batch_size)
+        log.info("embedder ready: model %s, max %d bytes and %d pixels per image",
+                 app.state.embedder.card.name, s.max_image_bytes, s.max_pixels)
+        yield
+
+    app = FastAPI(title="Nauplius embedder", lifespan=lifespan)
+    app.include_router(router)
+    return app
+
+
+app = create_app()

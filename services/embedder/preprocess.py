@@ -1,0 +1,130 @@
+"""Pure image functions: bytes -> decoded image -> the model's CHW float32 input.
+
+Plankton images are small organisms on a plain background, so images are padded to the model's
+aspect ratio with their own background colour, never cropped: the whole organism stays in view.
+"""
+
+import os
+
+# OpenCV's own decode limit, a backstop for formats whose header we do not parse; it is read
+# when cv2 is imported, so it is set first. The configured max_pixels is checked on top of it.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 28))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from services.embedder.card import ModelCard  # noqa: E402
+from services.embedder.errors import ImageTooLarge, UndecodableImage  # noqa: E402
+from services.embedder.image_header import header_dimensions  # noqa: E402
+
+
+_JPEG = b"\xff\xd8"
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode image bytes to uint8: (h, w) for grey images, (h, w, 3) RGB for colour ones.
+
+    16-bit samples are scaled to 0..255; an alpha channel is composited onto the background.
+    Raises UndecodableImage (empty, truncated, not an image) or ImageTooLarge (over max_pixels).
+    """
+    if not data:
+        raise UndecodableImage("empty file (0 bytes)")
+    dims = header_dimensions(data)
+    if dims is not None and dims[0] * dims[1] > max_pixels:
+        raise ImageTooLarge(f"image is {dims[0]}x{dims[1]} pixels, over the limit of {max_pixels}")
+    # JPEG never has alpha, and only the non-UNCHANGED modes apply its EXIF orientation
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG) else cv2.IMREAD_UNCHANGED
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as exc:
+        if "pixels" in str(exc).lower() or "too large" in str(exc).lower():
+            raise ImageTooLarge("image is over OpenCV's pixel limit") from None
+        raise UndecodableImage("not a readable image (corrupt or truncated)") from None
+    if image is None or image.size == 0:
+        raise UndecodableImage("not a readable image (unknown format, corrupt or truncated)")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise ImageTooLarge(f"image is {image.shape[1]}x{image.shape[0]} pixels, "
+                            f"over the limit of {max_pixels}")
+    return _to_rgb_or_grey(_to_uint8(image))
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return ((image.astype(np.float32) * (255.0 / 65535.0)) + 0.5).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):  # float TIFF: 0..1 by convention
+        return (np.clip(np.nan_to_num(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    info = np.iinfo(image.dtype)
+    scaled = (image.astype(np.float64) - info.min) * (255.0 / (info.max - info.min))
+    return (scaled + 0.5).astype(np.uint8)
+
+
+def _to_rgb_or_grey(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 2:  # grey + alpha
+        return _composite(image[:, :, :1], image[:, :, 1])[:, :, 0]
+    if image.shape[2] == 4:
+        image = _composite(image[:, :, :3], image[:, :, 3])
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Blend onto the colour of the opaque border pixels (the scene's background), else white."""
+    opaque = _border(alpha) == 255
+    border = _border(colour)
+    if opaque.any():
+        background = np.median(border[opaque], axis=0)
+    else:
+        background = np.full(colour.shape[2], 255.0)
+    a = alpha.astype(np.float32)[:, :, None] / 255.0
+    return (colour * a + background * (1.0 - a) + 0.5).astype(np.uint8)
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    """The pixels of the outermost rows and columns, one per row of the result."""
+    edges = [image[0], image[-1], image[:, 0], image[:, -1]]
+    return np.concatenate([e.reshape(len(e), -1) for e in edges])
+
+
+def background_colour(image: np.ndarray) -> np.ndarray:
+    """Per-channel median of the border pixels: the plain background plankton sit on."""
+    return np.median(_border(image), axis=0)
+
+
+def pad_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pad (never crop) to the aspect ratio height:width, centred, with the background colour."""
+    h, w = image.shape[:2]
+    target_w = max(w, round(h * width / height))
+    target_h = max(h, round(target_w * height / width))
+    target_w = max(target_w, round(target_h * width / height))
+    top, left = (target_h - h) // 2, (target_w - w) // 2
+    if (target_h, target_w) == (h, w):
+        return image
+    fill = background_colour(image)
+    value = [float(v) for v in np.atleast_1d(fill)]
+    return cv2.copyMakeBorder(image, top, target_h - h - top, left, target_w - w - left,
+                              cv2.BORDER_CONSTANT, value=value + [0.0] * (4 - len(value)))
+
+
+def prepare(image: np.ndarray, card: ModelCard) -> np.ndarray:
+    """A decoded image -> the model's input (channels, height, width) float32, normalised."""
+    height, width = card.input_size
+    if card.colour_mode == "grey" and image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    padded = pad_to_aspect(image, height, width)
+    shrinking = padded.shape[0] > height
+    resized = cv2.resize(padded, (width, height),
+                         interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if resized.ndim == 2:
+        resized = resized[:, :, None]
+    if resized.shape[2] != card.channels:  # grey into a 3-channel model, or rgb into a 1-channel
+        resized = (np.repeat(resized, card.channels, axis=2) if resized.shape[2] == 1
+                   else cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY)[:, :, None])
+    mean = np.asarray(card.mean, np.float32)
+    std = np.asarray(card.std, np.float32)
+    x = (resized.astype(np.float32) / 255.0 - mean) / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1))

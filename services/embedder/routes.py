@@ -1,0 +1,65 @@
+from typing import Annotated
+
+import numpy as np
+from anyio import to_thread
+from fastapi import APIRouter, File, HTTPException, UploadFile
+
+from services.embedder.deps import EmbedderDep, LimiterDep, SettingsDep
+from services.embedder.errors import EmbedderError, ImageTooLarge
+from services.embedder.model import Embedder
+from services.embedder.preprocess import decode_image, prepare
+from services.embedder.schemas import EmbeddingResult, EmbedResponse, Health, ModelCard
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(embedder: EmbedderDep) -> Health:
+    return Health(status="ok", model=embedder.card.name)
+
+
+@router.get("/v1/model")
+async def model_card(embedder: EmbedderDep) -> ModelCard:
+    return embedder.card
+
+
+@router.post("/v1/embed")
+async def embed(embedder: EmbedderDep, settings: SettingsDep, limiter: LimiterDep,
+                files: Annotated[list[UploadFile], File()] = []) -> EmbedResponse:  # noqa: B006
+    if not files:
+        raise HTTPException(400, "no image sent: post one or more multipart fields named 'files'")
+    uploads: list[bytes | EmbedderError] = []
+    for upload in files:
+        if upload.size is not None and upload.size > settings.max_image_bytes:
+            uploads.append(_too_big(upload.size, settings.max_image_bytes))
+            continue
+        data = await upload.read(settings.max_image_bytes + 1)
+        too_big = len(data) > settings.max_image_bytes
+        uploads.append(_too_big(len(data), settings.max_image_bytes) if too_big else data)
+    results = await to_thread.run_sync(_embed_all, embedder, uploads, settings.max_pixels,
+                                       limiter=limiter)
+    return EmbedResponse(model=embedder.card.name, dim=embedder.dim, data=results)
+
+
+def _too_big(size: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(f"file is over the limit of {limit} bytes ({size} bytes)")
+
+
+def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError],
+               max_pixels: int) -> list[EmbeddingResult]:
+    """Decode, prepare and embed a batch; a file that fails gets its error, the others embed."""
+    results = [EmbeddingResult() for _ in uploads]
+    inputs, positions = [], []
+    for i, upload in enumerate(uploads):
+        try:
+            if isinstance(upload, EmbedderError):
+                raise upload
+            inputs.append(prepare(decode_image(upload, max_pixels), embedder.card))
+            positions.append(i)
+        except EmbedderError as exc:
+            results[i].error = f"{type(exc).__name__}: {exc}"
+    if inputs:
+        vectors = embedder.embed_prepared(np.stack(inputs))
+        for i, vector in zip(positions, vectors):
+            results[i].vector = vector.tolist()
+    return results
