@@ -1,0 +1,227 @@
+"""Typed clients for the three internal services, sharing one httpx.AsyncClient.
+
+Every call goes through `ServiceClient._call`, which turns transport failures and error statuses
+into the named exceptions of `gateway.errors`.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from gateway.errors import (
+    DownstreamFailed,
+    DownstreamRejected,
+    DownstreamTimeout,
+    DownstreamUnavailable,
+)
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """One uploaded file on its way to a downstream service."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    vector: list[float] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    image: Json
+    duplicate: bool
+
+
+@dataclass
+class ByteStream:
+    """An open downstream response whose body is streamed to the caller, then closed."""
+
+    media_type: str
+    chunks: AsyncIterator[bytes]
+    response: httpx.Response
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+def _detail_of(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        return body["detail"]
+    return body
+
+
+class ServiceClient:
+    service: str
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+
+    async def _send(
+        self, method: str, path: str, *, not_found_ok: bool = False, stream: bool = False, **kw: Any
+    ) -> httpx.Response | None:
+        request = self._http.build_request(method, self._base + path, **kw)
+        try:
+            response = await self._http.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise DownstreamTimeout(self.service) from exc
+        except httpx.TransportError as exc:  # ConnectError, other NetworkErrors, dropped connection
+            raise DownstreamUnavailable(self.service) from exc
+        if response.is_success:
+            return response
+        if stream:
+            await response.aread()
+            await response.aclose()
+        if response.status_code == 404 and not_found_ok:
+            return None
+        if 400 <= response.status_code < 500:
+            raise DownstreamRejected(self.service, response.status_code, _detail_of(response))
+        raise DownstreamFailed(self.service, response.status_code)
+
+    async def _call(self, method: str, path: str, **kw: Any) -> Any:
+        response = await self._send(method, path, **kw)
+        assert response is not None
+        return self._json(response)
+
+    async def _call_or_none(self, method: str, path: str, **kw: Any) -> Any:
+        response = await self._send(method, path, not_found_ok=True, **kw)
+        return None if response is None else self._json(response)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DownstreamFailed(self.service, response.status_code) from exc
+
+    async def _stream(self, path: str) -> ByteStream:
+        response = await self._send("GET", path, stream=True)
+        assert response is not None
+        media_type = response.headers.get("content-type", "application/octet-stream")
+        return ByteStream(media_type, response.aiter_bytes(), response)
+
+    async def health(self, timeout_s: float) -> Json:
+        return await self._call("GET", "/health", timeout=timeout_s)
+
+
+class EmbedderClient(ServiceClient):
+    service = "embedder"
+
+    async def model_card(self) -> Json:
+        return await self._call("GET", "/v1/model")
+
+    async def embed(self, files: list[FilePart]) -> list[EmbedResult]:
+        parts = [("files", (f.filename, f.data, f.content_type)) for f in files]
+        body = await self._call("POST", "/v1/embed", files=parts)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or len(data) != len(files):
+            raise DownstreamFailed(self.service, 200)
+        return [EmbedResult(item.get("vector"), item.get("error")) for item in data]
+
+
+class SearchClient(ServiceClient):
+    service = "search"
+
+    async def ensure_collection(self, name: str, dim: int) -> None:
+        await self._call("PUT", f"/v1/collections/{name}", json={"dim": dim})
+
+    async def upsert(self, collection: str, points: list[Json]) -> int:
+        body = await self._call("PUT", f"/v1/collections/{collection}/points", json={"points": points})
+        return int(body["upserted"])
+
+    async def set_payload(self, collection: str, ids: list[int], payload: Json) -> None:
+        await self._call(
+            "POST", f"/v1/collections/{collection}/points/payload", json={"ids": ids, "payload": payload}
+        )
+
+    async def query(
+        self,
+        collection: str,
+        *,
+        k: int,
+        metric: str,
+        image_id: int | None = None,
+        vector: list[float] | None = None,
+        label: str | None = None,
+    ) -> list[Json]:
+        body: Json = {"k": k, "metric": metric}
+        if image_id is not None:
+            body["id"] = image_id
+        else:
+            body["vector"] = vector
+        if label is not None:
+            body["filter"] = {"label": label}
+        result = await self._call("POST", f"/v1/collections/{collection}/query", json=body)
+        return result["data"]
+
+
+class CatalogClient(ServiceClient):
+    service = "catalog"
+
+    async def by_sha256(self, sha256: str) -> Json | None:
+        return await self._call_or_none("GET", f"/v1/images/by-sha256/{sha256}")
+
+    async def store(self, file: FilePart, fields: dict[str, str | None]) -> StoredImage:
+        data = {key: value for key, value in fields.items() if value is not None}
+        body = await self._call(
+            "POST", "/v1/images", files={"file": (file.filename, file.data, file.content_type)}, data=data
+        )
+        duplicate = bool(body.pop("duplicate", False))
+        return StoredImage(body, duplicate)
+
+    async def mark_indexed(self, image_id: int, model: str) -> None:
+        await self._call("POST", f"/v1/images/{image_id}/indexed", json={"model": model})
+
+    async def list_images(self, limit: int, offset: int) -> Json:
+        return await self._call("GET", "/v1/images", params={"limit": limit, "offset": offset})
+
+    async def get(self, image_id: int) -> Json:
+        return await self._call("GET", f"/v1/images/{image_id}")
+
+    async def lookup(self, ids: list[int]) -> list[Json]:
+        if not ids:
+            return []
+        body = await self._call("POST", "/v1/images/lookup", json={"ids": ids})
+        return body["data"]
+
+    async def set_label(self, image_id: int, taxon: str, annotator: str | None) -> Json:
+        body = {"taxon": taxon, "annotator": annotator, "state": "validated"}
+        return await self._call("PUT", f"/v1/images/{image_id}/label", json=body)
+
+    async def labels(self, image_id: int) -> Json:
+        return await self._call("GET", f"/v1/images/{image_id}/labels")
+
+    async def file(self, image_id: int) -> ByteStream:
+        return await self._stream(f"/v1/images/{image_id}/file")
+
+    async def thumbnail(self, image_id: int) -> ByteStream:
+        return await self._stream(f"/v1/images/{image_id}/thumbnail")
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """The three service clients, built once per app on its shared httpx client."""
+
+    embedder: EmbedderClient
+    search: SearchClient
+    catalog: CatalogClient
+
+    @classmethod
+    def over(cls, http: httpx.AsyncClient, embedder_url: str, search_url: str, catalog_url: str) -> "Downstream":
+        return cls(
+            EmbedderClient(http, embedder_url),
+            SearchClient(http, search_url),
+            CatalogClient(http, catalog_url),
+        )

@@ -1,0 +1,17 @@
+"""Gateway settings (env prefix GATEWAY_)."""
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
+
+    # Required: a gateway without its services cannot do anything useful, so fail at start.
+    embedder_url: str
+    search_url: str
+    catalog_url: str
+    timeout_s: float = 30.0
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_files_per_request: int = 256
+    # How many per-file catalog calls of one upload batch run at once.
+    catalog_concurrency: int = 8

@@ -1,0 +1,56 @@
+"""Nauplius gateway: public REST API and static frontend in front of the internal services."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import xstatic.pkg.jquery as xstatic_jquery
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from gateway.active_model import ActiveModel
+from gateway.clients import Downstream
+from gateway.config import GatewaySettings
+from gateway.errors import install_error_handlers
+from gateway.routes import health, images, search
+
+log = logging.getLogger("nauplius.gateway")
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(
+    settings: GatewaySettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the app; settings default to the environment, read at start, not at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = settings or GatewaySettings()  # type: ignore[call-arg]
+        async with httpx.AsyncClient(timeout=current.timeout_s, transport=transport) as http:
+            downstream = Downstream.over(http, current.embedder_url, current.search_url, current.catalog_url)
+            app.state.settings = current
+            app.state.downstream = downstream
+            # The model card is fetched at first use, so the gateway starts before its services.
+            app.state.active_model = ActiveModel(downstream)
+            log.info(
+                "gateway up: embedder %s, search %s, catalog %s",
+                current.embedder_url, current.search_url, current.catalog_url,
+            )
+            yield
+
+    app = FastAPI(title="Nauplius", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(images.router)
+    app.include_router(search.router)
+    app.include_router(health.router)
+    # Order matters: the vendor mount must come before the broader /static and / mounts.
+    app.mount("/static/vendor/jquery", StaticFiles(directory=xstatic_jquery.BASE_DIR), name="jquery")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="frontend")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,46 @@
+"""Gateway health (all three services must answer) and the active model's card."""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from gateway.clients import ServiceClient
+from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
+from gateway.errors import DownstreamError
+
+router = APIRouter(tags=["health"])
+
+HEALTH_TIMEOUT_S = 5.0
+
+
+async def _probe(client: ServiceClient, timeout_s: float) -> str:
+    try:
+        body = await client.health(timeout_s)
+    except DownstreamError as exc:
+        return str(exc.detail)
+    if isinstance(body, dict) and body.get("status") == "ok":
+        return "ok"
+    return f"{client.service} service unhealthy"
+
+
+@router.get("/health")
+async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONResponse:
+    clients: list[ServiceClient] = [downstream.embedder, downstream.search, downstream.catalog]
+    timeout_s = min(settings.timeout_s, HEALTH_TIMEOUT_S)
+    states = await asyncio.gather(*(_probe(c, timeout_s) for c in clients))
+    services: dict[str, Any] = {"gateway": "ok"}
+    services.update({c.service: state for c, state in zip(clients, states)})
+    down = [c.service for c, state in zip(clients, states) if state != "ok"]
+    if not down:
+        return JSONResponse({"status": "ok", "services": services})
+    return JSONResponse(
+        {"status": "degraded", "services": services, "detail": f"down: {', '.join(down)}"},
+        status_code=503,
+    )
+
+
+@router.get("/api/v1/model", tags=["model"])
+async def model_card(active_model: ActiveModelDep) -> dict[str, Any]:
+    return (await active_model.get()).card

@@ -1,0 +1,84 @@
+"""Similarity search: neighbours of a stored image, or of an uploaded one (nothing stored)."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile
+
+from gateway.active_model import ModelCard
+from gateway.clients import Downstream, FilePart
+from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
+from gateway.ingest import UploadTooLarge, read_limited
+from gateway.routes.common import thumbnail_url
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+
+K = Annotated[int, Query(ge=1, le=200, description="how many neighbours")]
+Metric = Annotated[Literal["cosine", "euclidean"], Query()]
+LabelFilter = Annotated[str | None, Query(description="only neighbours with this label")]
+
+
+async def _neighbours(
+    downstream: Downstream,
+    model: ModelCard,
+    *,
+    k: int,
+    metric: str,
+    label: str | None,
+    image_id: int | None = None,
+    vector: list[float] | None = None,
+) -> dict[str, Any]:
+    hits = await downstream.search.query(
+        model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label
+    )
+    hits = [hit for hit in hits if hit["id"] != image_id]
+    images = await downstream.catalog.lookup([hit["id"] for hit in hits])
+    labels = {image["id"]: image.get("label") for image in images}
+    return {
+        "data": [
+            {
+                "id": hit["id"],
+                "score": hit["score"],
+                "label": labels[hit["id"]],
+                "thumbnail_url": thumbnail_url(hit["id"]),
+            }
+            for hit in hits
+            if hit["id"] in labels  # indexed but gone from the catalog: not shown
+        ]
+    }
+
+
+@router.get("/images/{image_id}/similar")
+async def similar_images(
+    image_id: int,
+    downstream: DownstreamDep,
+    active_model: ActiveModelDep,
+    k: K = 10,
+    metric: Metric = "cosine",
+    label: LabelFilter = None,
+) -> dict[str, Any]:
+    model = await active_model.get()
+    return await _neighbours(downstream, model, k=k, metric=metric, label=label, image_id=image_id)
+
+
+@router.post("/search")
+async def search_by_upload(
+    downstream: DownstreamDep,
+    active_model: ActiveModelDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="the query image")],
+    k: K = 10,
+    metric: Metric = "cosine",
+    label: LabelFilter = None,
+) -> dict[str, Any]:
+    try:
+        data = await read_limited(file, settings.max_upload_bytes)
+    except UploadTooLarge:
+        raise HTTPException(413, f"file too large: more than {settings.max_upload_bytes} bytes") from None
+    if not data:
+        raise HTTPException(422, "empty file")
+    model = await active_model.get()
+    part = FilePart(file.filename or "query", file.content_type or "application/octet-stream", data)
+    [result] = await downstream.embedder.embed([part])
+    if result.vector is None:
+        raise HTTPException(422, f"query image refused: {result.error}")
+    return await _neighbours(downstream, model, k=k, metric=metric, label=label, vector=result.vector)
