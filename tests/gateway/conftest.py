@@ -1,0 +1,52 @@
+"""Helpers to run the gateway in-process against real, unreachable or hung downstreams."""
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.config import GatewaySettings
+from gateway.main import create_app
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway app with its lifespan running, behind an httpx client."""
+    app = create_app(settings, transport=transport)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as client:
+            yield client
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A localhost URL on which nothing listens: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def hung_url() -> Iterator[str]:
+    """A localhost URL whose server accepts connections but never answers (a hung service)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def unreachable_settings(closed_url: str) -> GatewaySettings:
+    return GatewaySettings(
+        embedder_url=closed_url, search_url=closed_url, catalog_url=closed_url, timeout_s=2.0
+    )
