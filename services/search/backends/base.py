@@ -1,0 +1,113 @@
+"""The one interface both search backends implement, and what they share.
+
+Vectors are stored for cosine distance. The service also answers `metric=euclidean`: for unit
+vectors |a - b|^2 = 2 - 2 cos(a, b), so the Euclidean distance is a monotone function of the
+cosine and both metrics rank the points identically. One stored vector per image therefore serves
+both metrics; only the reported score and its order (ascending) change.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from services.search.errors import DimensionMismatch, InvalidVector
+
+Metric = Literal["cosine", "euclidean"]
+# Payload keys that get a keyword index and may be used in a query filter.
+PAYLOAD_KEYS = ("label", "state", "instrument", "sample")
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    id: int
+    vector: Sequence[float]
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    dim: int
+    count: int
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A set of named collections of unit vectors keyed by catalog image id."""
+
+    kind: str
+
+    async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
+        """Create the collection, or check that it exists with this dim (idempotent)."""
+
+    async def collection_info(self, name: str) -> CollectionInfo: ...
+
+    async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
+        """Insert or replace points; refuses the whole batch if any vector has the wrong dim."""
+
+    async def delete(self, name: str, ids: Sequence[int]) -> int:
+        """Delete points by id; returns how many existed."""
+
+    async def set_payload(self, name: str, ids: Sequence[int], payload: Mapping[str, Any]) -> int:
+        """Merge payload keys into existing points; returns how many existed."""
+
+    async def query(
+        self,
+        name: str,
+        *,
+        vector: Sequence[float] | None = None,
+        point_id: int | None = None,
+        k: int = 10,
+        metric: Metric = "cosine",
+        filter: Mapping[str, str] | None = None,
+    ) -> list[Hit]:
+        """Nearest points to a vector or to a stored point (never returned itself), best first."""
+
+    async def count(self, name: str) -> int: ...
+
+    async def health(self) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...
+
+
+def check_vector(collection: str, dim: int, vector: Sequence[float], what: str = "vector") -> None:
+    if len(vector) != dim:
+        raise DimensionMismatch(collection, dim, len(vector), what)
+    arr = np.asarray(vector, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidVector(f"{what} contains a value that is not a finite number")
+    if not np.any(arr):
+        raise InvalidVector(f"{what} is all zeros and has no direction for cosine distance")
+
+
+def check_points(collection: str, dim: int, points: Sequence[PointRecord]) -> None:
+    """Validate a whole batch before any of it is written."""
+    for point in points:
+        check_vector(collection, dim, point.vector, what=f"vector of point {point.id}")
+
+
+def to_metric(cosine: float, metric: Metric) -> float:
+    if metric == "euclidean":
+        return math.sqrt(max(0.0, 2.0 - 2.0 * cosine))
+    return cosine
+
+
+def finish_hits(
+    hits: Sequence[Hit], metric: Metric, k: int, exclude_id: int | None = None
+) -> list[Hit]:
+    """Drop the queried point, keep k, and convert cosine scores to the asked metric.
+
+    Backends return hits by descending cosine, which is already ascending Euclidean distance.
+    """
+    kept = [h for h in hits if h.id != exclude_id][:k]
+    return [Hit(h.id, to_metric(h.score, metric), h.payload) for h in kept]

@@ -1,0 +1,155 @@
+"""Backend for a Qdrant server or cluster through qdrant-client's async client.
+
+Used when QDRANT_URL is set. Tests construct it over `AsyncQdrantClient(location=":memory:")`,
+qdrant-client's local mode, which is exact numpy search with the same API.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+from services.search.backends.base import (
+    PAYLOAD_KEYS,
+    CollectionInfo,
+    Hit,
+    Metric,
+    PointRecord,
+    check_points,
+    check_vector,
+    finish_hits,
+)
+from services.search.errors import CollectionDimensionConflict, CollectionNotFound, PointNotFound
+
+logger = logging.getLogger("nauplius.search")
+
+
+def build_filter(filter: Mapping[str, str] | None) -> models.Filter | None:
+    if not filter:
+        return None
+    return models.Filter(
+        must=[
+            models.FieldCondition(key=key, match=models.MatchValue(value=value))
+            for key, value in filter.items()
+        ]
+    )
+
+
+class QdrantServerIndex:
+    """`VectorIndex` over a Qdrant server; pass `client` or `url` (+ `api_key`)."""
+
+    kind = "qdrant-server"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        client: AsyncQdrantClient | None = None,
+        timeout_s: int = 30,
+    ) -> None:
+        if client is None:
+            if url is None:
+                raise ValueError("QdrantServerIndex needs a url or a client")
+            client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout_s)
+        self.client = client
+        self.url = url
+        self._dims: dict[str, int] = {}
+
+    async def _dim(self, name: str) -> int:
+        dim = self._dims.get(name)
+        if dim is None:
+            if not await self.client.collection_exists(name):
+                raise CollectionNotFound(name)
+            info = await self.client.get_collection(name)
+            dim = info.config.params.vectors.size
+            self._dims[name] = dim
+        return dim
+
+    async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
+        if not await self.client.collection_exists(name):
+            await self.client.create_collection(
+                name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+            )
+            for key in PAYLOAD_KEYS:
+                await self.client.create_payload_index(name, key, models.PayloadSchemaType.KEYWORD)
+            logger.info("created collection %s (dim %d) on %s", name, dim, self.url or "client")
+        existing = await self._dim(name)
+        if existing != dim:
+            raise CollectionDimensionConflict(name, existing, dim)
+        return await self.collection_info(name)
+
+    async def collection_info(self, name: str) -> CollectionInfo:
+        dim = await self._dim(name)
+        return CollectionInfo(name, dim, await self.count(name))
+
+    async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
+        check_points(name, await self._dim(name), points)
+        if not points:
+            return 0
+        await self.client.upsert(
+            name,
+            points=[
+                models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=dict(p.payload))
+                for p in points
+            ],
+            wait=True,
+        )
+        return len(points)
+
+    async def _existing_ids(self, name: str, ids: Sequence[int]) -> list[int]:
+        await self._dim(name)
+        records = await self.client.retrieve(name, list(ids), with_payload=False, with_vectors=False)
+        return [int(r.id) for r in records]
+
+    async def delete(self, name: str, ids: Sequence[int]) -> int:
+        existing = await self._existing_ids(name, ids)
+        if existing:
+            await self.client.delete(name, models.PointIdsList(points=existing), wait=True)
+        return len(existing)
+
+    async def set_payload(self, name: str, ids: Sequence[int], payload: Mapping[str, Any]) -> int:
+        existing = await self._existing_ids(name, ids)
+        if existing:
+            await self.client.set_payload(name, dict(payload), points=existing, wait=True)
+        return len(existing)
+
+    async def query(
+        self,
+        name: str,
+        *,
+        vector: Sequence[float] | None = None,
+        point_id: int | None = None,
+        k: int = 10,
+        metric: Metric = "cosine",
+        filter: Mapping[str, str] | None = None,
+    ) -> list[Hit]:
+        dim = await self._dim(name)
+        if point_id is not None:
+            records = await self.client.retrieve(name, [point_id], with_payload=False, with_vectors=True)
+            if not records:
+                raise PointNotFound(name, point_id)
+            vector = records[0].vector
+        else:
+            check_vector(name, dim, vector)
+        response = await self.client.query_points(
+            name,
+            query=[float(x) for x in vector],
+            limit=k + (1 if point_id is not None else 0),
+            query_filter=build_filter(filter),
+            with_payload=True,
+        )
+        hits = [Hit(int(p.id), p.score, p.payload or {}) for p in response.points]
+        return finish_hits(hits, metric, k, exclude_id=point_id)
+
+    async def count(self, name: str) -> int:
+        await self._dim(name)
+        return (await self.client.count(name, exact=True)).count
+
+    async def health(self) -> dict[str, Any]:
+        collections = await self.client.get_collections()
+        return {"backend": self.kind, "collections": sorted(c.name for c in collections.collections)}
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,29 @@
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SearchSettings(BaseSettings):
+    """Settings of the search service (env prefix `SEARCH_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCH_", populate_by_name=True)
+
+    data_dir: Path = Path("data/search")
+    # Set -> a Qdrant server or cluster is used instead of the embedded Qdrant Edge shards.
+    qdrant_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("QDRANT_URL", "SEARCH_QDRANT_URL", "qdrant_url")
+    )
+    qdrant_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QDRANT_API_KEY", "SEARCH_QDRANT_API_KEY", "qdrant_api_key"),
+    )
+    # Seconds of write quiet before Edge builds its HNSW index (off the request path).
+    optimize_delay_s: float = Field(default=5.0, ge=0)
+    # Edge: segments larger than this many KB get an HNSW index; smaller ones are scanned exactly.
+    indexing_threshold_kb: int = Field(default=10_000, ge=1)
+    # Edge: "binary" keeps 1-bit codes of each vector for the HNSW search, rescored on originals.
+    quantization: Literal["none", "binary"] = "none"
+    # Threads that may run blocking Edge calls at once.
+    worker_threads: int = Field(default=4, ge=1)

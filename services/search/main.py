@@ -1,0 +1,55 @@
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.search.backends.base import VectorIndex
+from services.search.config import SearchSettings
+from services.search.deps import IndexDep
+from services.search.routes import install_error_handlers, router
+
+logger = logging.getLogger("nauplius.search")
+
+
+def open_index(settings: SearchSettings) -> VectorIndex:
+    """QDRANT_URL set -> Qdrant server; otherwise embedded Qdrant Edge shards."""
+    if settings.qdrant_url:
+        from services.search.backends.qdrant_server import QdrantServerIndex
+
+        logger.info("search backend: qdrant server at %s", settings.qdrant_url)
+        return QdrantServerIndex(settings.qdrant_url, settings.qdrant_api_key)
+    from services.search.backends.edge import EdgeIndex
+
+    return EdgeIndex.open(
+        settings.data_dir,
+        optimize_delay_s=settings.optimize_delay_s,
+        indexing_threshold_kb=settings.indexing_threshold_kb,
+        quantization=settings.quantization,
+        worker_threads=settings.worker_threads,
+    )
+
+
+def create_app(settings: SearchSettings | None = None, index: VectorIndex | None = None) -> FastAPI:
+    """The search service; pass `index` to serve an already open backend (closed at shutdown)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.index = index if index is not None else open_index(settings or SearchSettings())
+        try:
+            yield
+        finally:
+            await app.state.index.close()
+
+    app = FastAPI(title="Nauplius search", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/health")
+    async def health(index: IndexDep) -> dict:
+        return {"status": "ok", **(await index.health())}
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,194 @@
+"""The HTTP contract of the search service, run against both backends."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.search.conftest import LOCAL_INDEX_WARNING, unit_vectors
+
+pytestmark = pytest.mark.filterwarnings(LOCAL_INDEX_WARNING)
+
+DIM = 32
+LABELS = ["copepod", "diatom", "detritus"]
+
+
+def points(vectors: np.ndarray, start: int = 0) -> list[dict]:
+    return [
+        {
+            "id": start + i,
+            "vector": v.tolist(),
+            "payload": {"label": LABELS[i % 3], "state": "validated" if i % 2 else "predicted",
+                        "instrument": "ifcb", "sample": f"s{i % 4}"},
+        }
+        for i, v in enumerate(vectors)
+    ]
+
+
+async def make_collection(client, n: int = 60, name: str = "plankton", dim: int = DIM, seed: int = 0):
+    vectors = unit_vectors(n, dim, seed)
+    assert (await client.put(f"/v1/collections/{name}", json={"dim": dim})).status_code == 200
+    r = await client.put(f"/v1/collections/{name}/points", json={"points": points(vectors)})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"upserted": n}
+    return vectors
+
+
+async def test_health(client):
+    r = await client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+
+
+async def test_create_collection_is_idempotent_and_refuses_another_dim(client):
+    r = await client.put("/v1/collections/plankton", json={"dim": DIM})
+    assert r.json() == {"name": "plankton", "dim": DIM, "count": 0}
+    assert (await client.put("/v1/collections/plankton", json={"dim": DIM})).status_code == 200
+    r = await client.put("/v1/collections/plankton", json={"dim": DIM + 1})
+    assert r.status_code == 409
+    assert "dimension 32" in r.json()["detail"]
+
+
+async def test_unknown_collection_is_404(client):
+    for r in [
+        await client.get("/v1/collections/nope"),
+        await client.get("/v1/collections/nope/count"),
+        await client.post("/v1/collections/nope/query", json={"vector": [1.0] * DIM}),
+        await client.put("/v1/collections/nope/points", json={"points": []}),
+    ]:
+        assert r.status_code == 404
+        assert "'nope' not found" in r.json()["detail"]
+
+
+async def test_bad_collection_name_is_refused(client):
+    r = await client.put("/v1/collections/Bad.Name", json={"dim": DIM})
+    assert r.status_code == 422
+
+
+async def test_upsert_count_and_info(client):
+    await make_collection(client, n=60)
+    assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 60}
+    info = (await client.get("/v1/collections/plankton")).json()
+    assert info == {"name": "plankton", "dim": DIM, "count": 60}
+
+
+async def test_wrong_dimension_upsert_stores_nothing(client):
+    await make_collection(client, n=10)
+    good = unit_vectors(3, DIM, seed=5)
+    batch = points(good, start=100)
+    batch[2]["vector"] = batch[2]["vector"][:-1]
+    r = await client.put("/v1/collections/plankton/points", json={"points": batch})
+    assert r.status_code == 422
+    assert "point 102" in r.json()["detail"] and "dimension 31" in r.json()["detail"]
+    assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 10}
+    r = await client.post("/v1/collections/plankton/query", json={"id": 100})
+    assert r.status_code == 404
+
+
+async def test_zero_vector_and_wrong_query_dim_are_refused(client):
+    await make_collection(client, n=5)
+    r = await client.put("/v1/collections/plankton/points",
+                         json={"points": [{"id": 9, "vector": [0.0] * DIM}]})
+    assert r.status_code == 422 and "all zeros" in r.json()["detail"]
+    r = await client.post("/v1/collections/plankton/query", json={"vector": [1.0] * (DIM + 3)})
+    assert r.status_code == 422 and "dimension 35" in r.json()["detail"]
+    r = await client.post("/v1/collections/plankton/query", json={"vector": [1.0] * DIM, "id": 1})
+    assert r.status_code == 422
+
+
+async def test_cosine_query_matches_numpy(client):
+    vectors = await make_collection(client, n=60)
+    q = unit_vectors(1, DIM, seed=99)[0]
+    r = await client.post("/v1/collections/plankton/query", json={"vector": q.tolist(), "k": 5})
+    data = r.json()["data"]
+    expected = np.argsort(-(vectors @ q))[:5]
+    assert [d["id"] for d in data] == expected.tolist()
+    assert [d["score"] for d in data] == pytest.approx((vectors @ q)[expected].tolist(), abs=1e-4)
+    assert data[0]["payload"]["label"] == LABELS[expected[0] % 3]
+
+
+async def test_euclidean_is_true_distance_in_same_order(client):
+    vectors = await make_collection(client, n=60)
+    q = unit_vectors(1, DIM, seed=7)[0]
+    cos = (await client.post("/v1/collections/plankton/query",
+                             json={"vector": q.tolist(), "k": 8})).json()["data"]
+    euc = (await client.post("/v1/collections/plankton/query",
+                             json={"vector": q.tolist(), "k": 8, "metric": "euclidean"})).json()["data"]
+    assert [d["id"] for d in euc] == [d["id"] for d in cos]
+    scores = [d["score"] for d in euc]
+    assert scores == sorted(scores)
+    true = [float(np.linalg.norm(vectors[d["id"]] - q)) for d in euc]
+    assert scores == pytest.approx(true, abs=1e-4)
+    assert all(math.isclose(e, math.sqrt(2 - 2 * c["score"]), abs_tol=1e-6) for e, c in zip(scores, cos))
+
+
+async def test_query_by_id_excludes_itself(client):
+    vectors = await make_collection(client, n=60)
+    r = await client.post("/v1/collections/plankton/query", json={"id": 7, "k": 5})
+    ids = [d["id"] for d in r.json()["data"]]
+    assert 7 not in ids and len(ids) == 5
+    assert ids == np.argsort(-(vectors @ vectors[7]))[1:6].tolist()
+    assert (await client.post("/v1/collections/plankton/query", json={"id": 999})).status_code == 404
+
+
+async def test_filters_are_exact_matches(client):
+    vectors = await make_collection(client, n=60)
+    q = unit_vectors(1, DIM, seed=3)[0]
+    flt = {"label": "diatom", "state": "validated"}
+    r = await client.post("/v1/collections/plankton/query",
+                          json={"vector": q.tolist(), "k": 100, "filter": flt})
+    data = r.json()["data"]
+    allowed = [i for i in range(60) if LABELS[i % 3] == "diatom" and i % 2]
+    assert sorted(d["id"] for d in data) == allowed
+    assert all(d["payload"]["label"] == "diatom" and d["payload"]["state"] == "validated" for d in data)
+    r = await client.post("/v1/collections/plankton/query",
+                          json={"vector": q.tolist(), "filter": {"label": "no-such-taxon"}})
+    assert r.json() == {"data": []}
+    r = await client.post("/v1/collections/plankton/query",
+                          json={"vector": q.tolist(), "filter": {"colour": "red"}})
+    assert r.status_code == 422
+
+
+async def test_delete(client):
+    vectors = await make_collection(client, n=20)
+    r = await client.post("/v1/collections/plankton/points/delete", json={"ids": [0, 1, 2, 500]})
+    assert r.json() == {"deleted": 3}
+    assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 17}
+    r = await client.post("/v1/collections/plankton/query", json={"vector": vectors[1].tolist(), "k": 20})
+    assert {0, 1, 2}.isdisjoint(d["id"] for d in r.json()["data"])
+    assert (await client.post("/v1/collections/plankton/query", json={"id": 1})).status_code == 404
+
+
+async def test_set_payload_merges(client):
+    vectors = await make_collection(client, n=20)
+    r = await client.post("/v1/collections/plankton/points/payload",
+                          json={"ids": [4, 5, 777], "payload": {"label": "ciliate", "state": "validated"}})
+    assert r.json() == {"updated": 2}
+    r = await client.post("/v1/collections/plankton/query",
+                          json={"vector": vectors[4].tolist(), "k": 20, "filter": {"label": "ciliate"}})
+    data = r.json()["data"]
+    assert sorted(d["id"] for d in data) == [4, 5]
+    # keys not named in the update are kept
+    assert all(d["payload"]["instrument"] == "ifcb" and d["payload"]["sample"] for d in data)
+    assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 20}
+
+
+async def test_upsert_replaces_vector_and_payload(client):
+    vectors = await make_collection(client, n=10)
+    new = unit_vectors(1, DIM, seed=42)[0]
+    r = await client.put("/v1/collections/plankton/points",
+                         json={"points": [{"id": 3, "vector": new.tolist(), "payload": {"label": "egg"}}]})
+    assert r.status_code == 200
+    assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 10}
+    data = (await client.post("/v1/collections/plankton/query",
+                              json={"vector": new.tolist(), "k": 1})).json()["data"]
+    assert data[0]["id"] == 3 and data[0]["payload"] == {"label": "egg"}
+    assert data[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert not np.allclose(vectors[3], new)
+
+
+async def test_model_sized_vectors(client):
+    vectors = await make_collection(client, n=8, name="efficientnet-lite0", dim=1280, seed=1)
+    r = await client.post("/v1/collections/efficientnet-lite0/query", json={"id": 2, "k": 3})
+    ids = [d["id"] for d in r.json()["data"]]
+    assert ids == np.argsort(-(vectors @ vectors[2]))[1:4].tolist()
