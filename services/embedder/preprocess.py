@@ -74,7 +74,7 @@ def _to_rgb_or_grey(image: np.ndarray) -> np.ndarray:
 
 def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Blend onto the colour of the opaque border pixels (the scene's background), else white."""
-    opaque = _border(alpha) == 255
+    opaque = _border(alpha)[:, 0] == 255
     border = _border(colour)
     if opaque.any():
         background = np.median(border[opaque], axis=0)

@@ -1,0 +1,137 @@
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from services.embedder.errors import ImageTooLarge, UndecodableImage
+from services.embedder.image_header import header_dimensions
+from services.embedder.preprocess import background_colour, decode_image, pad_to_aspect, prepare
+from tests.embedder.conftest import DATA, bgr, encode, first_images
+
+LIMIT = 50_000_000
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)) + b"\x00" * 64)
+
+
+def test_colour_jpeg_decodes_to_rgb(zoolake_jpeg):
+    image = decode_image(zoolake_jpeg.read_bytes(), LIMIT)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    np.testing.assert_array_equal(image, cv2.cvtColor(bgr(zoolake_jpeg), cv2.COLOR_BGR2RGB))
+
+
+def test_grey_ifcb_png_decodes_to_one_channel():
+    path = first_images("ifcb/labelled/Mesodinium_major", pattern="*.png")[0]
+    image = decode_image(path.read_bytes(), LIMIT)
+    assert image.ndim == 2 and image.dtype == np.uint8
+    assert image.shape == cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).shape
+
+
+@pytest.mark.parametrize("ext", [".png", ".tiff", ".bmp", ".jpg"])
+def test_formats_decode_to_the_same_pixels(zoolake_jpeg, ext):
+    original = bgr(zoolake_jpeg)
+    image = decode_image(encode(ext, original), LIMIT)
+    expected = cv2.cvtColor(original, cv2.COLOR_BGR2RGB)
+    tolerance = 8 if ext == ".jpg" else 0  # re-encoding as JPEG is lossy
+    assert image.shape == expected.shape
+    assert np.abs(image.astype(int) - expected).max() <= tolerance
+
+
+@pytest.mark.parametrize("ext", [".png", ".tiff"])
+def test_16_bit_images_scale_to_8_bit(zoolake_jpeg, ext):
+    original = bgr(zoolake_jpeg)
+    deep = original.astype(np.uint16) * 257  # 255 -> 65535
+    image = decode_image(encode(ext, deep), LIMIT)
+    assert image.dtype == np.uint8
+    np.testing.assert_array_equal(image, cv2.cvtColor(original, cv2.COLOR_BGR2RGB))
+    grey = decode_image(encode(ext, deep[:, :, 0]), LIMIT)
+    np.testing.assert_array_equal(grey, original[:, :, 0])
+
+
+def test_alpha_composites_onto_the_background(zoolake_jpeg):
+    original = bgr(zoolake_jpeg)
+    bgra = cv2.cvtColor(original, cv2.COLOR_BGR2BGRA)
+    bgra[:, :6] = (0, 0, 255, 0)  # a transparent band of pure red on the left
+    image = decode_image(encode(".png", bgra), LIMIT)
+    rgb = cv2.cvtColor(original, cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(image[:, 6:], rgb[:, 6:])
+    band = image[:, :6].reshape(-1, 3).astype(int)
+    opaque_border = np.concatenate([rgb[0, 6:], rgb[-1, 6:], rgb[:, -1]])
+    assert np.abs(band - np.median(opaque_border, axis=0)).max() <= 1
+    assert band[:, 0].mean() < 200  # no red left from the hidden pixels
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not a readable image"),
+])
+def test_bad_bytes_are_refused(data, reason):
+    with pytest.raises(UndecodableImage, match=reason):
+        decode_image(data, LIMIT)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tiff", ".bmp"])
+def test_truncated_files_are_refused(zoolake_jpeg, ext):
+    data = zoolake_jpeg.read_bytes() if ext == ".jpg" else encode(ext, bgr(zoolake_jpeg))
+    with pytest.raises(UndecodableImage):
+        decode_image(data[: len(data) * 2 // 3], LIMIT)
+
+
+def test_pixel_bomb_header_is_refused_before_decoding():
+    bomb = png_header_claiming(100_000, 100_000)
+    assert header_dimensions(bomb) == (100_000, 100_000)
+    with pytest.raises(ImageTooLarge, match="100000x100000"):
+        decode_image(bomb, LIMIT)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tiff", ".bmp"])
+def test_header_dimensions_match_the_decoded_image(zoolake_jpeg, ext):
+    image = bgr(zoolake_jpeg)
+    data = zoolake_jpeg.read_bytes() if ext == ".jpg" else encode(ext, image)
+    assert header_dimensions(data) == (image.shape[1], image.shape[0])
+
+
+def test_real_blank_image_over_the_pixel_limit_is_refused():
+    data = encode(".png", np.zeros((1000, 1200), np.uint8))
+    with pytest.raises(ImageTooLarge, match="over the limit"):
+        decode_image(data, 1_000_000)
+    assert decode_image(data, 1_200_000).shape == (1000, 1200)
+
+
+def test_padding_keeps_the_whole_organism_on_its_background():
+    path = next(p for p in first_images("ndsb/copepod_cyclopoid_oithona", 20)
+                if bgr(p).shape[0] != bgr(p).shape[1])
+    image = decode_image(path.read_bytes(), LIMIT)
+    padded = pad_to_aspect(image, 224, 224)
+    h, w = image.shape[:2]
+    side = max(h, w)
+    assert padded.shape[:2] == (side, side)
+    top, left = (side - h) // 2, (side - w) // 2
+    np.testing.assert_array_equal(padded[top:top + h, left:left + w], image)
+    fill = np.round(background_colour(image)).astype(np.uint8)
+    margin = padded[:top] if h < w else padded[:, :left]
+    assert margin.size and (margin == fill).all()
+    assert fill.mean() > 150  # NDSB's background is light
+
+
+def test_prepare_gives_normalised_chw_float32(embedder, zoolake_jpeg):
+    card = embedder.card
+    x = prepare(decode_image(zoolake_jpeg.read_bytes(), LIMIT), card)
+    assert x.dtype == np.float32 and x.shape == (3, *card.input_size)
+    lo = (0 - np.array(card.mean)) / np.array(card.std)
+    hi = (1 - np.array(card.mean)) / np.array(card.std)
+    assert (x.min(axis=(1, 2)) >= lo - 1e-6).all() and (x.max(axis=(1, 2)) <= hi + 1e-6).all()
+    grey = prepare(decode_image(first_images("ifcb/labelled/Strombidium-like", pattern="*.png")[0]
+                                .read_bytes(), LIMIT), card)
+    assert grey.shape == x.shape
+    np.testing.assert_array_equal(grey[0], grey[1])
+
+
+def test_data_folder_is_there():
+    assert (DATA / "zoolake" / "manifest.csv").is_file()
