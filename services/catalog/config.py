@@ -1,0 +1,23 @@
+"""Settings of the catalog service (env prefix CATALOG_)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CatalogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CATALOG_")
+
+    # Required: a missing DSN fails at start, not at first request.
+    database_url: str
+    data_dir: Path = Path("data/catalog")
+    thumbnail_size: int = Field(128, ge=16, le=2048)
+    max_pixels: int = Field(50_000_000, gt=0)
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+    # Threads for decoding, thumbnails and file writes (off the event loop).
+    image_threads: int = Field(2, ge=1)
+    # How long start-up waits for the database to accept connections.
+    connect_timeout_s: float = Field(15.0, ge=0)

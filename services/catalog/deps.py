@@ -1,0 +1,28 @@
+"""Shared request dependencies."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from services.catalog.config import CatalogSettings
+from services.catalog.ingest import Ingestor
+
+
+async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with request.app.state.pool.acquire() as conn:
+        yield conn
+
+
+def _ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor
+
+
+def _settings(request: Request) -> CatalogSettings:
+    return request.app.state.settings
+
+
+ConnectionDep = Annotated[asyncpg.Connection, Depends(_connection)]
+IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+SettingsDep = Annotated[CatalogSettings, Depends(_settings)]

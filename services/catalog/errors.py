@@ -1,0 +1,47 @@
+"""Domain errors of the catalog and their one mapping to HTTP responses."""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+class CatalogError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ImageNotFound(CatalogError):
+    status_code = 404
+
+
+class UndecodableImage(CatalogError):
+    status_code = 422
+
+
+class ImageTooLarge(CatalogError):
+    status_code = 413
+
+
+class InvalidMetadata(CatalogError):
+    status_code = 422
+
+
+class StoredFileMissing(CatalogError):
+    """A catalogued image whose bytes are gone from data_dir: a server-side fault."""
+
+    status_code = 500
+
+
+class MigrationChanged(RuntimeError):
+    """An applied migration file was edited afterwards; refuse to start."""
+
+
+async def _catalog_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CatalogError)
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(CatalogError, _catalog_error_handler)

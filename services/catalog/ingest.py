@@ -1,0 +1,72 @@
+"""Storing an upload: validate the bytes, then row + files in one transaction."""
+
+import hashlib
+from dataclasses import dataclass
+
+import anyio
+import asyncpg
+
+from services.catalog import repository
+from services.catalog.decoding import decode_image, make_thumbnail
+from services.catalog.domain import Image, ImageDetails, NewImage, NewLabel
+from services.catalog.storage import ImageStore
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    format: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def prepare_image(data: bytes, max_pixels: int, thumbnail_size: int) -> PreparedImage:
+    """Decode (raising UndecodableImage / ImageTooLarge) and make the thumbnail. Blocking."""
+    image_format, pixels = decode_image(data, max_pixels)
+    height, width = pixels.shape[:2]
+    return PreparedImage(image_format, width, height, make_thumbnail(pixels, thumbnail_size))
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Ingestor:
+    store: ImageStore
+    limiter: anyio.CapacityLimiter
+    max_pixels: int
+    thumbnail_size: int
+
+    async def store_upload(
+        self,
+        conn: asyncpg.Connection,
+        data: bytes,
+        details: ImageDetails | None = None,
+        label: NewLabel | None = None,
+    ) -> tuple[Image, bool]:
+        """(image, duplicate). A known sha256 answers the existing row and stores nothing."""
+        sha256 = await anyio.to_thread.run_sync(_sha256_hex, data, limiter=self.limiter)
+        existing = await repository.find_image_by_sha256(conn, sha256)
+        if existing is not None:
+            return existing, True
+        prepared = await anyio.to_thread.run_sync(
+            prepare_image, data, self.max_pixels, self.thumbnail_size, limiter=self.limiter
+        )
+        new = NewImage(
+            sha256, prepared.format, prepared.width, prepared.height, details or ImageDetails()
+        )
+        # Files are written before commit: a visible row always has its files. A crash between
+        # write and commit leaves only unreferenced, complete files, reused by the next upload.
+        async with conn.transaction():
+            image = await repository.insert_image(conn, new)
+            if image is None:  # a concurrent upload of the same bytes committed first
+                return await repository.get_image_by_sha256(conn, sha256), True
+            await anyio.to_thread.run_sync(
+                self.store.write, sha256, prepared.format, data, prepared.thumbnail,
+                limiter=self.limiter,
+            )
+            if label is not None:
+                await repository.append_label(conn, image.id, label)
+                image = await repository.get_image(conn, image.id)
+        return image, False

@@ -1,0 +1,48 @@
+"""The catalog app: `uvicorn services.catalog.main:app` (settings from CATALOG_* env)."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from services.catalog.config import CatalogSettings
+from services.catalog.db import create_pool
+from services.catalog.errors import install_error_handlers
+from services.catalog.ingest import Ingestor
+from services.catalog.routes import router
+from services.catalog.storage import ImageStore
+
+logger = logging.getLogger("nauplius.catalog")
+
+
+def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    """The app; settings are read from the environment at start when not given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = settings if settings is not None else CatalogSettings()
+        current.data_dir.mkdir(parents=True, exist_ok=True)
+        pool = await create_pool(current)
+        app.state.settings = current
+        app.state.pool = pool
+        app.state.ingestor = Ingestor(
+            store=ImageStore(current.data_dir),
+            limiter=anyio.CapacityLimiter(current.image_threads),
+            max_pixels=current.max_pixels,
+            thumbnail_size=current.thumbnail_size,
+        )
+        logger.info("catalog ready: data_dir=%s pool<=%d", current.data_dir, current.pool_max_size)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(title="Nauplius catalog", version="1", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,113 @@
+"""Catalog reads and writes: functions that take a connection and return domain objects."""
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from services.catalog import queries
+from services.catalog.domain import Image, Label, NewImage, NewLabel
+from services.catalog.errors import ImageNotFound
+
+
+def _image(record: asyncpg.Record) -> Image:
+    return Image(**dict(record))
+
+
+def _label(record: asyncpg.Record) -> Label:
+    return Label(**dict(record))
+
+
+async def insert_image(conn: asyncpg.Connection, new: NewImage) -> Image | None:
+    """Insert an image row; None when an image with this sha256 already exists.
+
+    A concurrent insert of the same sha256 waits on the unique index until the other
+    transaction ends, then answers None (ON CONFLICT DO NOTHING) instead of failing.
+    """
+    async with conn.transaction():
+        record = await conn.fetchrow(
+            queries.INSERT_IMAGE,
+            new.sha256,
+            new.details.filename,
+            new.format,
+            new.width,
+            new.height,
+            new.details.instrument,
+            new.details.sample,
+            new.details.captured_at,
+            new.details.metadata,
+        )
+    return None if record is None else _image(record)
+
+
+async def get_image(conn: asyncpg.Connection, image_id: int) -> Image:
+    record = await conn.fetchrow(queries.SELECT_IMAGE_BY_ID, image_id)
+    if record is None:
+        raise ImageNotFound(f"image {image_id} not found")
+    return _image(record)
+
+
+async def find_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> Image | None:
+    record = await conn.fetchrow(queries.SELECT_IMAGE_BY_SHA256, sha256)
+    return None if record is None else _image(record)
+
+
+async def get_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> Image:
+    image = await find_image_by_sha256(conn, sha256)
+    if image is None:
+        raise ImageNotFound(f"no image with sha256 {sha256}")
+    return image
+
+
+async def lookup_images(conn: asyncpg.Connection, ids: Sequence[int]) -> list[Image]:
+    """Images of the given ids, in the order asked; unknown ids are left out."""
+    records = await conn.fetch(queries.SELECT_IMAGES_BY_IDS, list(ids))
+    by_id = {record["id"]: _image(record) for record in records}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def list_images(
+    conn: asyncpg.Connection,
+    limit: int,
+    offset: int,
+    label: str | None = None,
+    state: str | None = None,
+) -> tuple[list[Image], int]:
+    """A newest-first page of images and the number of images matching the filters."""
+    columns, values = [], []
+    if label is not None:
+        columns.append("label")
+        values.append(label)
+    if state is not None:
+        columns.append("label_state")
+        values.append(state)
+    page_sql, count_sql = queries.list_images_sql(columns)
+    records = await conn.fetch(page_sql, limit, offset, *values)
+    count = await conn.fetchval(count_sql, *values)
+    return [_image(r) for r in records], count
+
+
+async def append_label(conn: asyncpg.Connection, image_id: int, new: NewLabel) -> Label:
+    """Append to the image's label history; the newest entry becomes its current label."""
+    async with conn.transaction():
+        if not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
+            raise ImageNotFound(f"image {image_id} not found")
+        record = await conn.fetchrow(
+            queries.INSERT_LABEL, image_id, new.taxon, new.annotator, new.state, new.confidence
+        )
+    return _label(record)
+
+
+async def label_history(conn: asyncpg.Connection, image_id: int) -> list[Label]:
+    """The image's labels, oldest first (the last one is the current label)."""
+    records = await conn.fetch(queries.SELECT_LABEL_HISTORY, image_id)
+    if not records and not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
+        raise ImageNotFound(f"image {image_id} not found")
+    return [_label(r) for r in records]
+
+
+async def mark_indexed(conn: asyncpg.Connection, image_id: int, model: str) -> Image:
+    async with conn.transaction():
+        record = await conn.fetchrow(queries.MARK_INDEXED, image_id, model)
+    if record is None:
+        raise ImageNotFound(f"image {image_id} not found")
+    return _image(record)

@@ -1,0 +1,145 @@
+"""HTTP routes of the catalog's internal /v1 API."""
+
+import re
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from services.catalog import queries, repository
+from services.catalog.decoding import MEDIA_TYPES
+from services.catalog.deps import ConnectionDep, IngestorDep, SettingsDep
+from services.catalog.domain import ImageDetails, NewLabel
+from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
+from services.catalog.form_fields import captured_at_field, metadata_field, text_field
+from services.catalog.schemas import (
+    ImageList,
+    ImageLookup,
+    ImagePublic,
+    IndexedRequest,
+    LabelCreate,
+    LabelHistory,
+    LabelPublic,
+    LabelState,
+    LookupRequest,
+    UploadedImage,
+)
+
+router = APIRouter()
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Content-addressed bytes never change under a URL of a given image.
+_IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+
+
+@router.get("/health")
+async def health(conn: ConnectionDep) -> dict[str, str]:
+    await conn.fetchval(queries.HEALTH_CHECK)
+    return {"status": "ok", "service": "catalog"}
+
+
+@router.post("/v1/images", status_code=status.HTTP_201_CREATED, response_model=UploadedImage)
+async def upload_image(
+    conn: ConnectionDep,
+    ingestor: IngestorDep,
+    settings: SettingsDep,
+    response: Response,
+    file: Annotated[UploadFile, File()],
+    filename: Annotated[str | None, Form()] = None,
+    instrument: Annotated[str | None, Form()] = None,
+    sample: Annotated[str | None, Form()] = None,
+    captured_at: Annotated[str | None, Form()] = None,
+    metadata: Annotated[str | None, Form()] = None,
+    label: Annotated[str | None, Form()] = None,
+    annotator: Annotated[str | None, Form()] = None,
+    label_state: Annotated[LabelState, Form()] = "validated",
+) -> UploadedImage:
+    # Every field is checked before the bytes are looked at, so nothing is stored on bad input.
+    details = ImageDetails(
+        filename=text_field("filename", filename or file.filename),
+        instrument=text_field("instrument", instrument),
+        sample=text_field("sample", sample),
+        captured_at=captured_at_field(captured_at),
+        metadata=metadata_field(metadata),
+    )
+    taxon = text_field("label", label, max_length=500)
+    new_label = None
+    if taxon is not None:
+        if label_state == "unlabelled":
+            raise InvalidMetadata("label_state 'unlabelled' takes no label")
+        new_label = NewLabel(taxon, label_state, text_field("annotator", annotator, 200))
+    data = await file.read(settings.max_image_bytes + 1)
+    if len(data) > settings.max_image_bytes:
+        raise ImageTooLarge(f"file is over the limit of {settings.max_image_bytes} bytes")
+    image, duplicate = await ingestor.store_upload(conn, data, details, new_label)
+    if duplicate:
+        response.status_code = status.HTTP_200_OK
+    return UploadedImage(**asdict(image), duplicate=duplicate)
+
+
+@router.get("/v1/images", response_model=ImageList)
+async def list_images(
+    conn: ConnectionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    label: str | None = None,
+    state: LabelState | None = None,
+) -> ImageList:
+    images, count = await repository.list_images(conn, limit, offset, label=label, state=state)
+    return ImageList(data=[ImagePublic.model_validate(i) for i in images], count=count)
+
+
+@router.post("/v1/images/lookup", response_model=ImageLookup)
+async def lookup_images(conn: ConnectionDep, body: LookupRequest) -> ImageLookup:
+    images = await repository.lookup_images(conn, body.ids)
+    return ImageLookup(data=[ImagePublic.model_validate(i) for i in images])
+
+
+@router.get("/v1/images/by-sha256/{sha256}", response_model=ImagePublic)
+async def get_image_by_sha256(conn: ConnectionDep, sha256: str) -> ImagePublic:
+    sha256 = sha256.lower()
+    if not _SHA256.match(sha256):
+        raise InvalidMetadata("sha256 must be 64 hexadecimal characters")
+    return ImagePublic.model_validate(await repository.get_image_by_sha256(conn, sha256))
+
+
+@router.get("/v1/images/{image_id}", response_model=ImagePublic)
+async def get_image(conn: ConnectionDep, image_id: int) -> ImagePublic:
+    return ImagePublic.model_validate(await repository.get_image(conn, image_id))
+
+
+@router.get("/v1/images/{image_id}/file")
+async def get_image_file(conn: ConnectionDep, ingestor: IngestorDep, image_id: int) -> FileResponse:
+    image = await repository.get_image(conn, image_id)
+    path = ingestor.store.image_path(image.sha256, image.format)
+    if not path.is_file():
+        raise StoredFileMissing(f"the bytes of image {image_id} are missing from storage")
+    return FileResponse(path, media_type=MEDIA_TYPES[image.format], headers=_IMMUTABLE)
+
+
+@router.get("/v1/images/{image_id}/thumbnail")
+async def get_thumbnail(conn: ConnectionDep, ingestor: IngestorDep, image_id: int) -> FileResponse:
+    image = await repository.get_image(conn, image_id)
+    path = ingestor.store.thumbnail_path(image.sha256)
+    if not path.is_file():
+        raise StoredFileMissing(f"the thumbnail of image {image_id} is missing from storage")
+    return FileResponse(path, media_type="image/jpeg", headers=_IMMUTABLE)
+
+
+@router.put("/v1/images/{image_id}/label", response_model=ImagePublic)
+async def set_label(conn: ConnectionDep, image_id: int, body: LabelCreate) -> ImagePublic:
+    new = NewLabel(body.taxon, body.state, body.annotator, body.confidence)
+    await repository.append_label(conn, image_id, new)
+    return ImagePublic.model_validate(await repository.get_image(conn, image_id))
+
+
+@router.get("/v1/images/{image_id}/labels", response_model=LabelHistory)
+async def get_label_history(conn: ConnectionDep, image_id: int) -> LabelHistory:
+    labels = await repository.label_history(conn, image_id)
+    return LabelHistory(data=[LabelPublic.model_validate(label) for label in labels])
+
+
+@router.post("/v1/images/{image_id}/indexed", response_model=ImagePublic)
+async def mark_indexed(conn: ConnectionDep, image_id: int, body: IndexedRequest) -> ImagePublic:
+    return ImagePublic.model_validate(await repository.mark_indexed(conn, image_id, body.model))
