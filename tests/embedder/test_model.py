@@ -1,0 +1,60 @@
+import cv2
+import numpy as np
+import pytest
+
+from services.embedder.errors import ModelCardError
+from services.embedder.model import Embedder
+from services.embedder.preprocess import decode_image
+from tests.embedder.conftest import MODEL, first_images
+
+LIMIT = 50_000_000
+
+
+def decoded(paths):
+    return [decode_image(p.read_bytes(), LIMIT) for p in paths]
+
+
+def test_vectors_are_unit_float32_of_the_card_dim(embedder):
+    images = decoded(first_images("zoolake/keratella_quadrata", 3))
+    images += decoded(first_images("ifcb/labelled/Mesodinium_major", 2, "*.png"))
+    vectors = embedder.embed_images(images)
+    assert embedder.card.output_dim == 1280
+    assert vectors.dtype == np.float32 and vectors.shape == (5, 1280)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert len({v.tobytes() for v in vectors}) == 5
+
+
+def test_the_same_image_gives_the_same_vector(embedder, zoolake_jpeg):
+    image = decode_image(zoolake_jpeg.read_bytes(), LIMIT)
+    first, second = embedder.embed_images([image]), embedder.embed_images([image.copy()])
+    np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def test_chunked_batches_match_one_batch(zoolake_jpeg):
+    images = decoded(first_images("zoolake/bosmina", 5))
+    whole = Embedder(MODEL, threads=1, batch_size=32).embed_images(images)
+    chunked = Embedder(MODEL, threads=1, batch_size=2).embed_images(images)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def test_a_flipped_image_is_closer_than_another_class(embedder):
+    (daphnia,) = decoded(first_images("zoolake/daphnia"))
+    others = decoded(first_images("zoolake/keratella_cochlearis", 5))
+    vectors = embedder.embed_images([daphnia, cv2.flip(daphnia, 1), *others])
+    similarity = vectors[1:] @ vectors[0]
+    assert similarity[0] > similarity[1:].max()
+
+
+def test_a_card_for_another_file_is_refused(tmp_path):
+    model = tmp_path / "copy.onnx"
+    model.write_bytes(MODEL.read_bytes()[:-1] + b"\x00")
+    model.with_suffix(".json").write_text(MODEL.with_suffix(".json").read_text())
+    with pytest.raises(ModelCardError, match="sha256"):
+        Embedder(model)
+
+
+def test_a_model_without_a_card_is_refused(tmp_path):
+    model = tmp_path / "lonely.onnx"
+    model.write_bytes(b"not read")
+    with pytest.raises(ModelCardError, match="not found"):
+        Embedder(model)
