@@ -1,0 +1,176 @@
+"""The gateway against the real embedder, search and catalog apps, in-process.
+
+Each service runs its own lifespan (ONNX model, Qdrant Edge folder in tmp_path, a fresh
+PostgreSQL database); the gateway's shared httpx client reaches them through one transport
+that picks the app by host name.
+"""
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from gateway.config import GatewaySettings
+from tests.gateway.conftest import DATA, running_gateway
+
+try:
+    from services.catalog.main import app as catalog_app
+    from services.embedder.main import app as embedder_app
+    from services.search.main import app as search_app
+except ImportError as exc:  # the services are being written alongside the gateway
+    pytest.skip(f"downstream service apps do not import yet: {exc}", allow_module_level=True)
+
+ADMIN_DSN = "postgresql://root@127.0.0.1:5432/test"
+ZOOLAKE = DATA / "zoolake"
+
+
+class ServiceRouter(httpx.AsyncBaseTransport):
+    """Routes http://embedder, http://search and http://catalog to the in-process apps."""
+
+    def __init__(self, apps: dict[str, Any]) -> None:
+        self._transports = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transports[request.url.host].handle_async_request(request)
+
+
+def _images(label: str, n: int) -> list[Path]:
+    return sorted((ZOOLAKE / label).iterdir())[:n]
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    name = f"nauplius_gw_test_{os.getpid()}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+        yield f"postgresql://root@127.0.0.1:5432/{name}"
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def stack(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """(gateway client, catalog client) with all four apps running."""
+    monkeypatch.setenv("EMBEDDER_THREADS", "2")
+    monkeypatch.setenv("SEARCH_DATA_DIR", str(tmp_path / "search"))
+    monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
+    monkeypatch.setenv("CATALOG_DATA_DIR", str(tmp_path / "catalog"))
+    apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
+    settings = GatewaySettings(
+        embedder_url="http://embedder", search_url="http://search", catalog_url="http://catalog"
+    )
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        router = ServiceRouter(apps)
+        gateway = await stack.enter_async_context(running_gateway(settings, router))
+        catalog = await stack.enter_async_context(
+            httpx.AsyncClient(transport=router, base_url="http://catalog")
+        )
+        yield gateway, catalog
+
+
+def _parts(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+
+
+async def test_upload_browse_search_and_label(stack: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+    gw, _ = stack
+    daphnia, rotifers = _images("daphnia", 3), _images("asplanchna", 3)
+    files = _parts(daphnia) + [("files", ("notes.txt", b"not an image at all", "text/plain"))]
+    files += [("files", (daphnia[0].name, daphnia[0].read_bytes(), "image/jpeg"))]
+    first = await gw.post("/api/v1/images", files=files, data={"label": "daphnia", "instrument": "SPC"})
+    second = await gw.post("/api/v1/images", files=_parts(rotifers), data={"label": "asplanchna"})
+    assert first.status_code == 200, first.text
+    assert second.status_code == 200, second.text
+
+    entries = first.json()["data"]
+    assert [e["error"] is None for e in entries] == [True, True, True, False, True]
+    assert [e["duplicate"] for e in entries] == [False, False, False, False, True]
+    assert entries[3]["id"] is None
+    assert entries[4]["id"] == entries[0]["id"]  # same bytes twice in one batch
+    daphnia_ids = [e["id"] for e in entries[:3]]
+    rotifer_ids = [e["id"] for e in second.json()["data"]]
+
+    again = await gw.post("/api/v1/images", files=_parts(daphnia[:1]))
+    assert again.json()["data"] == [
+        {"id": daphnia_ids[0], "sha256": entries[0]["sha256"], "duplicate": True, "error": None}
+    ]
+
+    listing = (await gw.get("/api/v1/images", params={"limit": 4})).json()
+    assert listing["count"] == 6 and len(listing["data"]) == 4
+    assert listing["data"][0]["thumbnail_url"] == f"/api/v1/images/{listing['data'][0]['id']}/thumbnail"
+
+    file = await gw.get(f"/api/v1/images/{daphnia_ids[1]}/file")
+    assert file.content == daphnia[1].read_bytes()
+    assert file.headers["content-type"].startswith("image/jpeg")
+    assert "immutable" in file.headers["cache-control"]
+    thumb = await gw.get(f"/api/v1/images/{daphnia_ids[1]}/thumbnail")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+
+    similar = (await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar", params={"k": 5})).json()["data"]
+    assert len(similar) == 5 and daphnia_ids[0] not in [n["id"] for n in similar]
+    scores = [n["score"] for n in similar]
+    assert scores == sorted(scores, reverse=True)
+    by_label = (
+        await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar", params={"label": "asplanchna", "metric": "euclidean"})
+    ).json()["data"]
+    assert sorted(n["id"] for n in by_label) == sorted(rotifer_ids)
+    assert [n["score"] for n in by_label] == sorted(n["score"] for n in by_label)
+
+    query = await gw.post("/api/v1/search", params={"k": 1}, files={"file": ("q.jpeg", rotifers[2].read_bytes(), "image/jpeg")})
+    [best] = query.json()["data"]
+    assert best["id"] == rotifer_ids[2] and best["label"] == "asplanchna"
+    assert best["score"] == pytest.approx(1.0, abs=1e-4)
+    assert (await gw.get("/api/v1/images")).json()["count"] == 6  # the query stored nothing
+
+    relabelled = await gw.put(f"/api/v1/images/{rotifer_ids[0]}/label", json={"taxon": "keratella", "annotator": "kim"})
+    assert relabelled.status_code == 200 and relabelled.json()["label"] == "keratella"
+    history = (await gw.get(f"/api/v1/images/{rotifer_ids[0]}/labels")).json()["data"]
+    assert len(history) == 2
+    in_index = (await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar", params={"label": "keratella"})).json()
+    assert [n["id"] for n in in_index["data"]] == [rotifer_ids[0]]
+
+    health = await gw.get("/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert (await gw.get("/api/v1/model")).json()["name"] == "efficientnet-lite0-imagenet"
+
+
+async def test_image_stored_but_not_indexed_is_indexed_on_reupload(
+    stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    gw, catalog = stack
+    [orphan, other] = _images("bosmina", 2)
+    # As if the gateway crashed after the catalog stored the image, before search indexed it.
+    stored = await catalog.post("/v1/images", files={"file": (orphan.name, orphan.read_bytes(), "image/jpeg")})
+    assert stored.status_code == 201, stored.text
+    orphan_id = stored.json()["id"]
+    assert (await gw.get(f"/api/v1/images/{orphan_id}/similar")).status_code == 404
+
+    upload = await gw.post("/api/v1/images", files=_parts([orphan, other]))
+    assert upload.status_code == 200, upload.text
+    [again, new] = upload.json()["data"]
+    assert again["id"] == orphan_id and again["duplicate"] is True and again["error"] is None
+    assert new["duplicate"] is False
+    assert (await catalog.get(f"/v1/images/{orphan_id}")).json()["indexed_at"] is not None
+    neighbours = (await gw.get(f"/api/v1/images/{orphan_id}/similar")).json()["data"]
+    assert [n["id"] for n in neighbours] == [new["id"]]
+
+
+async def test_unknown_image_is_404(stack: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+    gw, _ = stack
+    for path in ("/api/v1/images/424242", "/api/v1/images/424242/file", "/api/v1/images/424242/labels"):
+        assert (await gw.get(path)).status_code == 404, path
+    refused = await gw.post("/api/v1/images", files=[("files", ("a.txt", b"plain text", "text/plain"))])
+    assert refused.status_code == 422
+    assert refused.json()["data"][0]["error"]
