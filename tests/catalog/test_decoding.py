@@ -1,0 +1,97 @@
+"""Validation of uploaded bytes and thumbnails, on real ZooLake images."""
+
+import cv2
+import numpy as np
+import pytest
+
+from services.catalog.decoding import decode_image, make_thumbnail, sniff_format
+from services.catalog.errors import ImageTooLarge, UndecodableImage
+
+
+def _encode(pixels: np.ndarray, ext: str) -> bytes:
+    ok, encoded = cv2.imencode(ext, pixels)
+    assert ok
+    return encoded.tobytes()
+
+
+@pytest.fixture
+def plankton(zoolake) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(zoolake[0].data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+@pytest.mark.parametrize(("ext", "expected"), [(".png", "png"), (".tiff", "tiff"), (".bmp", "bmp"), (".jpg", "jpeg")])
+def test_format_and_size_come_from_the_bytes(plankton, ext, expected):
+    data = _encode(plankton, ext)
+    image_format, pixels = decode_image(data, max_pixels=10**8)
+    assert image_format == expected
+    assert pixels.shape[:2] == plankton.shape[:2]
+
+
+def test_real_jpeg_keeps_its_size(zoolake):
+    for sample in zoolake:
+        reference = cv2.imread(str(sample.path), cv2.IMREAD_UNCHANGED)
+        image_format, pixels = decode_image(sample.data, max_pixels=10**8)
+        assert (image_format, pixels.shape) == ("jpeg", reference.shape)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.99])
+def test_truncated_jpeg_is_refused(zoolake, fraction):
+    data = zoolake[1].data
+    with pytest.raises(UndecodableImage, match="truncated|corrupt"):
+        decode_image(data[: int(len(data) * fraction)], max_pixels=10**8)
+
+
+def test_truncated_png_is_refused(plankton):
+    data = _encode(plankton, ".png")
+    with pytest.raises(UndecodableImage, match="PNG"):
+        decode_image(data[: len(data) // 2], max_pixels=10**8)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [(b"", "zero bytes"), (b"plankton,count\ndaphnia,3\n", "not an image"), (b"\xff\xd8\xff", "JPEG")],
+)
+def test_non_images_are_named(data, problem):
+    with pytest.raises(UndecodableImage, match=problem):
+        decode_image(data, max_pixels=10**8)
+
+
+def test_pixel_limit_is_checked_from_the_header(plankton):
+    height, width = plankton.shape[:2]
+    with pytest.raises(ImageTooLarge, match=f"{width}x{height}"):
+        decode_image(_encode(plankton, ".png"), max_pixels=width * height - 1)
+    assert decode_image(_encode(plankton, ".png"), max_pixels=width * height)[0] == "png"
+
+
+def test_sniff_rejects_lookalikes():
+    with pytest.raises(UndecodableImage):
+        sniff_format(b"GIF89a....")
+
+
+def _decoded_thumbnail(data: bytes) -> np.ndarray:
+    thumbnail = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert thumbnail is not None
+    return thumbnail
+
+
+def test_thumbnail_of_large_16bit_alpha_image(plankton):
+    big = cv2.resize(plankton, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    deep = big.astype(np.uint16) * 16  # 12-bit data in a 16-bit container
+    alpha = np.full(deep.shape[:2] + (1,), 65535, np.uint16)
+    alpha[:, : deep.shape[1] // 2] = 0  # left half fully transparent
+    bgra = np.concatenate([deep, alpha], axis=2)
+    image_format, pixels = decode_image(_encode(bgra, ".png"), max_pixels=10**8)
+    assert image_format == "png" and pixels.dtype == np.uint16 and pixels.shape[2] == 4
+
+    thumbnail = _decoded_thumbnail(make_thumbnail(pixels, 128))
+    assert max(thumbnail.shape[:2]) == 128
+    assert thumbnail.dtype == np.uint8 and thumbnail.shape[2] == 3
+    height, width = thumbnail.shape[:2]
+    assert thumbnail[:, : width // 2 - 2].min() >= 250  # transparent -> white
+    assert thumbnail[:, width // 2 + 2 :].std() > 5  # the plankton is still there
+
+
+def test_thumbnail_of_grey_image_is_never_enlarged(plankton):
+    grey = cv2.cvtColor(plankton, cv2.COLOR_BGR2GRAY)
+    thumbnail = _decoded_thumbnail(make_thumbnail(grey, 128))
+    assert thumbnail.shape == grey.shape
