@@ -152,10 +152,10 @@ class EdgeIndex:
             raise InvalidCollectionName(name)
         return self.data_dir / name
 
-    def _config(self, dim: int | None) -> qe.EdgeConfig:
+    def _config(self, dim: int) -> qe.EdgeConfig:
         quantization = qe.BinaryQuantizationConfig(always_ram=True) if self.quantization == "binary" else None
         return qe.EdgeConfig(
-            vectors=None if dim is None else qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
             quantization_config=quantization,
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
@@ -166,7 +166,7 @@ class EdgeIndex:
         lock.acquire()
         try:
             dim = int(json.loads((folder / META_FILE).read_text())["dim"])
-            shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(None))
+            shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(dim))
         except BaseException:
             lock.release()
             raise
@@ -243,6 +243,12 @@ class EdgeIndex:
     async def optimize(self, name: str) -> bool:
         """Build the HNSW index now (also what the background task calls)."""
         return await self._run(self._get(name).optimize)
+
+    async def index_status(self, name: str) -> dict[str, int]:
+        """Points, how many of them the HNSW index holds, and segments."""
+        info = await self._run(self._get(name).shard.info)
+        return {"points": info.points_count, "indexed": info.indexed_vectors_count,
+                "segments": info.segments_count}
 
     async def wait_optimized(self) -> None:
         """Wait for pending background optimisations (tests, benchmarks)."""
