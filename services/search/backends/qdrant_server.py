@@ -52,7 +52,11 @@ class QdrantServerIndex:
         if client is None:
             if url is None:
                 raise ValueError("QdrantServerIndex needs a url or a client")
-            client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout_s)
+            # The client's version check runs in a thread at construction and fails noisily when
+            # the server is not up yet; the service starts anyway and /health reports reachability.
+            client = AsyncQdrantClient(
+                url=url, api_key=api_key, timeout=timeout_s, check_compatibility=False
+            )
         self.client = client
         self.url = url
         self._dims: dict[str, int] = {}

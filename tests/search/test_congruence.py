@@ -1,0 +1,58 @@
+"""Same data, same queries: Qdrant Edge and qdrant-client (local mode) must agree."""
+
+import numpy as np
+import pytest
+
+from services.search.backends.base import PointRecord
+from tests.search.conftest import LOCAL_INDEX_WARNING, open_edge, open_local_qdrant, unit_vectors
+
+pytestmark = pytest.mark.filterwarnings(LOCAL_INDEX_WARNING)
+
+FILTERS = [None, {"label": "copepod"}, {"label": "diatom", "state": "validated"},
+           {"instrument": "ifcb", "sample": "s2"}]
+
+
+def payload(i: int) -> dict:
+    return {"label": ["copepod", "diatom", "detritus", "ciliate"][i % 4],
+            "state": "validated" if i % 3 == 0 else "predicted",
+            "instrument": "ifcb" if i % 2 else "uvp", "sample": f"s{i % 5}"}
+
+
+def assert_same(edge_hits, local_hits):
+    assert len(edge_hits) == len(local_hits)
+    edge_scores = [h.score for h in edge_hits]
+    assert edge_scores == pytest.approx([h.score for h in local_hits], abs=1e-4)
+    # ids must be equal, except that tied scores may come in either order
+    for rank, (e, loc) in enumerate(zip(edge_hits, local_hits)):
+        if e.id != loc.id:
+            tied = [h.id for h in local_hits if abs(h.score - e.score) <= 1e-4]
+            assert e.id in tied, f"rank {rank}: edge {e.id} vs local {loc.id}"
+
+
+@pytest.mark.parametrize("dim", [16, 1280])
+async def test_edge_and_local_qdrant_agree(tmp_path, dim):
+    n = 400 if dim == 16 else 150
+    vectors = unit_vectors(n, dim, seed=11)
+    # a few exact duplicates make ties on purpose
+    vectors[n - 3:] = vectors[:3]
+    points = [PointRecord(i, v.tolist(), payload(i)) for i, v in enumerate(vectors)]
+    edge, local = open_edge(tmp_path), open_local_qdrant()
+    try:
+        for index in (edge, local):
+            await index.ensure_collection("plankton", dim)
+            await index.upsert("plankton", points)
+            await index.delete("plankton", [5, 6])
+            await index.set_payload("plankton", [7, 8], {"label": "copepod"})
+        queries = unit_vectors(10, dim, seed=12)
+        for flt in FILTERS:
+            for metric in ("cosine", "euclidean"):
+                for q in queries:
+                    args = dict(vector=q.tolist(), k=10, metric=metric, filter=flt)
+                    assert_same(await edge.query("plankton", **args), await local.query("plankton", **args))
+                for point_id in (0, 7, 100):
+                    args = dict(point_id=point_id, k=10, metric=metric, filter=flt)
+                    assert_same(await edge.query("plankton", **args), await local.query("plankton", **args))
+        assert await edge.count("plankton") == await local.count("plankton") == n - 2
+    finally:
+        await edge.close()
+        await local.close()
