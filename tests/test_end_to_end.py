@@ -90,7 +90,7 @@ def test_similar_images_are_mostly_the_same_class(gateway, ingested):
         assert image_id not in [n["id"] for n in neighbours]
         assert len(neighbours) == 5
         same_class += neighbours[0]["label"] == path.parent.name
-    assert same_class >= 0.75 * len(ingested)
+    assert same_class > len(ingested) / 2  # "most": ImageNet features, four same-class candidates each
 
 
 def test_similar_honours_the_label_filter(gateway, ingested):
