@@ -131,3 +131,15 @@ async def test_concurrent_insert_of_same_sha256_waits_then_yields(catalog_databa
         await first.execute("DELETE FROM images WHERE sha256 = $1", new.sha256)
         await first.close()
         await second.close()
+
+
+async def test_bulk_label_insert_makes_the_highest_id_current(conn):
+    images = [await repository.insert_image(conn, _new_image(str(i))) for i in range(2)]
+    a, b = images[0].id, images[1].id
+    await conn.execute(
+        "INSERT INTO labels (image_id, taxon, state) VALUES"
+        " ($1, 'daphnia', 'predicted'), ($2, 'keratella', 'validated'), ($1, 'bosmina', 'dubious')",
+        a, b,
+    )
+    current = {i.id: (i.label, i.label_state) for i in await repository.lookup_images(conn, [a, b])}
+    assert current == {a: ("bosmina", "dubious"), b: ("keratella", "validated")}

@@ -44,22 +44,27 @@ CREATE INDEX labels_image_latest_idx ON labels (image_id, id DESC);
 CREATE INDEX images_label_idx ON images (label, id);
 CREATE INDEX images_label_state_idx ON images (label_state, id);
 
+-- Statement-level, so a bulk insert of labels updates each image once, in one join.
 CREATE FUNCTION images_take_latest_label() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     -- The id guard keeps the highest id current even when two label inserts of one image
     -- commit out of id order (READ COMMITTED re-checks the WHERE after the row lock).
-    UPDATE images
-       SET current_label_id = NEW.id, label = NEW.taxon, label_state = NEW.state
-     WHERE id = NEW.image_id
-       AND (current_label_id IS NULL OR current_label_id < NEW.id);
+    UPDATE images AS i
+       SET current_label_id = n.id, label = n.taxon, label_state = n.state
+      FROM (SELECT DISTINCT ON (image_id) id, image_id, taxon, state
+              FROM new_labels
+             ORDER BY image_id, id DESC) AS n
+     WHERE i.id = n.image_id
+       AND (i.current_label_id IS NULL OR i.current_label_id < n.id);
     RETURN NULL;
 END;
 $$;
 
 CREATE TRIGGER labels_set_current
     AFTER INSERT ON labels
-    FOR EACH ROW EXECUTE FUNCTION images_take_latest_label();
+    REFERENCING NEW TABLE AS new_labels
+    FOR EACH STATEMENT EXECUTE FUNCTION images_take_latest_label();
 
 -- The derivation the trigger maintains, spelled out for audits and ad-hoc queries.
 CREATE VIEW current_labels AS
