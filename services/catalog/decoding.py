@@ -106,7 +106,9 @@ def decode_image(data: bytes, max_pixels: int) -> tuple[str, np.ndarray]:
     if width <= 0 or height <= 0:
         raise UndecodableImage(f"corrupt {image_format.upper()}: size {width}x{height}")
     if width * height > max_pixels:
-        raise ImageTooLarge(f"image is {width}x{height} pixels, over the limit of {max_pixels} pixels")
+        raise ImageTooLarge(
+            f"image is {width}x{height} pixels, over the limit of {max_pixels} pixels"
+        )
     try:
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
@@ -114,7 +116,9 @@ def decode_image(data: bytes, max_pixels: int) -> tuple[str, np.ndarray]:
     if pixels is None:
         raise UndecodableImage(f"corrupt {image_format.upper()}: opencv could not decode it")
     if pixels.shape[:2] != (height, width):
-        raise UndecodableImage(f"corrupt {image_format.upper()}: pixel data does not match the header size")
+        raise UndecodableImage(
+            f"corrupt {image_format.upper()}: pixel data does not match the header size"
+        )
     return image_format, pixels
 
 

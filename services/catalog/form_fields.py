@@ -25,7 +25,9 @@ def captured_at_field(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidMetadata(f"captured_at is not an ISO 8601 date-time: {value[:100]!r}") from None
+        raise InvalidMetadata(
+            f"captured_at is not an ISO 8601 date-time: {value[:100]!r}"
+        ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 

@@ -63,7 +63,11 @@ class Ingestor:
             if image is None:  # a concurrent upload of the same bytes committed first
                 return await repository.get_image_by_sha256(conn, sha256), True
             await anyio.to_thread.run_sync(
-                self.store.write, sha256, prepared.format, data, prepared.thumbnail,
+                self.store.write,
+                sha256,
+                prepared.format,
+                data,
+                prepared.thumbnail,
                 limiter=self.limiter,
             )
             if label is not None:

@@ -59,7 +59,8 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
             if recorded is not None:
                 if recorded != migration.checksum:
                     raise MigrationChanged(
-                        f"migration {migration.version:03d}_{migration.name} was edited after it was applied"
+                        f"migration {migration.version:03d}_{migration.name} "
+                        "was edited after it was applied"
                     )
                 continue
             await conn.execute(migration.sql)

@@ -24,7 +24,8 @@ IMAGE_COLUMNS = """
 """
 
 INSERT_IMAGE = f"""
-INSERT INTO images (sha256, filename, format, width, height, instrument, sample, captured_at, metadata)
+INSERT INTO images
+    (sha256, filename, format, width, height, instrument, sample, captured_at, metadata)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (sha256) DO NOTHING
 RETURNING {IMAGE_COLUMNS}

@@ -21,7 +21,9 @@ class ImageStore:
         return Path(sha256[:2], sha256[2:4])
 
     def image_path(self, sha256: str, image_format: str) -> Path:
-        return self.data_dir / "images" / self._fanout(sha256) / f"{sha256}.{EXTENSIONS[image_format]}"
+        return (
+            self.data_dir / "images" / self._fanout(sha256) / f"{sha256}.{EXTENSIONS[image_format]}"
+        )
 
     def thumbnail_path(self, sha256: str) -> Path:
         return self.data_dir / "thumbnails" / self._fanout(sha256) / f"{sha256}.jpg"

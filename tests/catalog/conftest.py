@@ -40,7 +40,9 @@ def zoolake() -> list[SampleImage]:
     with open(ZOOLAKE / "manifest.csv", newline="") as manifest:
         for row in csv.DictReader(manifest):
             if row["label"] not in picked:
-                picked[row["label"]] = SampleImage(ZOOLAKE / row["path"], row["label"], row["sha256"])
+                picked[row["label"]] = SampleImage(
+                    ZOOLAKE / row["path"], row["label"], row["sha256"]
+                )
             if len(picked) == 8:
                 break
     return list(picked.values())

@@ -19,7 +19,9 @@ def plankton(zoolake) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(zoolake[0].data, np.uint8), cv2.IMREAD_UNCHANGED)
 
 
-@pytest.mark.parametrize(("ext", "expected"), [(".png", "png"), (".tiff", "tiff"), (".bmp", "bmp"), (".jpg", "jpeg")])
+@pytest.mark.parametrize(
+    ("ext", "expected"), [(".png", "png"), (".tiff", "tiff"), (".bmp", "bmp"), (".jpg", "jpeg")]
+)
 def test_format_and_size_come_from_the_bytes(plankton, ext, expected):
     data = _encode(plankton, ext)
     image_format, pixels = decode_image(data, max_pixels=10**8)
@@ -49,7 +51,11 @@ def test_truncated_png_is_refused(plankton):
 
 @pytest.mark.parametrize(
     ("data", "problem"),
-    [(b"", "zero bytes"), (b"plankton,count\ndaphnia,3\n", "not an image"), (b"\xff\xd8\xff", "JPEG")],
+    [
+        (b"", "zero bytes"),
+        (b"plankton,count\ndaphnia,3\n", "not an image"),
+        (b"\xff\xd8\xff", "JPEG"),
+    ],
 )
 def test_non_images_are_named(data, problem):
     with pytest.raises(UndecodableImage, match=problem):

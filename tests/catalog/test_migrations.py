@@ -10,27 +10,60 @@ from tests.conftest import create_database, drop_database
 
 EXPECTED_COLUMNS = {
     "images": {
-        "id", "sha256", "filename", "format", "width", "height", "instrument", "sample",
-        "captured_at", "metadata", "created_at", "indexed_at", "indexed_model",
-        "current_label_id", "label", "label_state",
+        "id",
+        "sha256",
+        "filename",
+        "format",
+        "width",
+        "height",
+        "instrument",
+        "sample",
+        "captured_at",
+        "metadata",
+        "created_at",
+        "indexed_at",
+        "indexed_model",
+        "current_label_id",
+        "label",
+        "label_state",
     },
     "labels": {"id", "image_id", "taxon", "annotator", "state", "confidence", "created_at"},
-    "current_labels": {"label_id", "image_id", "taxon", "annotator", "state", "confidence", "created_at"},
+    "current_labels": {
+        "label_id",
+        "image_id",
+        "taxon",
+        "annotator",
+        "state",
+        "confidence",
+        "created_at",
+    },
     "schema_migrations": {"version", "name", "checksum", "applied_at"},
 }
 
 
 async def test_schema_has_expected_tables_columns_and_indexes(conn):
     rows = await conn.fetch(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = 'public'"
     )
     columns: dict[str, set[str]] = {}
     for row in rows:
         columns.setdefault(row["table_name"], set()).add(row["column_name"])
     assert columns == EXPECTED_COLUMNS
-    indexes = {r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
-    assert {"labels_image_latest_idx", "images_label_idx", "images_label_state_idx", "images_sha256_key"} <= indexes
-    recorded = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+    indexes = {
+        r["indexname"]
+        for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+    }
+    assert {
+        "labels_image_latest_idx",
+        "images_label_idx",
+        "images_label_state_idx",
+        "images_sha256_key",
+    } <= indexes
+    recorded = [
+        r["version"]
+        for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    ]
     assert recorded == [m.version for m in load_migrations()]
 
 
@@ -46,7 +79,8 @@ async def test_concurrent_start_applies_each_migration_once_and_reapply_is_a_no_
             assert await first.fetchval("SELECT count(*) FROM schema_migrations") == len(versions)
             await init_connection(first)
             image_id = await first.fetchval(
-                "INSERT INTO images (sha256, format, width, height) VALUES (repeat('a', 64), 'png', 1, 1) RETURNING id"
+                "INSERT INTO images (sha256, format, width, height)"
+                " VALUES (repeat('a', 64), 'png', 1, 1) RETURNING id"
             )
             assert await apply_migrations(second) == []
             assert await first.fetchval("SELECT id FROM images") == image_id

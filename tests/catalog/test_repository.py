@@ -20,11 +20,22 @@ def _new_image(seed: str, **details) -> NewImage:
 
 async def test_insert_then_read_back(conn):
     captured = datetime(2019, 10, 8, 13, 22, 52, 901157, tzinfo=UTC)
-    new = _new_image("a", filename="x.jpeg", instrument="SPC", sample="greifensee",
-                     captured_at=captured, metadata={"roi": [1224, 2176], "depth_m": 3.5})
+    new = _new_image(
+        "a",
+        filename="x.jpeg",
+        instrument="SPC",
+        sample="greifensee",
+        captured_at=captured,
+        metadata={"roi": [1224, 2176], "depth_m": 3.5},
+    )
     image = await repository.insert_image(conn, new)
     assert image is not None
-    assert (image.sha256, image.width, image.height, image.captured_at) == (new.sha256, 80, 60, captured)
+    assert (image.sha256, image.width, image.height, image.captured_at) == (
+        new.sha256,
+        80,
+        60,
+        captured,
+    )
     assert image.metadata == {"roi": [1224, 2176], "depth_m": 3.5}
     assert (image.label, image.label_state, image.indexed_at) == (None, "unlabelled", None)
     assert await repository.get_image(conn, image.id) == image
@@ -55,13 +66,16 @@ async def test_label_history_is_appended_and_latest_is_current(conn):
     await repository.append_label(conn, image.id, NewLabel("daphnia", "predicted", "cnn", 0.61))
     await repository.append_label(conn, image.id, NewLabel("bosmina", "validated", "ana"))
     history = await repository.label_history(conn, image.id)
-    assert [(l.taxon, l.state, l.annotator) for l in history] == [
-        ("daphnia", "predicted", "cnn"), ("bosmina", "validated", "ana"),
+    assert [(entry.taxon, entry.state, entry.annotator) for entry in history] == [
+        ("daphnia", "predicted", "cnn"),
+        ("bosmina", "validated", "ana"),
     ]
     assert history[0].confidence == pytest.approx(0.61)
     current = await repository.get_image(conn, image.id)
     assert (current.label, current.label_state) == ("bosmina", "validated")
-    view = await conn.fetchrow("SELECT label_id, taxon, state FROM current_labels WHERE image_id = $1", image.id)
+    view = await conn.fetchrow(
+        "SELECT label_id, taxon, state FROM current_labels WHERE image_id = $1", image.id
+    )
     assert tuple(view) == (history[-1].id, "bosmina", "validated")
 
 
@@ -112,7 +126,10 @@ async def test_mark_indexed(conn):
 
 
 async def test_concurrent_insert_of_same_sha256_waits_then_yields(catalog_database_url):
-    first, second = await asyncpg.connect(catalog_database_url), await asyncpg.connect(catalog_database_url)
+    first, second = (
+        await asyncpg.connect(catalog_database_url),
+        await asyncpg.connect(catalog_database_url),
+    )
     new = _new_image("race")
     try:
         for connection in (first, second):
@@ -125,7 +142,9 @@ async def test_concurrent_insert_of_same_sha256_waits_then_yields(catalog_databa
         assert not loser.done()  # blocked on the unique index until the first commits
         await transaction.commit()
         assert await asyncio.wait_for(loser, 5) is None
-        assert await second.fetchval("SELECT count(*) FROM images WHERE sha256 = $1", new.sha256) == 1
+        assert (
+            await second.fetchval("SELECT count(*) FROM images WHERE sha256 = $1", new.sha256) == 1
+        )
         assert (await repository.get_image_by_sha256(second, new.sha256)).id == winner.id
     finally:
         await first.execute("DELETE FROM images WHERE sha256 = $1", new.sha256)
@@ -139,7 +158,8 @@ async def test_bulk_label_insert_makes_the_highest_id_current(conn):
     await conn.execute(
         "INSERT INTO labels (image_id, taxon, state) VALUES"
         " ($1, 'daphnia', 'predicted'), ($2, 'keratella', 'validated'), ($1, 'bosmina', 'dubious')",
-        a, b,
+        a,
+        b,
     )
     current = {i.id: (i.label, i.label_state) for i in await repository.lookup_images(conn, [a, b])}
     assert current == {a: ("bosmina", "dubious"), b: ("keratella", "validated")}

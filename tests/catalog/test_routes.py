@@ -24,9 +24,14 @@ async def test_health(catalog):
 async def test_upload_stores_row_and_content_addressed_bytes(catalog, zoolake):
     sample = zoolake[0]
     response = await upload(
-        catalog.client, sample, instrument="SPC-EAWAG-0P5X", sample="greifensee-2019-10-08",
-        captured_at="2019-10-08T13:22:52.901157+00:00", metadata='{"roi": {"x": 1224, "y": 2176}}',
-        label=sample.label, annotator="eawag",
+        catalog.client,
+        sample,
+        instrument="SPC-EAWAG-0P5X",
+        sample="greifensee-2019-10-08",
+        captured_at="2019-10-08T13:22:52.901157+00:00",
+        metadata='{"roi": {"x": 1224, "y": 2176}}',
+        label=sample.label,
+        annotator="eawag",
     )
     assert response.status_code == 201, response.text
     image = response.json()
@@ -36,7 +41,11 @@ async def test_upload_stores_row_and_content_addressed_bytes(catalog, zoolake):
     assert image["filename"] == sample.path.name
     assert image["captured_at"].startswith("2019-10-08T13:22:52.901157")
     assert image["metadata"] == {"roi": {"x": 1224, "y": 2176}}
-    assert (image["label"], image["label_state"], image["duplicate"]) == (sample.label, "validated", False)
+    assert (image["label"], image["label_state"], image["duplicate"]) == (
+        sample.label,
+        "validated",
+        False,
+    )
     sha = sample.sha256
     stored = catalog.settings.data_dir / "images" / sha[:2] / sha[2:4] / f"{sha}.jpg"
     assert stored.read_bytes() == sample.data
@@ -67,11 +76,15 @@ async def test_list_count_paging_and_filters(catalog, zoolake):
     ids = []
     for sample in zoolake[:5]:
         ids.append((await upload(catalog.client, sample, label=sample.label)).json()["id"])
-    await catalog.client.put(f"/v1/images/{ids[0]}/label", json={"taxon": zoolake[1].label, "state": "dubious"})
+    await catalog.client.put(
+        f"/v1/images/{ids[0]}/label", json={"taxon": zoolake[1].label, "state": "dubious"}
+    )
 
     seen = []
     for offset in (0, 2, 4):
-        page = (await catalog.client.get("/v1/images", params={"limit": 2, "offset": offset})).json()
+        page = (
+            await catalog.client.get("/v1/images", params={"limit": 2, "offset": offset})
+        ).json()
         assert page["count"] == 5
         seen += [image["id"] for image in page["data"]]
     assert seen == ids[::-1]
@@ -106,44 +119,69 @@ async def test_large_png_gets_a_128px_thumbnail(catalog, zoolake):
     pixels = cv2.imread(str(zoolake[3].path))
     big = cv2.resize(pixels, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
     ok, png = cv2.imencode(".png", big)
-    response = await catalog.client.post("/v1/images", files={"file": ("big.png", png.tobytes(), "image/png")})
+    response = await catalog.client.post(
+        "/v1/images", files={"file": ("big.png", png.tobytes(), "image/png")}
+    )
     image = response.json()
     assert (image["format"], image["width"], image["height"]) == ("png", big.shape[1], big.shape[0])
-    assert (await catalog.client.get(f"/v1/images/{image['id']}/file")).headers["content-type"] == "image/png"
+    assert (await catalog.client.get(f"/v1/images/{image['id']}/file")).headers[
+        "content-type"
+    ] == "image/png"
     thumbnail = (await catalog.client.get(f"/v1/images/{image['id']}/thumbnail")).content
     assert max(cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR).shape[:2]) == 128
 
 
 async def test_label_history_is_append_only_and_current_is_latest(catalog, zoolake):
-    image = (await upload(catalog.client, zoolake[0], label="daphnia", annotator="cnn", label_state="predicted")).json()
+    image = (
+        await upload(
+            catalog.client, zoolake[0], label="daphnia", annotator="cnn", label_state="predicted"
+        )
+    ).json()
     url = f"/v1/images/{image['id']}"
     first_history = (await catalog.client.get(f"{url}/labels")).json()["data"]
-    updated = await catalog.client.put(f"{url}/label", json={"taxon": "bosmina", "annotator": "ana"})
+    updated = await catalog.client.put(
+        f"{url}/label", json={"taxon": "bosmina", "annotator": "ana"}
+    )
     assert (updated.json()["label"], updated.json()["label_state"]) == ("bosmina", "validated")
-    await catalog.client.put(f"{url}/label", json={"taxon": "bosmina", "state": "dubious", "confidence": 0.4})
+    await catalog.client.put(
+        f"{url}/label", json={"taxon": "bosmina", "state": "dubious", "confidence": 0.4}
+    )
     history = (await catalog.client.get(f"{url}/labels")).json()["data"]
     assert history[0] == first_history[0]
     assert [(h["taxon"], h["state"], h["annotator"]) for h in history] == [
-        ("daphnia", "predicted", "cnn"), ("bosmina", "validated", "ana"), ("bosmina", "dubious", None),
+        ("daphnia", "predicted", "cnn"),
+        ("bosmina", "validated", "ana"),
+        ("bosmina", "dubious", None),
     ]
     current = (await catalog.client.get(url)).json()
     assert (current["label"], current["label_state"]) == ("bosmina", "dubious")
-    for bad in ({"taxon": ""}, {"state": "validated"}, {"taxon": "x", "state": "certain"},
-                {"taxon": "x", "confidence": 1.5}, {"taxon": "x", "state": "unlabelled"}):
+    for bad in (
+        {"taxon": ""},
+        {"state": "validated"},
+        {"taxon": "x", "state": "certain"},
+        {"taxon": "x", "confidence": 1.5},
+        {"taxon": "x", "state": "unlabelled"},
+    ):
         assert (await catalog.client.put(f"{url}/label", json=bad)).status_code == 422
     assert len((await catalog.client.get(f"{url}/labels")).json()["data"]) == 3
 
 
 async def test_lookup_keeps_order_and_leaves_out_unknown(catalog, zoolake):
     ids = [(await upload(catalog.client, s)).json()["id"] for s in zoolake[:3]]
-    response = await catalog.client.post("/v1/images/lookup", json={"ids": [ids[2], 987654, ids[0], ids[1]]})
+    response = await catalog.client.post(
+        "/v1/images/lookup", json={"ids": [ids[2], 987654, ids[0], ids[1]]}
+    )
     assert [image["id"] for image in response.json()["data"]] == [ids[2], ids[0], ids[1]]
 
 
 async def test_mark_indexed(catalog, zoolake):
     image = (await upload(catalog.client, zoolake[0])).json()
     assert image["indexed_at"] is None
-    marked = (await catalog.client.post(f"/v1/images/{image['id']}/indexed", json={"model": "efficientnet-lite0"})).json()
+    marked = (
+        await catalog.client.post(
+            f"/v1/images/{image['id']}/indexed", json={"model": "efficientnet-lite0"}
+        )
+    ).json()
     assert marked["indexed_model"] == "efficientnet-lite0" and marked["indexed_at"] is not None
     bad = await catalog.client.post(f"/v1/images/{image['id']}/indexed", json={"model": "Bad Name"})
     assert bad.status_code == 422
@@ -157,18 +195,47 @@ BAD_UPLOADS = [
     ("empty", lambda z: b"", {}, 422, "zero bytes"),
     ("text", lambda z: b"taxon,count\ndaphnia,12\n", {}, 422, "not an image"),
     ("truncated", _truncated, {}, 422, "truncated JPEG"),
-    ("metadata not json", lambda z: z[5].data, {"metadata": "{roi: 3"}, 422, "metadata is not valid JSON"),
-    ("metadata not object", lambda z: z[5].data, {"metadata": "[1, 2]"}, 422, "metadata must be a JSON object"),
-    ("metadata NaN", lambda z: z[5].data, {"metadata": '{"depth": NaN}'}, 422, "metadata is not valid JSON"),
+    (
+        "metadata not json",
+        lambda z: z[5].data,
+        {"metadata": "{roi: 3"},
+        422,
+        "metadata is not valid JSON",
+    ),
+    (
+        "metadata not object",
+        lambda z: z[5].data,
+        {"metadata": "[1, 2]"},
+        422,
+        "metadata must be a JSON object",
+    ),
+    (
+        "metadata NaN",
+        lambda z: z[5].data,
+        {"metadata": '{"depth": NaN}'},
+        422,
+        "metadata is not valid JSON",
+    ),
     ("captured_at", lambda z: z[5].data, {"captured_at": "yesterday noon"}, 422, "captured_at"),
     ("NUL in sample", lambda z: z[5].data, {"sample": "lake\x00"}, 422, "sample contains a NUL"),
-    ("label_state", lambda z: z[5].data, {"label": "daphnia", "label_state": "sure"}, 422, "label_state"),
+    (
+        "label_state",
+        lambda z: z[5].data,
+        {"label": "daphnia", "label_state": "sure"},
+        422,
+        "label_state",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("data", "fields", "status", "problem"), [b[1:] for b in BAD_UPLOADS],
-                         ids=[b[0] for b in BAD_UPLOADS])
-async def test_bad_upload_is_refused_and_nothing_changes(catalog, zoolake, data, fields, status, problem):
+@pytest.mark.parametrize(
+    ("data", "fields", "status", "problem"),
+    [b[1:] for b in BAD_UPLOADS],
+    ids=[b[0] for b in BAD_UPLOADS],
+)
+async def test_bad_upload_is_refused_and_nothing_changes(
+    catalog, zoolake, data, fields, status, problem
+):
     await upload(catalog.client, zoolake[0])
     rows, files = await catalog.row_count(), catalog.stored_files()
     response = await catalog.client.post(
@@ -181,7 +248,9 @@ async def test_bad_upload_is_refused_and_nothing_changes(catalog, zoolake, data,
 
 
 async def test_too_many_pixels_is_413_and_stores_nothing(catalog_database_url, tmp_path, zoolake):
-    settings = CatalogSettings(database_url=catalog_database_url, data_dir=tmp_path / "small", max_pixels=1000)
+    settings = CatalogSettings(
+        database_url=catalog_database_url, data_dir=tmp_path / "small", max_pixels=1000
+    )
     async for small in start_catalog(settings):
         before = await small.row_count()
         response = await upload(small.client, zoolake[6])
@@ -193,11 +262,15 @@ async def test_too_many_pixels_is_413_and_stores_nothing(catalog_database_url, t
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),
-    [("GET", "/v1/images/424242", None), ("GET", "/v1/images/424242/file", None),
-     ("GET", "/v1/images/424242/thumbnail", None), ("GET", "/v1/images/424242/labels", None),
-     ("PUT", "/v1/images/424242/label", {"taxon": "daphnia"}),
-     ("POST", "/v1/images/424242/indexed", {"model": "m"}),
-     ("GET", f"/v1/images/by-sha256/{'0' * 64}", None)],
+    [
+        ("GET", "/v1/images/424242", None),
+        ("GET", "/v1/images/424242/file", None),
+        ("GET", "/v1/images/424242/thumbnail", None),
+        ("GET", "/v1/images/424242/labels", None),
+        ("PUT", "/v1/images/424242/label", {"taxon": "daphnia"}),
+        ("POST", "/v1/images/424242/indexed", {"model": "m"}),
+        ("GET", f"/v1/images/by-sha256/{'0' * 64}", None),
+    ],
 )
 async def test_unknown_image_is_404(catalog, method, path, body):
     response = await catalog.client.request(method, path, json=body)
