@@ -1,0 +1,95 @@
+"""Ingest rate and query latency through the gateway, with the four services as real processes.
+
+Starts its own system (embedded PostgreSQL from pgserver, Qdrant Edge) in a temporary folder, ingests a
+folder of images with `nauplius ingest`'s code, then times `similar` and `POST /api/v1/search` calls.
+
+    .venv/bin/python benchmarks/system_throughput.py --data ../shared/data/zoolake [--limit 1000] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from nauplius.datasets import find_images
+from nauplius.ingest import ingest
+from nauplius.stack import SERVICE_APPS, Stack, free_port, stack_environment
+from nauplius.up import embedded_postgres_url
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50_ms": statistics.median(ordered), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
+
+
+def timed(call) -> float:
+    started = time.perf_counter()
+    response = call()
+    response.raise_for_status()
+    return 1000 * (time.perf_counter() - started)
+
+
+def run(data: Path, limit: int | None, queries: int, seed: int) -> dict:
+    images = find_images([data], label_from_folder=True)
+    random.Random(seed).shuffle(images)
+    images = images[:limit] if limit else images
+    with tempfile.TemporaryDirectory(prefix="nauplius-bench-") as folder:
+        data_dir = Path(folder)
+        (data_dir / "input").mkdir()
+        for i, image in enumerate(images):  # symlinks keep <class>/<image> for --label-from-folder
+            target = data_dir / "input" / image.label / f"{i}-{image.path.name}"
+            target.parent.mkdir(exist_ok=True)
+            target.symlink_to(image.path.resolve())
+        ports = {name: free_port() for name in SERVICE_APPS}
+        env = stack_environment(ports, data_dir, embedded_postgres_url(data_dir))
+        with Stack(ports, env, data_dir / "logs") as stack:
+            url = stack.services["gateway"].url
+            started = time.perf_counter()
+            report = ingest([data_dir / "input"], url, label_from_folder=True)
+            ingest_s = time.perf_counter() - started
+            with httpx.Client(base_url=url, timeout=60) as client:
+                ids = [entry["id"] for entry in
+                       client.get("/api/v1/images", params={"limit": 500}).json()["data"]]
+                rng = random.Random(seed)
+                similar = [timed(lambda: client.get(f"/api/v1/images/{rng.choice(ids)}/similar",
+                                                    params={"k": 10})) for _ in range(queries)]
+                uploads = [rng.choice(images).path for _ in range(queries)]
+                search = [timed(lambda p=p: client.post("/api/v1/search", params={"k": 10},
+                                                        files={"file": (p.name, p.read_bytes())}))
+                          for p in uploads]
+    return {
+        "images": len(images), "stored": report.stored, "refused": len(report.errors),
+        "ingest_s": ingest_s, "ingest_images_per_s": report.stored / ingest_s,
+        "similar": percentiles(similar), "search_upload": percentiles(search), "queries": queries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="folder of <class>/<image>")
+    parser.add_argument("--limit", type=int, help="ingest at most this many images (random sample)")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.data, args.limit, args.queries, args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"ingest: {result['stored']} images in {result['ingest_s']:.1f} s = "
+          f"{result['ingest_images_per_s']:.1f} images/s ({result['refused']} refused)")
+    for name in ("similar", "search_upload"):
+        figures = result[name]
+        print(f"{name:<14} p50 {figures['p50_ms']:.1f} ms  p95 {figures['p95_ms']:.1f} ms  "
+              f"p99 {figures['p99_ms']:.1f} ms  ({result['queries']} queries)")
+
+
+if __name__ == "__main__":
+    main()
