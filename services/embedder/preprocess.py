@@ -6,8 +6,8 @@ aspect ratio with their own background colour, never cropped: the whole organism
 
 import os
 
-# OpenCV's own decode limit, a backstop for formats whose header we do not parse; it is read
-# when cv2 is imported, so it is set first. The configured max_pixels is checked on top of it.
+# OpenCV's own decode limit, a backstop should a header understate what the decoder allocates;
+# it is read when cv2 is imported, so it is set first. The configured max_pixels comes first.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 28))
 
 import cv2  # noqa: E402
@@ -15,10 +15,13 @@ import numpy as np  # noqa: E402
 
 from services.embedder.card import ModelCard  # noqa: E402
 from services.embedder.errors import ImageTooLarge, UndecodableImage  # noqa: E402
-from services.embedder.image_header import header_dimensions  # noqa: E402
-
-
-_JPEG = b"\xff\xd8"
+from services.image_probe import (  # noqa: E402
+    NotAnImage,
+    TooManyPixels,
+    check_pixel_limit,
+    probe,
+    why_undecodable,
+)
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
@@ -27,25 +30,28 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     16-bit samples are scaled to 0..255; an alpha channel is composited onto the background.
     Raises UndecodableImage (empty, truncated, not an image) or ImageTooLarge (over max_pixels).
     """
-    if not data:
-        raise UndecodableImage("empty file (0 bytes)")
-    dims = header_dimensions(data)
-    if dims is not None and dims[0] * dims[1] > max_pixels:
-        raise ImageTooLarge(f"image is {dims[0]}x{dims[1]} pixels, over the limit of {max_pixels}")
-    # JPEG never has alpha, and only the non-UNCHANGED modes apply its EXIF orientation
-    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG) else cv2.IMREAD_UNCHANGED
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        info = probe(data, max_pixels)
+        image = _decode(data, info.format == "jpeg")
+        if image is None or image.size == 0:
+            raise UndecodableImage(why_undecodable(data, info))
+        check_pixel_limit(image.shape[1], image.shape[0], max_pixels)
+    except TooManyPixels as exc:
+        raise ImageTooLarge(str(exc)) from None
+    except NotAnImage as exc:
+        raise UndecodableImage(str(exc)) from None
+    return _to_rgb_or_grey(_to_uint8(image))
+
+
+def _decode(data: bytes, jpeg: bool) -> np.ndarray | None:
+    # JPEG never has alpha, and only the non-UNCHANGED modes apply its EXIF orientation
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if jpeg else cv2.IMREAD_UNCHANGED
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:
         if "pixels" in str(exc).lower() or "too large" in str(exc).lower():
             raise ImageTooLarge("image is over OpenCV's pixel limit") from None
-        raise UndecodableImage("not a readable image (corrupt or truncated)") from None
-    if image is None or image.size == 0:
-        raise UndecodableImage("not a readable image (unknown format, corrupt or truncated)")
-    if image.shape[0] * image.shape[1] > max_pixels:
-        raise ImageTooLarge(f"image is {image.shape[1]}x{image.shape[0]} pixels, "
-                            f"over the limit of {max_pixels}")
-    return _to_rgb_or_grey(_to_uint8(image))
+        return None
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

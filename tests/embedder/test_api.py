@@ -8,7 +8,7 @@ from services.embedder.config import EmbedderSettings
 from services.embedder.main import create_app
 from services.embedder.preprocess import decode_image
 from tests.embedder.conftest import MODEL, encode, first_images
-from tests.embedder.test_preprocess import png_header_claiming
+from tests.test_image_probe import png_header_claiming
 
 MAX_BYTES = 300_000
 
@@ -51,7 +51,7 @@ async def test_a_batch_with_bad_files_embeds_the_good_ones(client, embedder):
     assert len(data) == len(files)
     errors = [entry["error"] for entry in data]
     assert errors[0] is None and errors[-1] is None
-    assert "not a readable image" in errors[1]
+    assert "not an image" in errors[1]
     assert errors[2].startswith("UndecodableImage")
     assert "empty" in errors[3]
     assert errors[4].startswith("ImageTooLarge") and f"{MAX_BYTES} bytes" in errors[4]

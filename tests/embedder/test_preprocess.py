@@ -1,23 +1,13 @@
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
 
 from services.embedder.errors import ImageTooLarge, UndecodableImage
-from services.embedder.image_header import header_dimensions
 from services.embedder.preprocess import background_colour, decode_image, pad_to_aspect, prepare
 from tests.embedder.conftest import DATA, bgr, encode, first_images
+from tests.test_image_probe import png_header_claiming
 
 LIMIT = 50_000_000
-
-
-def png_header_claiming(width: int, height: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)) + b"\x00" * 64)
 
 
 def test_colour_jpeg_decodes_to_rgb(zoolake_jpeg):
@@ -69,7 +59,7 @@ def test_alpha_composites_onto_the_background(zoolake_jpeg):
 
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty"),
-    (b"this is not an image at all", "not a readable image"),
+    (b"this is not an image at all", "not an image"),
 ])
 def test_bad_bytes_are_refused(data, reason):
     with pytest.raises(UndecodableImage, match=reason):
@@ -85,16 +75,8 @@ def test_truncated_files_are_refused(zoolake_jpeg, ext):
 
 def test_pixel_bomb_header_is_refused_before_decoding():
     bomb = png_header_claiming(100_000, 100_000)
-    assert header_dimensions(bomb) == (100_000, 100_000)
     with pytest.raises(ImageTooLarge, match="100000x100000"):
         decode_image(bomb, LIMIT)
-
-
-@pytest.mark.parametrize("ext", [".jpg", ".png", ".tiff", ".bmp"])
-def test_header_dimensions_match_the_decoded_image(zoolake_jpeg, ext):
-    image = bgr(zoolake_jpeg)
-    data = zoolake_jpeg.read_bytes() if ext == ".jpg" else encode(ext, image)
-    assert header_dimensions(data) == (image.shape[1], image.shape[0])
 
 
 def test_real_blank_image_over_the_pixel_limit_is_refused():
