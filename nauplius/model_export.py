@@ -122,7 +122,8 @@ def _efficientnet_lite0(weights: Path | None) -> ExportSpec:
         net = EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state, strict=True)
-        net.set_swish(memory_efficient=False)  # the autograd.Function swish does not export
+        # Lite0 uses ReLU6, which exports as is. Never call net.set_swish(): it swaps every ReLU6
+        # for Swish and silently ruins the pretrained features.
         return _PooledFeatures(net)
 
     return ExportSpec(build, {
