@@ -130,19 +130,22 @@ async def ingest_batch(
 ) -> list[FileOutcome]:
     outcomes = [FileOutcome() for _ in files]
     contents = list((await _read_batch(files, max_upload_bytes, outcomes)).values())
+    if not contents:  # a batch refused outright never reaches embedder or search
+        return outcomes
     catalog = downstream.catalog
+    model = await active_model.get()
 
     known = await _bounded(concurrency, contents, lambda c: catalog.by_sha256(c.sha256))
     to_embed: list[_Content] = []
     for content, image in zip(contents, known):
         if image is not None:
             content.image, content.duplicate = image, True
-        if image is None or image.get("indexed_at") is None:
+        # Known but not indexed in this model's collection (a crash between steps, or a new
+        # model): embed and index it again.
+        if image is None or image.get("indexed_model") != model.name:
             to_embed.append(content)
 
     if to_embed:
-        # Resolved only now: a batch refused outright never reaches embedder or search.
-        model = await active_model.get()
         results = await downstream.embedder.embed([c.part for c in to_embed])
         for content, result in zip(to_embed, results):
             if result.vector is None:
@@ -155,12 +158,8 @@ async def ingest_batch(
 
     to_index = [c for c in to_embed if c.vector is not None and c.image is not None]
     if to_index:
-        model = await active_model.get()
-        points = [
-            {"id": c.image["id"], "vector": c.vector, "payload": _payload(c.image)}
-            for c in to_index
-            if c.image is not None
-        ]
+        points = [{"id": c.image["id"], "vector": c.vector, "payload": _payload(c.image)}
+                  for c in to_index]
         await downstream.search.upsert(model.name, points)
         await _bounded(concurrency, to_index, lambda c: catalog.mark_indexed(c.image["id"], model.name))
         log.info("indexed %d images in %s", len(points), model.name)
