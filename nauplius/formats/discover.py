@@ -1,0 +1,87 @@
+"""Recognise what a list of paths holds and read it all: IFCB bins, EcoTaxa exports, zip/tar
+archives and plain images, side by side in one folder or given one by one."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from nauplius.formats.archives import ArchiveError, archive_stem, is_archive, unpack
+from nauplius.formats.ecotaxa import EcotaxaError, is_ecotaxa_tsv, read_export, read_rows
+from nauplius.formats.ifcb import BIN_SUFFIXES, IfcbBinError, bin_items, bin_stem, parse_bin_id, read_bin
+from nauplius.formats.images import image_item, is_image_file
+from nauplius.formats.items import IngestItem, Refused
+
+Found = IngestItem | Refused
+
+
+def read_paths(paths: list[Path], label_from_folder: bool = False) -> Iterator[Found]:
+    """Everything in the given files and folders; raises FileNotFoundError before reading any."""
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    for path in paths:
+        yield from _read(path, label_from_folder, explicit=path.is_file())
+
+
+def _is_ifcb_file(path: Path) -> bool:
+    if path.suffix.lower() not in BIN_SUFFIXES:
+        return False
+    try:
+        parse_bin_id(bin_stem(path).name)
+    except IfcbBinError:
+        return False
+    return True
+
+
+def _ecotaxa_images(tsv: Path) -> set[Path]:
+    try:
+        _, rows = read_rows(tsv)
+    except (OSError, UnicodeDecodeError, EcotaxaError, ValueError):
+        return set()
+    return {_absolute(tsv.parent / row.get("img_file_name", "")) for row in rows}
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute without following links: two links to one file are two images of the drop."""
+    return Path(os.path.normpath(path.absolute()))
+
+
+def _read(root: Path, label_from_folder: bool, explicit: bool) -> Iterator[Found]:
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    tsvs = [f for f in files if is_ecotaxa_tsv(f)]
+    described = set().union(*(_ecotaxa_images(tsv) for tsv in tsvs))
+    for tsv in tsvs:
+        yield from read_export(tsv)
+    for stem in sorted({bin_stem(f) for f in files if _is_ifcb_file(f)}):
+        try:
+            ifcb_bin = read_bin(stem)
+        except (IfcbBinError, OSError) as exc:
+            yield Refused(str(stem), str(exc))
+            continue
+        yield from bin_items(ifcb_bin)
+    for path in files:
+        if is_archive(path):
+            yield from read_archive(path, label_from_folder)
+        elif is_image_file(path) and _absolute(path) not in described:
+            yield image_item(path, path.parent.name if label_from_folder else None)
+        elif explicit and not (is_ecotaxa_tsv(path) or _is_ifcb_file(path)):
+            yield Refused(str(path), "not an image, IFCB bin file, EcoTaxa TSV or zip/tar archive")
+
+
+def read_archive(archive: Path, label_from_folder: bool = False) -> Iterator[Found]:
+    """The archive read as a folder named by its stem; sources read `archive!member`."""
+    with tempfile.TemporaryDirectory(prefix="nauplius-archive-") as folder:
+        root = Path(folder) / archive_stem(archive)
+        root.mkdir()
+        try:
+            unpack(archive, root)
+        except ArchiveError as exc:
+            yield Refused(str(archive), str(exc))
+            return
+        for found in _read(root, label_from_folder, explicit=False):
+            inside = found.source.replace(str(root), "", 1).lstrip("/")
+            yield dataclasses.replace(found, source=f"{archive}!{inside}")
