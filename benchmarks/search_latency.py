@@ -28,8 +28,10 @@ from qdrant_client import AsyncQdrantClient  # noqa: E402
 from services.search.backends.base import PointRecord, VectorIndex  # noqa: E402
 from services.search.backends.edge import EdgeIndex  # noqa: E402
 from services.search.backends.qdrant_server import QdrantServerIndex  # noqa: E402
+from services.search.config import SearchSettings  # noqa: E402
 
 N_LABELS = 10
+EDGE_INDEXING_THRESHOLD_KB = SearchSettings().indexing_threshold_kb  # what the service uses
 COLLECTION = "bench"
 
 
@@ -124,7 +126,7 @@ async def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--backends", default="edge,qdrant-local",
-                        help="comma list of edge, edge-binary, qdrant-local")
+                        help="comma list of edge, edge-binary, edge-exact, qdrant-local")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
 
@@ -136,7 +138,10 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             if name.startswith("edge"):
                 quantization = "binary" if name == "edge-binary" else "none"
-                index = EdgeIndex.open(Path(tmp), optimize_delay_s=1e9, quantization=quantization)
+                # edge-exact: a threshold no segment reaches, so optimize() builds no HNSW index.
+                threshold = 2**31 - 1 if name == "edge-exact" else EDGE_INDEXING_THRESHOLD_KB
+                index = EdgeIndex.open(Path(tmp), optimize_delay_s=1e9, quantization=quantization,
+                                       indexing_threshold_kb=threshold)
             else:
                 warnings.filterwarnings("ignore", category=UserWarning, module="qdrant_client")
                 index = QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"))
