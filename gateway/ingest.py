@@ -1,23 +1,19 @@
-"""The upload pipeline: size check, sha256, dedupe, embed, store, index, mark indexed."""
+"""Synchronous uploads: size check, sha256, then the shared pipeline (gateway.pipeline)."""
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import UploadFile
 
 from gateway.active_model import ActiveModel
 from gateway.clients import Downstream, FilePart
-from gateway.errors import DownstreamRejected
+from gateway.pipeline import Content, index_contents
 
 log = logging.getLogger("nauplius.gateway")
 
 CHUNK_BYTES = 1024 * 1024
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -45,19 +41,6 @@ class UploadMeta:
     sample: str | None = None
 
 
-@dataclass
-class _Content:
-    """One distinct content (sha256) of the batch and the positions of the files that carry it."""
-
-    part: FilePart
-    sha256: str
-    positions: list[int] = field(default_factory=list)
-    image: dict[str, Any] | None = None
-    duplicate: bool = False
-    vector: list[float] | None = None
-    error: str | None = None
-
-
 class UploadTooLarge(Exception):
     pass
 
@@ -74,27 +57,11 @@ async def read_limited(upload: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _bounded(limit: int, items: Iterable[T], call: Callable[[T], Awaitable[R]]) -> list[R]:
-    """Run call over items with at most `limit` in flight; the first failure cancels the rest."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> R:
-        async with semaphore:
-            return await call(item)
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(item)) for item in items]
-    except ExceptionGroup as failures:
-        # Callers (and the HTTP error handlers) expect the single downstream error, not a group.
-        raise failures.exceptions[0] from None
-    return [task.result() for task in tasks]
-
-
 async def _read_batch(
-    files: list[UploadFile], limit: int, outcomes: list[FileOutcome]
-) -> dict[str, _Content]:
-    contents: dict[str, _Content] = {}
+    files: list[UploadFile], limit: int, outcomes: list[FileOutcome], meta: UploadMeta
+) -> dict[str, Content]:
+    fields = {"instrument": meta.instrument, "sample": meta.sample, "label": meta.label}
+    contents: dict[str, Content] = {}
     for position, upload in enumerate(files):
         outcome = outcomes[position]
         try:
@@ -114,7 +81,7 @@ async def _read_batch(
                 content_type=upload.content_type or "application/octet-stream",
                 data=data,
             )
-            contents[sha256] = _Content(part, sha256)
+            contents[sha256] = Content(part, sha256, fields)
         contents[sha256].positions.append(position)
     return contents
 
@@ -129,40 +96,10 @@ async def ingest_batch(
     concurrency: int,
 ) -> list[FileOutcome]:
     outcomes = [FileOutcome() for _ in files]
-    contents = list((await _read_batch(files, max_upload_bytes, outcomes)).values())
+    contents = list((await _read_batch(files, max_upload_bytes, outcomes, meta)).values())
     if not contents:  # a batch refused outright never reaches embedder or search
         return outcomes
-    catalog = downstream.catalog
-    model = await active_model.get()
-
-    known = await _bounded(concurrency, contents, lambda c: catalog.by_sha256(c.sha256))
-    to_embed: list[_Content] = []
-    for content, image in zip(contents, known):
-        if image is not None:
-            content.image, content.duplicate = image, True
-        # Known but not indexed in this model's collection (a crash between steps, or a new
-        # model): embed and index it again.
-        if image is None or image.get("indexed_model") != model.name:
-            to_embed.append(content)
-
-    if to_embed:
-        results = await downstream.embedder.embed([c.part for c in to_embed])
-        for content, result in zip(to_embed, results):
-            if result.vector is None:
-                content.error = result.error or "could not be embedded"
-            else:
-                content.vector = result.vector
-
-    to_store = [c for c in to_embed if c.vector is not None and c.image is None]
-    await _bounded(concurrency, to_store, lambda c: _store(downstream, c, meta))
-
-    to_index = [c for c in to_embed if c.vector is not None and c.image is not None]
-    if to_index:
-        points = [{"id": c.image["id"], "vector": c.vector, "payload": _payload(c.image)}
-                  for c in to_index]
-        await downstream.search.upsert(model.name, points)
-        await _bounded(concurrency, to_index, lambda c: catalog.mark_indexed(c.image["id"], model.name))
-        log.info("indexed %d images in %s", len(points), model.name)
+    await index_contents(contents, downstream, await active_model.get(), concurrency)
 
     for content in contents:
         for n, position in enumerate(content.positions):
@@ -175,28 +112,3 @@ async def ingest_batch(
             # A second copy of the same bytes within one batch is a duplicate of the first.
             outcome.duplicate = content.duplicate or n > 0
     return outcomes
-
-
-async def _store(downstream: Downstream, content: _Content, meta: UploadMeta) -> None:
-    fields = {
-        "filename": content.part.filename,
-        "instrument": meta.instrument,
-        "sample": meta.sample,
-        "label": meta.label,
-        "annotator": "upload",
-    }
-    try:
-        stored = await downstream.catalog.store(content.part, fields)
-    except DownstreamRejected as exc:
-        content.error = f"refused by catalog: {exc.detail}"
-        return
-    content.image, content.duplicate = stored.image, stored.duplicate
-
-
-def _payload(image: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "label": image.get("label"),
-        "state": image.get("label_state"),
-        "instrument": image.get("instrument"),
-        "sample": image.get("sample"),
-    }

@@ -1,0 +1,110 @@
+"""The indexing pipeline shared by the upload route and the ingest worker.
+
+sha256-distinct contents -> catalog lookup (known and indexed in the active model: duplicate,
+done) -> embedder in one batch -> catalog store (per-content fields) -> one search upsert ->
+catalog marks indexed. A content known but not indexed in this model is embedded and indexed again.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gateway.active_model import ModelCard
+from gateway.clients import Downstream, FilePart
+from gateway.errors import DownstreamRejected
+
+log = logging.getLogger("nauplius.gateway")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class Content:
+    """One distinct content (sha256) and what the catalog is to store with it."""
+
+    part: FilePart
+    sha256: str
+    fields: dict[str, Any] = field(default_factory=dict)  # catalog form fields, None = absent
+    positions: list[int] = field(default_factory=list)  # of the files or items carrying it
+    image: dict[str, Any] | None = None
+    duplicate: bool = False
+    vector: list[float] | None = None
+    error: str | None = None
+
+
+async def bounded(limit: int, items: Iterable[T], call: Callable[[T], Awaitable[R]]) -> list[R]:
+    """Run call over items with at most `limit` in flight; the first failure cancels the rest."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> R:
+        async with semaphore:
+            return await call(item)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(item)) for item in items]
+    except ExceptionGroup as failures:
+        # Callers (and the HTTP error handlers) expect the single downstream error, not a group.
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def index_contents(
+    contents: list[Content], downstream: Downstream, model: ModelCard, concurrency: int
+) -> None:
+    """Settle each content: `.image` (and `.duplicate`) on success, `.error` when refused.
+    Downstream outages raise (DownstreamError) so the caller can answer or retry."""
+    if not contents:
+        return
+    catalog = downstream.catalog
+    known = await bounded(concurrency, contents, lambda c: catalog.by_sha256(c.sha256))
+    to_embed: list[Content] = []
+    for content, image in zip(contents, known):
+        if image is not None:
+            content.image, content.duplicate = image, True
+        if image is None or image.get("indexed_model") != model.name:
+            to_embed.append(content)
+
+    if to_embed:
+        results = await downstream.embedder.embed([c.part for c in to_embed])
+        for content, result in zip(to_embed, results):
+            if result.vector is None:
+                content.error = result.error or "could not be embedded"
+            else:
+                content.vector = result.vector
+
+    to_store = [c for c in to_embed if c.vector is not None and c.image is None]
+    await bounded(concurrency, to_store, lambda c: _store(downstream, c))
+
+    to_index = [c for c in to_embed if c.vector is not None and c.image is not None]
+    if to_index:
+        points = [{"id": c.image["id"], "vector": c.vector, "payload": _payload(c.image)}
+                  for c in to_index]
+        await downstream.search.upsert(model.name, points)
+        await bounded(concurrency, to_index, lambda c: catalog.mark_indexed(c.image["id"], model.name))
+        log.info("indexed %d images in %s", len(points), model.name)
+
+
+async def _store(downstream: Downstream, content: Content) -> None:
+    fields = {"filename": content.part.filename, "annotator": "upload", **content.fields}
+    if isinstance(fields.get("metadata"), dict):
+        fields["metadata"] = json.dumps(fields["metadata"])
+    try:
+        stored = await downstream.catalog.store(content.part, fields)
+    except DownstreamRejected as exc:
+        content.error = f"refused by catalog: {exc.detail}"
+        return
+    content.image, content.duplicate = stored.image, stored.duplicate
+
+
+def _payload(image: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": image.get("label"),
+        "state": image.get("label_state"),
+        "instrument": image.get("instrument"),
+        "sample": image.get("sample"),
+    }
