@@ -21,3 +21,6 @@ class CatalogSettings(BaseSettings):
     image_threads: int = Field(2, ge=1)
     # How long start-up waits for the database to accept connections.
     connect_timeout_s: float = Field(15.0, ge=0)
+    # When set and the catalog has no API key yet, an admin key is created at start and written
+    # to this file (mode 0600): how `nauplius up` gets its first key.
+    bootstrap_key_file: Path | None = None

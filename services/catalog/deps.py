@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from services.catalog.config import CatalogSettings
 from services.catalog.ingest import Ingestor
@@ -26,3 +26,13 @@ def _settings(request: Request) -> CatalogSettings:
 ConnectionDep = Annotated[asyncpg.Connection, Depends(_connection)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 SettingsDep = Annotated[CatalogSettings, Depends(_settings)]
+
+
+def _actor(
+    x_nauplius_annotator: Annotated[int | None, Header(ge=1)] = None,
+) -> int | None:
+    """The annotator the gateway authenticated for this write (none when auth is off)."""
+    return x_nauplius_annotator
+
+
+ActorDep = Annotated[int | None, Depends(_actor)]

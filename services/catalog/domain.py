@@ -5,6 +5,8 @@ from datetime import datetime
 from typing import Any
 
 LABEL_STATES = ("predicted", "validated", "dubious", "unlabelled")
+# Created by migration 003: images uploaded without a project belong to it.
+DEFAULT_PROJECT_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,9 @@ class Image:
     indexed_model: str | None
     label: str | None
     label_state: str
+    label_confidence: float | None = None
+    project_id: int = DEFAULT_PROJECT_ID
+    created_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,8 @@ class ImageDetails:
     sample: str | None = None
     captured_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    project_id: int = DEFAULT_PROJECT_ID
+    created_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,9 @@ class Label:
     state: str
     confidence: float | None
     created_at: datetime
+    taxon_id: int | None = None
+    annotator_id: int | None = None
+    reverts_label_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +73,15 @@ class NewLabel:
     state: str = "validated"
     annotator: str | None = None
     confidence: float | None = None
+    taxon_id: int | None = None
+    # Set when the writer is a known annotator (an API key); annotator then holds their name.
+    annotator_id: int | None = None
+    reverts_label_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelChange(Label):
+    """A history entry with what it changed from."""
+
+    previous_taxon: str | None = None
+    previous_state: str = "unlabelled"

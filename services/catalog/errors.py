@@ -28,6 +28,32 @@ class InvalidMetadata(CatalogError):
     status_code = 422
 
 
+class NotFound(CatalogError):
+    """A taxon, project, annotator, API key or label id that does not exist."""
+
+    status_code = 404
+
+
+class TaxonNotFound(NotFound):
+    pass
+
+
+class UnknownTaxon(CatalogError):
+    """A label or parent names a taxon that is not in the tree."""
+
+    status_code = 422
+
+
+class Conflict(CatalogError):
+    """A unique name or AphiaID taken, or a delete of something still in use."""
+
+    status_code = 409
+
+
+class TaxonConflict(Conflict):
+    pass
+
+
 class StoredFileMissing(CatalogError):
     """A catalogued image whose bytes are gone from data_dir: a server-side fault."""
 

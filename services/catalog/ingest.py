@@ -1,12 +1,12 @@
 """Storing an upload: validate the bytes, then row + files in one transaction."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 import asyncpg
 
-from services.catalog import repository
+from services.catalog import repository, taxonomy
 from services.catalog.decoding import decode_image, make_thumbnail
 from services.catalog.domain import Image, ImageDetails, NewImage, NewLabel
 from services.catalog.storage import ImageStore
@@ -44,8 +44,12 @@ class Ingestor:
         data: bytes,
         details: ImageDetails | None = None,
         label: NewLabel | None = None,
+        create_taxon: bool = False,
     ) -> tuple[Image, bool]:
-        """(image, duplicate). A known sha256 answers the existing row and stores nothing."""
+        """(image, duplicate). A known sha256 answers the existing row and stores nothing.
+
+        `create_taxon` adds the label's taxon to the tree when it is not there (admin uploads).
+        """
         sha256 = await anyio.to_thread.run_sync(_sha256_hex, data, limiter=self.limiter)
         existing = await repository.find_image_by_sha256(conn, sha256)
         if existing is not None:
@@ -70,6 +74,11 @@ class Ingestor:
                 prepared.thumbnail,
                 limiter=self.limiter,
             )
+            if label is not None and label.taxon is not None:
+                taxon_id = await taxonomy.resolve_taxon(
+                    conn, label.taxon, create=create_taxon, actor=label.annotator_id
+                )
+                label = replace(label, taxon_id=taxon_id)
             if label is not None:
                 await repository.append_label(conn, image.id, label)
                 image = await repository.get_image(conn, image.id)

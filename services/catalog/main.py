@@ -11,6 +11,9 @@ from services.catalog.config import CatalogSettings
 from services.catalog.db import create_pool
 from services.catalog.errors import install_error_handlers
 from services.catalog.ingest import Ingestor
+from services.catalog import access
+from services.catalog import routes_access, routes_labelling, routes_taxonomy
+from services.catalog.jobs_routes import router as jobs_router
 from services.catalog.routes import router
 from services.catalog.storage import ImageStore
 
@@ -25,6 +28,9 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         current = settings if settings is not None else CatalogSettings()
         current.data_dir.mkdir(parents=True, exist_ok=True)
         pool = await create_pool(current)
+        if current.bootstrap_key_file is not None:
+            async with pool.acquire() as conn:
+                await access.bootstrap_admin_key(conn, current.bootstrap_key_file)
         app.state.settings = current
         app.state.pool = pool
         app.state.ingestor = Ingestor(
@@ -42,6 +48,9 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     app = FastAPI(title="Nauplius catalog", version="1", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(jobs_router)
+    for extra in (routes_access, routes_taxonomy, routes_labelling):
+        app.include_router(extra.router)
     return app
 
 

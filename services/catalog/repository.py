@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.catalog import queries
-from services.catalog.domain import Image, Label, NewImage, NewLabel
+from services.catalog.domain import Image, Label, LabelChange, NewImage, NewLabel
 from services.catalog.errors import ImageNotFound
 
 
@@ -14,7 +14,7 @@ def _image(record: asyncpg.Record) -> Image:
 
 
 def _label(record: asyncpg.Record) -> Label:
-    return Label(**dict(record))
+    return Label(**{name: record[name] for name in Label.__slots__})
 
 
 async def insert_image(conn: asyncpg.Connection, new: NewImage) -> Image | None:
@@ -35,6 +35,8 @@ async def insert_image(conn: asyncpg.Connection, new: NewImage) -> Image | None:
             new.details.sample,
             new.details.captured_at,
             new.details.metadata,
+            new.details.project_id,
+            new.details.created_by,
         )
     return None if record is None else _image(record)
 
@@ -71,16 +73,19 @@ async def list_images(
     offset: int,
     label: str | None = None,
     state: str | None = None,
+    project_id: int | None = None,
+    instrument: str | None = None,
+    min_confidence: float | None = None,
+    order: str = "newest",
 ) -> tuple[list[Image], int]:
-    """A newest-first page of images and the number of images matching the filters."""
-    columns, values = [], []
-    if label is not None:
-        columns.append("label")
-        values.append(label)
-    if state is not None:
-        columns.append("label_state")
-        values.append(state)
-    page_sql, count_sql = queries.list_images_sql(columns)
+    """A page of images (newest first, or a review order) and the number matching the filters."""
+    filters = {"label": label, "label_state": state, "project_id": project_id,
+               "instrument": instrument}
+    columns = [column for column, value in filters.items() if value is not None]
+    values: list[object] = [filters[column] for column in columns]
+    if min_confidence is not None:
+        values.append(min_confidence)
+    page_sql, count_sql = queries.list_images_sql(columns, order, min_confidence is not None)
     records = await conn.fetch(page_sql, limit, offset, *values)
     count = await conn.fetchval(count_sql, *values)
     return [_image(r) for r in records], count
@@ -92,17 +97,26 @@ async def append_label(conn: asyncpg.Connection, image_id: int, new: NewLabel) -
         if not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
             raise ImageNotFound(f"image {image_id} not found")
         record = await conn.fetchrow(
-            queries.INSERT_LABEL, image_id, new.taxon, new.annotator, new.state, new.confidence
+            queries.INSERT_LABEL,
+            image_id,
+            new.taxon,
+            new.annotator,
+            new.state,
+            new.confidence,
+            new.taxon_id,
+            new.annotator_id,
+            new.reverts_label_id,
         )
     return _label(record)
 
 
-async def label_history(conn: asyncpg.Connection, image_id: int) -> list[Label]:
-    """The image's labels, oldest first (the last one is the current label)."""
+async def label_history(conn: asyncpg.Connection, image_id: int) -> list[LabelChange]:
+    """The image's labels, oldest first (the last one is the current label), each with the
+    taxon and state it changed from."""
     records = await conn.fetch(queries.SELECT_LABEL_HISTORY, image_id)
     if not records and not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
         raise ImageNotFound(f"image {image_id} not found")
-    return [_label(r) for r in records]
+    return [LabelChange(**dict(r)) for r in records]
 
 
 async def mark_indexed(conn: asyncpg.Connection, image_id: int, model: str) -> Image:

@@ -2,15 +2,15 @@
 
 import re
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
-from services.catalog import queries, repository
+from services.catalog import access, queries, repository, taxonomy
 from services.catalog.decoding import MEDIA_TYPES
-from services.catalog.deps import ConnectionDep, IngestorDep, SettingsDep
-from services.catalog.domain import ImageDetails, NewLabel
+from services.catalog.deps import ActorDep, ConnectionDep, IngestorDep, SettingsDep
+from services.catalog.domain import DEFAULT_PROJECT_ID, ImageDetails, NewLabel
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
 from services.catalog.form_fields import captured_at_field, metadata_field, text_field
 from services.catalog.schemas import (
@@ -19,8 +19,8 @@ from services.catalog.schemas import (
     ImagePublic,
     IndexedRequest,
     LabelCreate,
+    LabelChange,
     LabelHistory,
-    LabelPublic,
     LabelState,
     LookupRequest,
     UploadedImage,
@@ -54,6 +54,9 @@ async def upload_image(
     label: Annotated[str | None, Form()] = None,
     annotator: Annotated[str | None, Form()] = None,
     label_state: Annotated[LabelState, Form()] = "validated",
+    project_id: Annotated[int, Form(ge=1)] = DEFAULT_PROJECT_ID,
+    create_taxon: Annotated[bool, Form()] = False,
+    actor: ActorDep = None,
 ) -> UploadedImage:
     # Every field is checked before the bytes are looked at, so nothing is stored on bad input.
     details = ImageDetails(
@@ -62,17 +65,24 @@ async def upload_image(
         sample=text_field("sample", sample),
         captured_at=captured_at_field(captured_at),
         metadata=metadata_field(metadata),
+        project_id=project_id,
+        created_by=actor,
     )
+    await access.get_project(conn, project_id)
     taxon = text_field("label", label, max_length=500)
     new_label = None
     if taxon is not None:
         if label_state == "unlabelled":
             raise InvalidMetadata("label_state 'unlabelled' takes no label")
-        new_label = NewLabel(taxon, label_state, text_field("annotator", annotator, 200))
+        if not create_taxon:  # refuse an unknown taxon before the bytes are stored
+            await taxonomy.resolve_taxon(conn, taxon)
+        new_label = NewLabel(
+            taxon, label_state, text_field("annotator", annotator, 200), annotator_id=actor
+        )
     data = await file.read(settings.max_image_bytes + 1)
     if len(data) > settings.max_image_bytes:
         raise ImageTooLarge(f"file is over the limit of {settings.max_image_bytes} bytes")
-    image, duplicate = await ingestor.store_upload(conn, data, details, new_label)
+    image, duplicate = await ingestor.store_upload(conn, data, details, new_label, create_taxon)
     if duplicate:
         response.status_code = status.HTTP_200_OK
     return UploadedImage(**asdict(image), duplicate=duplicate)
@@ -85,8 +95,16 @@ async def list_images(
     offset: Annotated[int, Query(ge=0)] = 0,
     label: str | None = None,
     state: LabelState | None = None,
+    project_id: int | None = None,
+    instrument: str | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    order: Literal["newest", "confident", "uncertain"] = "newest",
 ) -> ImageList:
-    images, count = await repository.list_images(conn, limit, offset, label=label, state=state)
+    """A page of images; `order=confident|uncertain` with `state=predicted` is the review queue."""
+    images, count = await repository.list_images(
+        conn, limit, offset, label=label, state=state, project_id=project_id,
+        instrument=instrument, min_confidence=min_confidence, order=order,
+    )
     return ImageList(data=[ImagePublic.model_validate(i) for i in images], count=count)
 
 
@@ -128,16 +146,20 @@ async def get_thumbnail(conn: ConnectionDep, ingestor: IngestorDep, image_id: in
 
 
 @router.put("/v1/images/{image_id}/label", response_model=ImagePublic)
-async def set_label(conn: ConnectionDep, image_id: int, body: LabelCreate) -> ImagePublic:
-    new = NewLabel(body.taxon, body.state, body.annotator, body.confidence)
-    await repository.append_label(conn, image_id, new)
+async def set_label(
+    conn: ConnectionDep, actor: ActorDep, image_id: int, body: LabelCreate
+) -> ImagePublic:
+    async with conn.transaction():
+        taxon_id = None if body.taxon is None else await taxonomy.resolve_taxon(conn, body.taxon)
+        new = NewLabel(body.taxon, body.state, body.annotator, body.confidence, taxon_id, actor)
+        await repository.append_label(conn, image_id, new)
     return ImagePublic.model_validate(await repository.get_image(conn, image_id))
 
 
 @router.get("/v1/images/{image_id}/labels", response_model=LabelHistory)
 async def get_label_history(conn: ConnectionDep, image_id: int) -> LabelHistory:
     labels = await repository.label_history(conn, image_id)
-    return LabelHistory(data=[LabelPublic.model_validate(label) for label in labels])
+    return LabelHistory(data=[LabelChange.model_validate(label) for label in labels])
 
 
 @router.post("/v1/images/{image_id}/indexed", response_model=ImagePublic)

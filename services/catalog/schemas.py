@@ -26,6 +26,9 @@ class ImagePublic(BaseModel):
     indexed_model: str | None
     label: str | None
     label_state: LabelState
+    label_confidence: float | None = None
+    project_id: int
+    created_by: int | None = None
 
 
 class UploadedImage(ImagePublic):
@@ -72,11 +75,99 @@ class LabelPublic(BaseModel):
     state: LabelState
     confidence: float | None
     created_at: datetime
+    taxon_id: int | None = None
+    annotator_id: int | None = None
+    reverts_label_id: int | None = None
+
+
+class LabelChange(LabelPublic):
+    """A history entry with what it changed from."""
+
+    previous_taxon: str | None
+    previous_state: LabelState
 
 
 class LabelHistory(BaseModel):
-    data: list[LabelPublic]
+    data: list[LabelChange]
 
 
 class IndexedRequest(BaseModel):
     model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
+
+
+Name = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")
+OptionalText = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
+Role = Literal["viewer", "annotator", "admin"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AnnotatorCreate(Strict):
+    name: str = Name
+    institution: str | None = OptionalText
+
+
+class ApiKeyCreate(Strict):
+    annotator_id: int = Field(ge=1)
+    role: Role
+
+
+class ProjectCreate(Strict):
+    name: str = Name
+    description: str | None = OptionalText
+
+
+class ImageIds(Strict):
+    image_ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+class TaxonIn(Strict):
+    name: str = Name
+    rank: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
+    parent: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*\S")
+    aphia_id: int | None = Field(default=None, ge=1)
+
+
+class BatchLabel(Strict):
+    image_ids: list[int] = Field(min_length=1, max_length=10_000)
+    taxon: str | None = Field(default=None, min_length=1, max_length=500, pattern=r"^[^\x00]*\S")
+    state: LabelState = "validated"
+    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+
+    @model_validator(mode="after")
+    def _taxon_matches_state(self) -> "BatchLabel":
+        if (self.state == "unlabelled") != (self.taxon is None):
+            raise ValueError("state 'unlabelled' takes no taxon; every other state needs one")
+        if self.state == "predicted":
+            raise ValueError("people assign 'validated' or 'dubious'; 'predicted' comes from suggestions")
+        return self
+
+
+class RevertRequest(Strict):
+    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+
+
+class Prediction(Strict):
+    image_id: int
+    taxon: str = Name
+    confidence: float = Field(ge=0, le=1)
+
+
+class PredictionBatch(Strict):
+    data: list[Prediction] = Field(max_length=10_000)
+
+
+class AcceptSuggestions(Strict):
+    taxon: str = Name
+    min_confidence: float = Field(ge=0, le=1)
+    project_id: int | None = None
+    instrument: str | None = None
+    image_ids: list[int] | None = Field(default=None, max_length=10_000)
+    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+
+
+class Calibration(Strict):
+    model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
+    calibration: dict[str, Any]

@@ -83,7 +83,15 @@ async def conn(catalog_database_url: str) -> AsyncIterator[asyncpg.Connection]:
 async def empty_catalog(database_url: str) -> None:
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute("TRUNCATE images, labels RESTART IDENTITY CASCADE")
+        await connection.execute(
+            "TRUNCATE images, labels, taxa, projects, api_keys, annotators, suggestion_calibrations"
+            " RESTART IDENTITY CASCADE"
+        )
+        # The default project, as migration 003 made it.
+        await connection.execute(
+            "INSERT INTO projects (id, name) VALUES (1, 'default');"
+            " SELECT setval(pg_get_serial_sequence('projects', 'id'), 1)"
+        )
     finally:
         await connection.close()
 

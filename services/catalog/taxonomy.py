@@ -1,0 +1,242 @@
+"""The taxonomy tree: taxa with a rank, a parent and an optional WoRMS AphiaID.
+
+Labels name taxa by their (unique) name. While the tree is empty, labels are free text (a
+workstation that has not set up a taxonomy keeps working); once it holds a taxon, every new label
+must name one, except that an admin's upload may add the taxa its labels name (see
+`resolve_taxon`).
+"""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.catalog.errors import InvalidMetadata, TaxonConflict, TaxonNotFound, UnknownTaxon
+
+TAXON_COLUMNS = "id, name, rank, parent_id, aphia_id, created_at, created_by, updated_at, updated_by"
+SELECT_TAXA = f"SELECT {TAXON_COLUMNS} FROM taxa ORDER BY name"
+SELECT_TAXON = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE id = $1"
+SELECT_TAXON_BY_NAME = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE name = $1"
+TAXA_EXIST = "SELECT EXISTS (SELECT 1 FROM taxa)"
+INSERT_TAXON = f"""
+INSERT INTO taxa (name, rank, parent_id, aphia_id, created_by) VALUES ($1, $2, $3, $4, $5)
+RETURNING {TAXON_COLUMNS}
+"""
+UPDATE_TAXON = f"""
+UPDATE taxa SET name = $2, rank = $3, parent_id = $4, aphia_id = $5,
+                updated_at = now(), updated_by = $6
+ WHERE id = $1
+RETURNING {TAXON_COLUMNS}
+"""
+# Would the new parent put the taxon under itself? True when $2 is $1 or one of its descendants.
+IS_SELF_OR_DESCENDANT = """
+WITH RECURSIVE below (id) AS (
+    SELECT $1::bigint
+    UNION ALL
+    SELECT t.id FROM taxa t JOIN below b ON t.parent_id = b.id
+)
+SELECT EXISTS (SELECT 1 FROM below WHERE id = $2)
+"""
+# Labels written while the tree did not name a taxon yet point to it once it does.
+LINK_LABELS = "UPDATE labels SET taxon_id = $1 WHERE taxon = $2 AND taxon_id IS NULL"
+# A rename carries over to the labels that name the taxon (they point to it by id).
+RENAME_IN_LABELS = "UPDATE labels SET taxon = $2 WHERE taxon_id = $1"
+RENAME_IN_IMAGES = "UPDATE images SET label = $1 WHERE label = $2 RETURNING id"
+TAXON_IN_USE = """
+SELECT EXISTS (SELECT 1 FROM labels WHERE taxon_id = $1)
+    OR EXISTS (SELECT 1 FROM taxa WHERE parent_id = $1)
+"""
+DELETE_TAXON = "DELETE FROM taxa WHERE id = $1"
+
+CSV_COLUMNS = ("name", "rank", "parent", "aphia_id")
+MAX_NAME = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Taxon:
+    id: int
+    name: str
+    rank: str | None
+    parent_id: int | None
+    aphia_id: int | None
+    created_at: datetime
+    created_by: int | None
+    updated_at: datetime | None
+    updated_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaxonFields:
+    """What a person sets on a taxon; `parent` is the parent's name."""
+
+    name: str
+    rank: str | None = None
+    parent: str | None = None
+    aphia_id: int | None = None
+
+
+def _taxon(record: asyncpg.Record) -> Taxon:
+    return Taxon(**dict(record))
+
+
+async def list_taxa(conn: asyncpg.Connection) -> list[Taxon]:
+    return [_taxon(r) for r in await conn.fetch(SELECT_TAXA)]
+
+
+async def get_taxon(conn: asyncpg.Connection, taxon_id: int) -> Taxon:
+    record = await conn.fetchrow(SELECT_TAXON, taxon_id)
+    if record is None:
+        raise TaxonNotFound(f"taxon {taxon_id} not found")
+    return _taxon(record)
+
+
+async def find_taxon(conn: asyncpg.Connection, name: str) -> Taxon | None:
+    record = await conn.fetchrow(SELECT_TAXON_BY_NAME, name)
+    return None if record is None else _taxon(record)
+
+
+async def _parent_id(conn: asyncpg.Connection, parent: str | None) -> int | None:
+    if parent is None:
+        return None
+    found = await find_taxon(conn, parent)
+    if found is None:
+        raise UnknownTaxon(f"unknown parent taxon {parent!r}")
+    return found.id
+
+
+async def _check_unique(conn: asyncpg.Connection, fields: TaxonFields, taxon_id: int | None) -> None:
+    same_name = await find_taxon(conn, fields.name)
+    if same_name is not None and same_name.id != taxon_id:
+        raise TaxonConflict(f"a taxon named {fields.name!r} exists already (id {same_name.id})")
+    if fields.aphia_id is not None:
+        other = await conn.fetchval(
+            "SELECT name FROM taxa WHERE aphia_id = $1 AND id IS DISTINCT FROM $2",
+            fields.aphia_id,
+            taxon_id,
+        )
+        if other is not None:
+            raise TaxonConflict(f"AphiaID {fields.aphia_id} is already taxon {other!r}")
+
+
+async def create_taxon(conn: asyncpg.Connection, fields: TaxonFields, actor: int | None) -> Taxon:
+    async with conn.transaction():
+        await _check_unique(conn, fields, None)
+        parent_id = await _parent_id(conn, fields.parent)
+        record = await conn.fetchrow(
+            INSERT_TAXON, fields.name, fields.rank, parent_id, fields.aphia_id, actor
+        )
+        await conn.execute(LINK_LABELS, record["id"], fields.name)
+    return _taxon(record)
+
+
+async def update_taxon(
+    conn: asyncpg.Connection, taxon_id: int, fields: TaxonFields, actor: int | None
+) -> tuple[Taxon, list[int]]:
+    """(the taxon, ids of the images whose current label was renamed with it)."""
+    async with conn.transaction():
+        before = await get_taxon(conn, taxon_id)
+        await _check_unique(conn, fields, taxon_id)
+        parent_id = await _parent_id(conn, fields.parent)
+        if parent_id is not None and await conn.fetchval(
+            IS_SELF_OR_DESCENDANT, taxon_id, parent_id
+        ):
+            raise InvalidMetadata(
+                f"{fields.parent!r} is {fields.name!r} or below it: a taxon cannot be its own ancestor"
+            )
+        record = await conn.fetchrow(
+            UPDATE_TAXON, taxon_id, fields.name, fields.rank, parent_id, fields.aphia_id, actor
+        )
+        renamed: list[int] = []
+        if before.name != fields.name:
+            await conn.execute(RENAME_IN_LABELS, taxon_id, fields.name)
+            renamed = [r["id"] for r in await conn.fetch(RENAME_IN_IMAGES, fields.name, before.name)]
+    return _taxon(record), renamed
+
+
+async def delete_taxon(conn: asyncpg.Connection, taxon_id: int) -> None:
+    async with conn.transaction():
+        taxon = await get_taxon(conn, taxon_id)
+        if await conn.fetchval(TAXON_IN_USE, taxon_id):
+            raise TaxonConflict(f"taxon {taxon.name!r} has labels or child taxa; it cannot be deleted")
+        await conn.execute(DELETE_TAXON, taxon_id)
+
+
+async def resolve_taxon(
+    conn: asyncpg.Connection, name: str, *, create: bool = False, actor: int | None = None
+) -> int | None:
+    """The id of the taxon a new label names; None for a free-text label while the tree is empty.
+
+    `create` (an admin's upload) adds an unknown name as a new root taxon.
+    """
+    found = await find_taxon(conn, name)
+    if found is not None:
+        return found.id
+    if create:
+        return (await create_taxon(conn, TaxonFields(name), actor)).id
+    if not await conn.fetchval(TAXA_EXIST):
+        return None
+    raise UnknownTaxon(f"unknown taxon {name!r}: add it to the taxonomy first")
+
+
+def _cell(row: dict[str, str | None], key: str) -> str | None:
+    value = (row.get(key) or "").strip()
+    return value or None
+
+
+def parse_taxa_csv(text: str) -> list[TaxonFields]:
+    """Rows of a `name,rank,parent,aphia_id` CSV (header required); every problem named by line."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "name" not in reader.fieldnames:
+        raise InvalidMetadata(f"the CSV needs a header line with the columns {', '.join(CSV_COLUMNS)}")
+    unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
+    if unknown:
+        raise InvalidMetadata(f"unknown CSV columns: {', '.join(sorted(unknown))}")
+    rows, problems, seen = [], [], set()
+    for line, row in enumerate(reader, start=2):
+        name = _cell(row, "name")
+        if name is None:
+            problems.append(f"line {line}: no name")
+            continue
+        if len(name) > MAX_NAME or "\x00" in name:
+            problems.append(f"line {line}: name is not a plain name of at most {MAX_NAME} characters")
+            continue
+        if name in seen:
+            problems.append(f"line {line}: {name!r} appears twice")
+            continue
+        seen.add(name)
+        aphia = _cell(row, "aphia_id")
+        if aphia is not None and not (aphia.isdigit() and int(aphia) > 0):
+            problems.append(f"line {line}: aphia_id {aphia!r} is not a positive integer")
+            continue
+        rows.append(TaxonFields(name, _cell(row, "rank"), _cell(row, "parent"),
+                                None if aphia is None else int(aphia)))
+    if problems:
+        raise InvalidMetadata("; ".join(problems[:20]))
+    return rows
+
+
+async def import_taxa(conn: asyncpg.Connection, rows: list[TaxonFields], actor: int | None) -> dict[str, int]:
+    """Add or update taxa by name, in one transaction: all rows or none.
+
+    Parents may be defined later in the file or already be in the tree.
+    """
+    names = {row.name for row in rows}
+    created = updated = 0
+    async with conn.transaction():
+        for row in rows:
+            if row.parent is not None and row.parent not in names and await find_taxon(conn, row.parent) is None:
+                raise UnknownTaxon(f"taxon {row.name!r}: unknown parent taxon {row.parent!r}")
+        # Pass 1: every name exists (parents unset for new ones); pass 2: parents and fields.
+        for row in rows:
+            if await find_taxon(conn, row.name) is None:
+                await create_taxon(conn, TaxonFields(row.name, row.rank), actor)
+                created += 1
+            else:
+                updated += 1
+        for row in rows:
+            taxon = await find_taxon(conn, row.name)
+            assert taxon is not None
+            await update_taxon(conn, taxon.id, row, actor)
+    return {"created": created, "updated": updated}
