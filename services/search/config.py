@@ -5,6 +5,9 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+DEFAULT_INDEXING_THRESHOLD_KB = 200_000
+
+
 class SearchSettings(BaseSettings):
     """Settings of the search service (env prefix `SEARCH_`)."""
 
@@ -22,7 +25,10 @@ class SearchSettings(BaseSettings):
     # Seconds of write quiet before Edge builds its HNSW index (off the request path).
     optimize_delay_s: float = Field(default=5.0, ge=0)
     # Edge: segments larger than this many KB get an HNSW index; smaller ones are scanned exactly.
-    indexing_threshold_kb: int = Field(default=10_000, ge=1)
+    # 200 MB is ~40,000 vectors of 1280-d: below it exact search answers in tens of ms with perfect
+    # recall, while an HNSW build in qdrant-edge-py 0.9.0 holds the GIL (the service stalls for
+    # its whole duration), so it is only worth it for larger collections (docs/benchmarks.md).
+    indexing_threshold_kb: int = Field(default=DEFAULT_INDEXING_THRESHOLD_KB, ge=1)
     # Edge: "binary" keeps 1-bit codes of each vector for the HNSW search, rescored on originals.
     quantization: Literal["none", "binary"] = "none"
     # Threads that may run blocking Edge calls at once.

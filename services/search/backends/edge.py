@@ -39,6 +39,7 @@ from services.search.backends.base import (
     finish_hits,
 )
 from services.search.backends.shard_lock import FolderLock
+from services.search.config import DEFAULT_INDEXING_THRESHOLD_KB
 from services.search.errors import (
     CollectionDimensionConflict,
     CollectionNotFound,
@@ -115,7 +116,7 @@ class EdgeIndex:
         data_dir: Path,
         *,
         optimize_delay_s: float = 5.0,
-        indexing_threshold_kb: int = 10_000,
+        indexing_threshold_kb: int = DEFAULT_INDEXING_THRESHOLD_KB,
         quantization: Literal["none", "binary"] = "none",
         worker_threads: int = 4,
     ) -> None:
