@@ -4,6 +4,7 @@ Every call goes through `ServiceClient._call`, which turns transport failures an
 into the named exceptions of `gateway.errors`.
 """
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -202,6 +203,40 @@ class CatalogClient(ServiceClient):
 
     async def labels(self, image_id: int) -> Json:
         return await self._call("GET", f"/v1/images/{image_id}/labels")
+
+    # --- ingest jobs -------------------------------------------------------------------------
+    async def create_job(self, source: str | None) -> Json:
+        return await self._call("POST", "/v1/jobs", json={"source": source})
+
+    async def add_job_items(
+        self, job_id: int, files: list[FilePart], items: list[Json], refused: list[Json]
+    ) -> Json:
+        parts = [("files", (f.filename, f.data, f.content_type)) for f in files]
+        data = {"items": json.dumps(items), "refused": json.dumps(refused)}
+        return await self._call("POST", f"/v1/jobs/{job_id}/items", files=parts or None, data=data)
+
+    async def close_job(self, job_id: int) -> Json:
+        return await self._call("POST", f"/v1/jobs/{job_id}/close")
+
+    async def job(self, job_id: int) -> Json:
+        return await self._call("GET", f"/v1/jobs/{job_id}")
+
+    async def list_jobs(self, running: bool, limit: int) -> Json:
+        params = {"running": str(running).lower(), "limit": limit}
+        return await self._call("GET", "/v1/jobs", params=params)
+
+    async def claim_items(self, limit: int, lease_s: float) -> list[Json]:
+        body = await self._call("POST", "/v1/jobs/claim", json={"limit": limit, "lease_s": lease_s})
+        return body["data"]
+
+    async def item_data(self, item_id: int) -> bytes:
+        response = await self._send("GET", f"/v1/jobs/items/{item_id}/data")
+        assert response is not None
+        return response.content
+
+    async def record_results(self, results: list[Json]) -> int:
+        body = await self._call("POST", "/v1/jobs/items/results", json={"results": results})
+        return int(body["updated"])
 
     async def file(self, image_id: int) -> ByteStream:
         return await self._stream(f"/v1/images/{image_id}/file")

@@ -14,7 +14,7 @@ from gateway.active_model import ActiveModel
 from gateway.clients import Downstream
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
-from gateway.routes import health, images, search
+from gateway.routes import health, images, jobs, search
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -44,6 +44,7 @@ def create_app(
     app = FastAPI(title="Nauplius", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(images.router)
+    app.include_router(jobs.router)
     app.include_router(search.router)
     app.include_router(health.router)
     # Order matters: the vendor mount must come before the broader /static and / mounts.

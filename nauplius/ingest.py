@@ -1,16 +1,24 @@
-"""`nauplius ingest`: upload image files and folders through the gateway's REST API."""
+"""`nauplius ingest`: send files, folders, archives, IFCB bins and EcoTaxa exports as one ingest job
+through the gateway, then follow the job's counts with a progress bar until it is finished."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from tqdm import tqdm
 
-from nauplius.datasets import ImageFile, find_images
+from nauplius.formats.discover import read_paths
+from nauplius.formats.items import IngestItem, Refused
+from nauplius.formats.wire import entry
 
-BATCH_SIZE = 32
+BATCH_SIZE = 128  # files per request while the job is being sent
+POLL_S = 0.5
 
 
 @dataclass
@@ -18,46 +26,60 @@ class IngestReport:
     stored: int = 0
     duplicates: int = 0
     errors: list[tuple[Path, str]] = field(default_factory=list)
+    job_id: int | None = None
 
 
-def _batches(images: list[ImageFile], size: int):
-    """Batches of files sharing one label, since the API takes one `label` per request."""
-    for label, group in itertools.groupby(images, key=lambda f: f.label):
-        group = list(group)
-        for start in range(0, len(group), size):
-            yield label, group[start:start + size]
+def _answer(response: httpx.Response) -> dict:
+    if response.is_error:
+        detail = response.text[:500]
+        raise httpx.HTTPStatusError(f"{response.status_code}: {detail}", request=response.request,
+                                    response=response)
+    return response.json()
 
 
-def upload_batch(client: httpx.Client, label: str | None, batch: list[ImageFile],
-                 instrument: str | None = None) -> list[dict]:
-    """POST one batch; returns the gateway's per-file entries (a 4xx for an all-bad batch too)."""
-    files = [("files", (f.path.name, f.path.read_bytes())) for f in batch]
-    form = {key: value for key, value in (("label", label), ("instrument", instrument)) if value}
-    response = client.post("/api/v1/images", files=files, data=form)
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-    if "data" not in body:
-        response.raise_for_status()
-        raise httpx.HTTPStatusError(f"unexpected answer: {response.text[:200]}",
-                                    request=response.request, response=response)
-    return body["data"]
+def send_job(client: httpx.Client, found: Iterable[IngestItem | Refused],
+             batch_size: int = BATCH_SIZE) -> int:
+    """Create a job, send everything in batches, close it; returns the job id."""
+    job = _answer(client.post("/api/v1/jobs", data={"keep_open": "true"}))
+    found = iter(found)
+    while batch := list(itertools.islice(found, batch_size)):
+        items = [thing for thing in batch if isinstance(thing, IngestItem)]
+        refused = [{"source": t.source, "reason": t.reason} for t in batch if isinstance(t, Refused)]
+        files = [("files", (item.filename, item.data)) for item in items]
+        _answer(client.post(f"/api/v1/jobs/{job['id']}/items", files=files or None,
+                            data={"items": json.dumps([entry(i) for i in items]),
+                                  "refused": json.dumps(refused)}))
+    _answer(client.post(f"/api/v1/jobs/{job['id']}/close"))
+    return job["id"]
+
+
+def follow_job(client: httpx.Client, job_id: int, progress: bool = True,
+               poll_s: float = POLL_S) -> dict:
+    """Poll the job until it is finished, showing its counts; returns the final status."""
+    with tqdm(unit="img", disable=not progress, desc=f"job {job_id}") as bar:
+        while True:
+            status = _answer(client.get(f"/api/v1/jobs/{job_id}"))
+            counts = status["counts"]
+            bar.total = status["total"]
+            bar.n = counts["done"] + counts["duplicate"] + counts["failed"]
+            bar.set_postfix(new=counts["done"], duplicate=counts["duplicate"],
+                            failed=counts["failed"], refresh=False)
+            bar.refresh()
+            if status["finished"]:
+                return status
+            time.sleep(poll_s)
 
 
 def ingest(paths: list[Path], url: str, label_from_folder: bool = False,
            instrument: str | None = None, progress: bool = True,
            batch_size: int = BATCH_SIZE) -> IngestReport:
-    images = find_images(paths, label_from_folder)
-    report = IngestReport()
-    with httpx.Client(base_url=url, timeout=300.0) as client, \
-            tqdm(total=len(images), unit="img", disable=not progress) as bar:
-        for label, batch in _batches(images, batch_size):
-            for image, entry in zip(batch, upload_batch(client, label, batch, instrument)):
-                if entry.get("error"):
-                    report.errors.append((image.path, entry["error"]))
-                elif entry.get("duplicate"):
-                    report.duplicates += 1
-                else:
-                    report.stored += 1
-            bar.update(len(batch))
-            bar.set_postfix(new=report.stored, duplicate=report.duplicates,
-                            refused=len(report.errors))
-    return report
+    found = read_paths(paths, label_from_folder)
+    if instrument:
+        found = (dataclasses.replace(t, instrument=instrument) if isinstance(t, IngestItem) else t
+                 for t in found)
+    with httpx.Client(base_url=url, timeout=300.0) as client:
+        job_id = send_job(client, found, batch_size)
+        status = follow_job(client, job_id, progress)
+    return IngestReport(
+        stored=status["counts"]["done"], duplicates=status["counts"]["duplicate"],
+        errors=[(Path(e["source"]), e["error"]) for e in status["errors"]], job_id=job_id)

@@ -20,6 +20,8 @@ SERVICE_APPS = {
     "search": "services.search.main:app",
     "catalog": "services.catalog.main:app",
     "gateway": "gateway.main:app",
+    # Indexes the items of ingest jobs; answers /health only. More workers may run elsewhere.
+    "worker": "services.worker.main:app",
 }
 
 
@@ -53,11 +55,11 @@ def free_port() -> int:
 
 def default_ports(gateway_port: int) -> dict[str, int]:
     return {"gateway": gateway_port, "embedder": gateway_port + 1,
-            "search": gateway_port + 2, "catalog": gateway_port + 3}
+            "search": gateway_port + 2, "catalog": gateway_port + 3, "worker": gateway_port + 4}
 
 
 def stack_environment(ports: dict[str, int], data_dir: Path, database_url: str) -> dict[str, str]:
-    """Environment for all four services; values already set by the user win."""
+    """Environment for every service; values already set by the user win."""
     env = dict(os.environ)
     defaults = {
         "CATALOG_DATABASE_URL": database_url,
@@ -66,6 +68,9 @@ def stack_environment(ports: dict[str, int], data_dir: Path, database_url: str) 
         "GATEWAY_EMBEDDER_URL": f"http://127.0.0.1:{ports['embedder']}",
         "GATEWAY_SEARCH_URL": f"http://127.0.0.1:{ports['search']}",
         "GATEWAY_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}",
+        "WORKER_EMBEDDER_URL": f"http://127.0.0.1:{ports['embedder']}",
+        "WORKER_SEARCH_URL": f"http://127.0.0.1:{ports['search']}",
+        "WORKER_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
@@ -90,7 +95,8 @@ class Stack:
                     # The gateway's health check needs every service; wait for them first.
                     for started in list(self.services.values()):
                         self._wait_healthy(started, timeout_s)
-            self._wait_healthy(self.services["gateway"], timeout_s)
+            for name in list(SERVICE_APPS)[list(SERVICE_APPS).index("gateway"):]:
+                self._wait_healthy(self.services[name], timeout_s)
         except BaseException:
             self.stop()
             raise
@@ -120,6 +126,16 @@ class Stack:
             time.sleep(0.2)
         raise StackError(f"{service.name} did not answer /health within {timeout_s:.0f} s:\n"
                          f"{service.log_tail()}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service (a crash, for tests of what survives one)."""
+        process = self.services[name].process
+        process.kill()
+        process.wait()
+
+    def restart(self, name: str, timeout_s: float = 180.0) -> None:
+        self.services[name] = self._spawn(name, SERVICE_APPS[name])
+        self._wait_healthy(self.services[name], timeout_s)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         # Reverse order: the gateway first, so nothing calls a service that is already gone.

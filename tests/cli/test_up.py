@@ -15,16 +15,16 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def four_free_ports() -> int:
+def five_free_ports() -> int:
     for base in range(28000 + os.getpid() % 1000 * 8, 60000, 8):
         try:
-            sockets = [socket.create_server(("127.0.0.1", base + i)) for i in range(4)]
+            sockets = [socket.create_server(("127.0.0.1", base + i)) for i in range(5)]
         except OSError:
             continue
         for s in sockets:
             s.close()
         return base
-    raise RuntimeError("no four consecutive free ports")
+    raise RuntimeError("no five consecutive free ports")
 
 
 def start_up(data_dir: Path, port: int) -> subprocess.Popen:
@@ -54,7 +54,7 @@ def stop(process: subprocess.Popen) -> int:
 
 
 def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
-    port = four_free_ports()
+    port = five_free_ports()
     image = sorted((shared_data / "zoolake" / "fish").iterdir())[0]
 
     process = start_up(tmp_path / "data", port)
@@ -67,7 +67,7 @@ def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
         assert stored["error"] is None and stored["duplicate"] is False
     finally:
         assert stop(process) == 0
-    for offset in range(4):  # every service has let go of its port
+    for offset in range(5):  # every service (and the worker) has let go of its port
         socket.create_server(("127.0.0.1", port + offset)).close()
 
     process = start_up(tmp_path / "data", port)  # the same data directory again

@@ -1,0 +1,141 @@
+"""/api/v1/jobs: durable ingest jobs. Items are recorded by the catalog and indexed by workers."""
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from gateway.clients import FilePart
+from gateway.deps import DownstreamDep, SettingsDep
+from gateway.ingest import UploadTooLarge, read_limited
+from gateway.routes.common import blank_to_none
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+OptionalForm = Annotated[str | None, Form()]
+CHUNK = 256  # files per catalog call
+
+
+MAX_ARCHIVE_BYTES = 2 * 1024**3
+
+
+def _unpack(data: bytes, name: str, label_from_folder: bool) -> tuple[list[FilePart], list[dict], list[dict]]:
+    from nauplius.formats.discover import read_archive
+    from nauplius.formats.wire import split_found
+
+    with tempfile.TemporaryDirectory(prefix="nauplius-upload-") as folder:
+        path = Path(folder) / (Path(name).name or "upload.zip")
+        path.write_bytes(data)
+        return split_found(read_archive(path, label_from_folder))
+
+
+async def _send(downstream, job_id: int, parts: list[FilePart], entries: list[dict],
+                refused: list[dict]) -> None:
+    for start in range(0, max(len(parts), 1), CHUNK):
+        await downstream.catalog.add_job_items(
+            job_id, parts[start:start + CHUNK], entries[start:start + CHUNK],
+            refused if start == 0 else [])
+
+
+@router.post("", status_code=201)
+async def create_job(
+    downstream: DownstreamDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile] | None, File(description="images; repeat the field")] = None,
+    archive: Annotated[UploadFile | None, File(description="a zip or tar archive")] = None,
+    items: OptionalForm = None,
+    label: OptionalForm = None,
+    instrument: OptionalForm = None,
+    sample: OptionalForm = None,
+    label_from_folder: Annotated[bool, Form()] = False,
+    keep_open: Annotated[bool, Form()] = False,
+) -> JSONResponse:
+    """Record every file (or every image of the archive) as a job item, answer the job at once."""
+    files = files or []
+    entries: list[dict[str, Any]] = json.loads(items) if items else [{} for _ in files]
+    if not isinstance(entries, list) or len(entries) != len(files):
+        raise HTTPException(422, "items must be a JSON list with one object per file")
+    defaults = {"label": blank_to_none(label), "instrument": blank_to_none(instrument),
+                "sample": blank_to_none(sample)}
+    parts, refused = [], []
+    for upload, entry in zip(files, entries):
+        try:
+            data = await read_limited(upload, settings.max_upload_bytes)
+        except UploadTooLarge:
+            refused.append({"source": entry.get("source") or upload.filename or "upload",
+                            "reason": f"file too large: more than {settings.max_upload_bytes} bytes"})
+            continue
+        parts.append(FilePart(upload.filename or "upload", "application/octet-stream", data))
+        entry.setdefault("filename", upload.filename)
+    entries = [e for e in entries if not any(r["source"] == (e.get("source") or e.get("filename"))
+                                             for r in refused)]
+    source = None
+    if archive is not None:
+        source = archive.filename
+        try:
+            data = await read_limited(archive, MAX_ARCHIVE_BYTES)
+        except UploadTooLarge:
+            raise HTTPException(413, f"archive over {MAX_ARCHIVE_BYTES} bytes") from None
+        more_parts, more_entries, more_refused = await anyio.to_thread.run_sync(
+            _unpack, data, archive.filename or "upload.zip", label_from_folder)
+        parts += more_parts
+        entries += more_entries
+        refused += more_refused
+    if not parts and not refused and not keep_open:
+        raise HTTPException(422, "no files: send `files` (repeatable) or an `archive`")
+    for entry in entries:
+        for key, value in defaults.items():
+            if value is not None and not entry.get(key):
+                entry[key] = value
+    job = await downstream.catalog.create_job(source)
+    await _send(downstream, job["id"], parts, entries, refused)
+    if not keep_open:
+        return JSONResponse(await downstream.catalog.close_job(job["id"]), status_code=201)
+    return JSONResponse(await downstream.catalog.job(job["id"]), status_code=201)
+
+
+@router.post("/{job_id}/items")
+async def add_items(
+    job_id: int,
+    downstream: DownstreamDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    items: OptionalForm = None,
+    refused: OptionalForm = None,
+) -> dict[str, Any]:
+    """More items for a job created with keep_open=true (the CLI sends a large drop in parts)."""
+    files = files or []
+    parts = []
+    for upload in files:
+        try:
+            parts.append(FilePart(upload.filename or "upload", "application/octet-stream",
+                                  await read_limited(upload, settings.max_upload_bytes)))
+        except UploadTooLarge:
+            raise HTTPException(
+                413, f"{upload.filename}: over {settings.max_upload_bytes} bytes") from None
+    entries = json.loads(items) if items else [{"filename": p.filename} for p in parts]
+    return await downstream.catalog.add_job_items(job_id, parts, entries,
+                                                  json.loads(refused) if refused else [])
+
+
+@router.post("/{job_id}/close")
+async def close_job(job_id: int, downstream: DownstreamDep) -> dict[str, Any]:
+    return await downstream.catalog.close_job(job_id)
+
+
+@router.get("")
+async def list_jobs(
+    downstream: DownstreamDep,
+    running: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    return await downstream.catalog.list_jobs(running, limit)
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: int, downstream: DownstreamDep) -> dict[str, Any]:
+    return await downstream.catalog.job(job_id)

@@ -1,0 +1,178 @@
+"""Internal /v1/jobs API: record ingest jobs and their items, let workers claim and settle them."""
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from services.catalog import jobs
+from services.catalog.deps import ConnectionDep, SettingsDep
+from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
+from services.catalog.form_fields import captured_at_field, text_field
+from services.catalog.staging import StagingStore
+
+router = APIRouter(prefix="/v1/jobs")
+
+LABEL_STATES = ("predicted", "validated", "dubious")
+
+
+class JobCreate(BaseModel):
+    source: str | None = Field(default=None, max_length=1000)
+
+
+class ClaimRequest(BaseModel):
+    limit: int = Field(default=32, ge=1, le=1000)
+    lease_s: float = Field(default=120.0, gt=0, le=86400)
+
+
+class ResultIn(BaseModel):
+    id: int
+    outcome: Literal["done", "retry", "failed"]
+    image_id: int | None = None
+    error: str | None = Field(default=None, max_length=2000)
+    retry_after_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+class ResultsIn(BaseModel):
+    results: list[ResultIn] = Field(max_length=10_000)
+
+
+def _staging(request: Request) -> StagingStore:
+    return StagingStore(request.app.state.settings.data_dir)
+
+
+def _item_fields(raw: Any, position: int) -> tuple[str | None, str, dict[str, Any]]:
+    """(filename, source, fields) of one file's entry, checked as the catalog will store them."""
+    if not isinstance(raw, dict):
+        raise InvalidMetadata(f"items[{position}] must be a JSON object")
+    where = f"items[{position}]"
+    fields: dict[str, Any] = {}
+    for key in ("label", "instrument", "sample"):
+        if (value := text_field(f"{where}.{key}", raw.get(key))) is not None:
+            fields[key] = value
+    state = raw.get("label_state")
+    if state is not None and state not in LABEL_STATES:
+        raise InvalidMetadata(f"{where}.label_state must be one of {', '.join(LABEL_STATES)}")
+    if state is not None and "label" in fields:
+        fields["label_state"] = state
+    if (captured := captured_at_field(raw.get("captured_at"))) is not None:
+        fields["captured_at"] = captured.isoformat()
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise InvalidMetadata(f"{where}.metadata must be a JSON object")
+    if "\x00" in json.dumps(metadata, ensure_ascii=False):
+        raise InvalidMetadata(f"{where}.metadata contains a NUL character")
+    fields["metadata"] = metadata
+    filename = text_field(f"{where}.filename", raw.get("filename"))
+    source = text_field(f"{where}.source", raw.get("source"), max_length=4000)
+    return filename, source or filename or f"item {position}", fields
+
+
+def _json_list(name: str, text: str | None) -> list[Any]:
+    if text is None or not text.strip():
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidMetadata(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise InvalidMetadata(f"{name} must be a JSON list")
+    return value
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_job(conn: ConnectionDep, body: JobCreate) -> dict[str, Any]:
+    return await jobs.job_status(conn, await jobs.create_job(conn, body.source))
+
+
+@router.get("")
+async def list_jobs(
+    conn: ConnectionDep,
+    running: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    return {"data": await jobs.list_jobs(conn, running, limit)}
+
+
+@router.post("/{job_id}/items")
+async def add_items(
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    request: Request,
+    job_id: int,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    items: Annotated[str | None, Form(description="JSON list, one object per file")] = None,
+    refused: Annotated[str | None, Form(description="JSON list of {source, reason}")] = None,
+) -> dict[str, Any]:
+    """Stage every file's bytes, then record all items at once; bad input stores nothing."""
+    files = files or []
+    entries = _json_list("items", items) or [{} for _ in files]
+    if len(entries) != len(files):
+        raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
+    new: list[jobs.NewItem] = []
+    payloads: list[tuple[str, bytes]] = []
+    for position, (upload, entry) in enumerate(zip(files, entries)):
+        filename, source, fields = _item_fields(entry, position)
+        data = await upload.read(settings.max_image_bytes + 1)
+        if len(data) > settings.max_image_bytes:
+            raise ImageTooLarge(f"{source}: over the limit of {settings.max_image_bytes} bytes")
+        filename = filename or upload.filename
+        if not data:
+            new.append(jobs.NewItem(None, filename, source, fields, "empty file"))
+            continue
+        sha256 = hashlib.sha256(data).hexdigest()
+        payloads.append((sha256, data))
+        new.append(jobs.NewItem(sha256, filename, source, fields))
+    for position, entry in enumerate(_json_list("refused", refused)):
+        if not isinstance(entry, dict) or not entry.get("source") or not entry.get("reason"):
+            raise InvalidMetadata(f"refused[{position}] needs source and reason")
+        new.append(jobs.NewItem(None, None, str(entry["source"])[:4000], {},
+                                str(entry["reason"])[:2000]))
+    staging = _staging(request)
+
+    def stage_all() -> None:
+        for sha256, data in payloads:
+            staging.write(sha256, data)
+
+    await anyio.to_thread.run_sync(stage_all)
+    if new:
+        await jobs.add_items(conn, job_id, new)
+    return {"accepted": len(payloads), "refused": len(new) - len(payloads)}
+
+
+@router.post("/{job_id}/close")
+async def close_job(conn: ConnectionDep, job_id: int) -> dict[str, Any]:
+    await jobs.close_job(conn, job_id)
+    return await jobs.job_status(conn, job_id)
+
+
+@router.get("/{job_id}")
+async def get_job(conn: ConnectionDep, job_id: int) -> dict[str, Any]:
+    return await jobs.job_status(conn, job_id)
+
+
+@router.post("/claim")
+async def claim(conn: ConnectionDep, body: ClaimRequest) -> dict[str, Any]:
+    return {"data": await jobs.claim_items(conn, body.limit, body.lease_s)}
+
+
+@router.get("/items/{item_id}/data")
+async def item_data(conn: ConnectionDep, request: Request, item_id: int) -> FileResponse:
+    sha256 = await jobs.item_sha256(conn, item_id)
+    if sha256 is None:
+        raise jobs.JobNotFound(f"item {item_id} not found or has no bytes")
+    path = _staging(request).path(sha256)
+    if not path.is_file():
+        raise StoredFileMissing(f"the staged bytes of item {item_id} are missing")
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.post("/items/results")
+async def results(conn: ConnectionDep, body: ResultsIn) -> dict[str, int]:
+    settled = [jobs.ItemResult(r.id, r.outcome, r.image_id, r.error, r.retry_after_s)
+               for r in body.results]
+    return {"updated": await jobs.record_results(conn, settled)}

@@ -1,0 +1,17 @@
+"""Bytes of accepted job items, content-addressed under data_dir/staging/ab/cd/<sha256>, written
+atomically before their rows are committed, so nothing a job accepted is lost. Blocking."""
+
+from pathlib import Path
+
+from services.catalog.storage import _write_atomic
+
+
+class StagingStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "staging"
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def write(self, sha256: str, data: bytes) -> None:
+        _write_atomic(self.path(sha256), data)

@@ -1,0 +1,22 @@
+"""Ingest worker settings (env prefix WORKER_)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKER_")
+
+    embedder_url: str
+    search_url: str
+    catalog_url: str
+    timeout_s: float = Field(60.0, gt=0)
+    # Items claimed per round: one embedder call and one search upsert per batch.
+    batch_size: int = Field(64, ge=1, le=1000)
+    # A claimed item not settled within the lease is claimed again (its worker died).
+    lease_s: float = Field(120.0, gt=0)
+    idle_poll_s: float = Field(0.5, gt=0)
+    # Retries of an item whose services were down, with exponential back-off, before it fails.
+    max_attempts: int = Field(8, ge=1)
+    max_backoff_s: float = Field(30.0, gt=0)
+    catalog_concurrency: int = Field(8, ge=1)

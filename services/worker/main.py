@@ -1,0 +1,50 @@
+"""The ingest worker: `uvicorn services.worker.main:app` (settings from WORKER_* env).
+
+An app only so that it answers /health like every other service; the work is the loop started
+in its lifespan. Run as many as you like: items are claimed with FOR UPDATE SKIP LOCKED.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+
+from gateway.clients import Downstream
+from services.worker.config import WorkerSettings
+from services.worker.worker import IngestWorker
+
+log = logging.getLogger("nauplius.worker")
+
+
+def create_app(settings: WorkerSettings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = settings or WorkerSettings()  # type: ignore[call-arg]
+        async with httpx.AsyncClient(timeout=current.timeout_s) as http:
+            downstream = Downstream.over(http, current.embedder_url, current.search_url,
+                                         current.catalog_url)
+            worker = IngestWorker(current, downstream)
+            app.state.worker = worker
+            task = asyncio.create_task(worker.run_forever())
+            log.info("ingest worker up: batch %d, lease %.0f s", current.batch_size, current.lease_s)
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="Nauplius ingest worker", lifespan=lifespan)
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, object]:
+        return {"status": "ok", "service": "worker", "settled": request.app.state.worker.settled}
+
+    return app
+
+
+app = create_app()

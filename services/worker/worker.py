@@ -1,0 +1,87 @@
+"""The ingest loop: claim items, run the shared pipeline on them, settle each one."""
+
+import asyncio
+import logging
+from typing import Any
+
+from gateway.active_model import ActiveModel
+from gateway.clients import Downstream, FilePart
+from gateway.errors import DownstreamError
+from gateway.pipeline import Content, bounded, index_contents
+from services.worker.config import WorkerSettings
+
+log = logging.getLogger("nauplius.worker")
+
+FORM_FIELDS = ("label", "label_state", "instrument", "sample", "captured_at", "metadata")
+
+
+def backoff_s(attempts: int, cap: float) -> float:
+    return min(cap, 0.5 * 2 ** max(0, attempts - 1))
+
+
+class IngestWorker:
+    def __init__(self, settings: WorkerSettings, downstream: Downstream) -> None:
+        self.settings = settings
+        self.downstream = downstream
+        self.active_model = ActiveModel(downstream)
+        self.settled = 0
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                worked = await self.run_once()
+            except DownstreamError as exc:  # the catalog itself is away: leases keep the items
+                log.warning("cannot claim or settle items: %s", exc.detail)
+                worked = False
+            except Exception:  # a bug must not stop the loop; the lease retakes the items
+                log.exception("ingest round failed")
+                worked = False
+            if not worked:
+                await asyncio.sleep(self.settings.idle_poll_s)
+
+    async def run_once(self) -> bool:
+        """One claimed batch, settled; False when nothing was due."""
+        catalog = self.downstream.catalog
+        items = await catalog.claim_items(self.settings.batch_size, self.settings.lease_s)
+        if not items:
+            return False
+        try:
+            results = await self._process(items)
+        except DownstreamError as exc:
+            log.warning("batch of %d items will be retried: %s", len(items), exc.detail)
+            results = [self._retry(item, str(exc.detail)) for item in items]
+        self.settled += await catalog.record_results(results)
+        return True
+
+    def _retry(self, item: dict[str, Any], reason: str) -> dict[str, Any]:
+        if item["attempts"] >= self.settings.max_attempts:
+            return {"id": item["id"], "outcome": "failed",
+                    "error": f"gave up after {item['attempts']} attempts: {reason}"}
+        return {"id": item["id"], "outcome": "retry", "error": reason,
+                "retry_after_s": backoff_s(item["attempts"], self.settings.max_backoff_s)}
+
+    async def _process(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        catalog = self.downstream.catalog
+        concurrency = self.settings.catalog_concurrency
+        data = await bounded(concurrency, items, lambda item: catalog.item_data(item["id"]))
+        contents: dict[str, Content] = {}
+        for position, (item, payload) in enumerate(zip(items, data)):
+            if item["sha256"] not in contents:
+                fields = {k: item["fields"].get(k) for k in FORM_FIELDS}
+                part = FilePart(item["filename"] or "item", "application/octet-stream", payload)
+                contents[item["sha256"]] = Content(part, item["sha256"], fields)
+            contents[item["sha256"]].positions.append(position)
+        model = await self.active_model.get()
+        await index_contents(list(contents.values()), self.downstream, model, concurrency)
+        results: list[dict[str, Any]] = []
+        for content in contents.values():
+            for position in content.positions:
+                item_id = items[position]["id"]
+                if content.error is not None:
+                    results.append({"id": item_id, "outcome": "failed", "error": content.error})
+                else:
+                    assert content.image is not None
+                    # The catalog decides done or duplicate: it knows which item counted it first.
+                    results.append({"id": item_id, "outcome": "done",
+                                    "image_id": content.image["id"]})
+        return results
