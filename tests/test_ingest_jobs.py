@@ -1,0 +1,84 @@
+"""Durable ingest jobs over real processes: kill services mid-job, ingest twice, broken files."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nauplius.formats.discover import read_paths
+from nauplius.ingest import follow_job, ingest, send_job
+from nauplius.stack import SERVICE_APPS, Stack, free_port, stack_environment
+from tests.conftest import create_database, drop_database
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("nauplius-jobs")
+    database_url = asyncio.run(create_database("nauplius_jobs"))
+    ports = {name: free_port() for name in SERVICE_APPS}
+    env = stack_environment(ports, data_dir, database_url)
+    env["WORKER_BATCH_SIZE"] = "8"  # several rounds, so a kill lands mid-job
+    running = Stack(ports, env, data_dir / "logs")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        asyncio.run(drop_database(database_url))
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0) as http:
+        yield http
+
+
+def indexed_count(stack) -> int:
+    search = stack.services["search"].url
+    collections = httpx.get(f"{stack.services['embedder'].url}/v1/model").json()["name"]
+    return httpx.get(f"{search}/v1/collections/{collections}/count").json()["count"]
+
+
+def test_kill_embedder_and_worker_mid_job_loses_nothing(stack, client, shared_data):
+    folder = shared_data / "ndsb" / "acantharia_protist"
+    images = sorted(folder.iterdir())[:40]
+    job_id = send_job(client, read_paths(images))
+    stack.kill("embedder")
+    time.sleep(1.5)
+    stack.restart("embedder")
+    stack.kill("worker")
+    time.sleep(1.0)
+    stack.restart("worker")
+    status = follow_job(client, job_id, progress=False)
+    assert status["counts"]["done"] == 40 and status["counts"]["failed"] == 0, status
+    catalog = stack.services["catalog"].url
+    assert httpx.get(f"{catalog}/v1/images", params={"limit": 1}).json()["count"] == 40
+    assert indexed_count(stack) == 40
+
+    again = ingest(images, str(client.base_url), progress=False)
+    assert (again.stored, again.duplicates, again.errors) == (0, 40, [])
+    assert indexed_count(stack) == 40
+
+
+def test_bins_and_broken_files_in_one_job(stack, client, shared_data, tmp_path):
+    for path in (shared_data / "ifcb" / "bins").glob("D20220522T000439_IFCB134.*"):
+        (tmp_path / path.name).symlink_to(path)
+    for path in (shared_data / "ifcb" / "bad" / "partial").iterdir():
+        (tmp_path / path.name).symlink_to(path)
+    good = sorted((shared_data / "zoolake" / "fish").iterdir())[0]
+    (tmp_path / good.name).symlink_to(good)
+    (tmp_path / "truncated.jpg").write_bytes(good.read_bytes()[:200])
+    report = ingest([tmp_path], str(client.base_url), progress=False)
+    assert report.stored == 8  # 7 ROIs + the good image
+    reasons = {path.name: reason for path, reason in report.errors}
+    assert set(reasons) == {"IFCB5_2012_028_081515", "truncated.jpg"}
+    assert "missing .roi" in reasons["IFCB5_2012_028_081515"]
+    roi = httpx.get(f"{stack.services['catalog'].url}/v1/images", params={"limit": 50}).json()["data"]
+    ifcb = [image for image in roi if image["instrument"] == "IFCB134"]
+    assert len(ifcb) == 7 and all(image["sample"] == "D20220522T000439_IFCB134" for image in ifcb)
+    assert {image["metadata"]["roi_number"] for image in ifcb} == {2, 3, 4, 5, 6, 7, 8}
