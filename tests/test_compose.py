@@ -12,10 +12,11 @@ from gateway.config import GatewaySettings
 from services.catalog.config import CatalogSettings
 from services.embedder.config import EmbedderSettings
 from services.search.config import SearchSettings
+from services.worker.config import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"embedder": EmbedderSettings, "search": SearchSettings,
-            "catalog": CatalogSettings, "gateway": GatewaySettings}
+            "catalog": CatalogSettings, "gateway": GatewaySettings, "worker": WorkerSettings}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,11 @@ def test_ports_agree(compose):
     for service in ("embedder", "search", "catalog"):
         url = urlparse(gateway_env[f"GATEWAY_{service.upper()}_URL"])
         assert (url.hostname, url.port) == (service, dockerfile_port(service))
+    worker_env = services["worker"]["environment"]
+    for service in ("embedder", "search", "catalog"):
+        url = urlparse(worker_env[f"WORKER_{service.upper()}_URL"])
+        assert (url.hostname, url.port) == (service, dockerfile_port(service))
+        assert services["worker"]["depends_on"][service] == {"condition": "service_healthy"}
     assert services["gateway"]["ports"] == [f"{dockerfile_port('gateway')}:{dockerfile_port('gateway')}"]
     qdrant = urlparse(services["search"]["environment"]["QDRANT_URL"])
     assert qdrant.hostname == "qdrant" and qdrant.port == 6333

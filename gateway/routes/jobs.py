@@ -41,6 +41,45 @@ async def _send(downstream, job_id: int, parts: list[FilePart], entries: list[di
             refused if start == 0 else [])
 
 
+def _json_list(name: str, text: str | None) -> list[Any] | None:
+    """A form field holding a JSON list (None when absent); anything else is the caller's 422."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise HTTPException(422, f"{name} must be a JSON list of objects")
+    return value
+
+
+async def _read_files(files: list[UploadFile], entries: list[dict[str, Any]], limit: int
+                      ) -> tuple[list[FilePart], list[dict[str, Any]], list[dict[str, str]]]:
+    """Each file with its entry; a file over the limit becomes a refused source instead."""
+    parts, kept, refused = [], [], []
+    for upload, entry in zip(files, entries, strict=True):
+        name = upload.filename or "upload"
+        try:
+            data = await read_limited(upload, limit)
+        except UploadTooLarge:
+            refused.append({"source": entry.get("source") or name,
+                            "reason": f"file too large: more than {limit} bytes"})
+            continue
+        parts.append(FilePart(name, "application/octet-stream", data))
+        kept.append({"filename": name, **{k: v for k, v in entry.items() if v is not None}})
+    return parts, kept, refused
+
+
+def _entries_for(files: list[UploadFile], items: str | None) -> list[dict[str, Any]]:
+    entries = _json_list("items", items)
+    if entries is None:
+        return [{} for _ in files]
+    if len(entries) != len(files):
+        raise HTTPException(422, f"items has {len(entries)} entries for {len(files)} files")
+    return entries
+
+
 @router.post("", status_code=201)
 async def create_job(
     downstream: DownstreamDep,
@@ -56,23 +95,8 @@ async def create_job(
 ) -> JSONResponse:
     """Record every file (or every image of the archive) as a job item, answer the job at once."""
     files = files or []
-    entries: list[dict[str, Any]] = json.loads(items) if items else [{} for _ in files]
-    if not isinstance(entries, list) or len(entries) != len(files):
-        raise HTTPException(422, "items must be a JSON list with one object per file")
-    defaults = {"label": blank_to_none(label), "instrument": blank_to_none(instrument),
-                "sample": blank_to_none(sample)}
-    parts, refused = [], []
-    for upload, entry in zip(files, entries):
-        try:
-            data = await read_limited(upload, settings.max_upload_bytes)
-        except UploadTooLarge:
-            refused.append({"source": entry.get("source") or upload.filename or "upload",
-                            "reason": f"file too large: more than {settings.max_upload_bytes} bytes"})
-            continue
-        parts.append(FilePart(upload.filename or "upload", "application/octet-stream", data))
-        entry.setdefault("filename", upload.filename)
-    entries = [e for e in entries if not any(r["source"] == (e.get("source") or e.get("filename"))
-                                             for r in refused)]
+    parts, entries, refused = await _read_files(files, _entries_for(files, items),
+                                                settings.max_upload_bytes)
     source = None
     if archive is not None:
         source = archive.filename
@@ -87,6 +111,8 @@ async def create_job(
         refused += more_refused
     if not parts and not refused and not keep_open:
         raise HTTPException(422, "no files: send `files` (repeatable) or an `archive`")
+    defaults = {"label": blank_to_none(label), "instrument": blank_to_none(instrument),
+                "sample": blank_to_none(sample)}
     for entry in entries:
         for key, value in defaults.items():
             if value is not None and not entry.get(key):
@@ -109,17 +135,10 @@ async def add_items(
 ) -> dict[str, Any]:
     """More items for a job created with keep_open=true (the CLI sends a large drop in parts)."""
     files = files or []
-    parts = []
-    for upload in files:
-        try:
-            parts.append(FilePart(upload.filename or "upload", "application/octet-stream",
-                                  await read_limited(upload, settings.max_upload_bytes)))
-        except UploadTooLarge:
-            raise HTTPException(
-                413, f"{upload.filename}: over {settings.max_upload_bytes} bytes") from None
-    entries = json.loads(items) if items else [{"filename": p.filename} for p in parts]
-    return await downstream.catalog.add_job_items(job_id, parts, entries,
-                                                  json.loads(refused) if refused else [])
+    parts, entries, too_large = await _read_files(files, _entries_for(files, items),
+                                                  settings.max_upload_bytes)
+    return await downstream.catalog.add_job_items(
+        job_id, parts, entries, (_json_list("refused", refused) or []) + too_large)
 
 
 @router.post("/{job_id}/close")
