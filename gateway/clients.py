@@ -156,14 +156,16 @@ class SearchClient(ServiceClient):
         image_id: int | None = None,
         vector: list[float] | None = None,
         label: str | None = None,
+        filter: Json | None = None,
     ) -> list[Json]:
         body: Json = {"k": k, "metric": metric}
         if image_id is not None:
             body["id"] = image_id
         else:
             body["vector"] = vector
-        if label is not None:
-            body["filter"] = {"label": label}
+        conditions = {**(filter or {}), **({"label": label} if label is not None else {})}
+        if conditions:
+            body["filter"] = conditions
         result = await self._call("POST", f"/v1/collections/{collection}/query", json=body)
         return result["data"]
 
@@ -174,10 +176,13 @@ class CatalogClient(ServiceClient):
     async def by_sha256(self, sha256: str) -> Json | None:
         return await self._call_or_none("GET", f"/v1/images/by-sha256/{sha256}")
 
-    async def store(self, file: FilePart, fields: dict[str, str | None]) -> StoredImage:
+    async def store(
+        self, file: FilePart, fields: dict[str, str | None], actor: int | None = None
+    ) -> StoredImage:
         data = {key: value for key, value in fields.items() if value is not None}
-        body = await self._call(
-            "POST", "/v1/images", files={"file": (file.filename, file.data, file.content_type)}, data=data
+        body = await self.call(
+            "POST", "/v1/images", files={"file": (file.filename, file.data, file.content_type)},
+            data=data, actor=actor,
         )
         duplicate = bool(body.pop("duplicate", False))
         return StoredImage(body, duplicate)
@@ -237,6 +242,14 @@ class CatalogClient(ServiceClient):
     async def record_results(self, results: list[Json]) -> int:
         body = await self._call("POST", "/v1/jobs/items/results", json={"results": results})
         return int(body["updated"])
+
+    async def call(self, method: str, path: str, *, actor: int | None = None, **kw: Any) -> Any:
+        """Any catalog route, recording `actor` (an annotator id) as who wrote."""
+        if actor is not None:
+            kw["headers"] = {**kw.get("headers", {}), "X-Nauplius-Annotator": str(actor)}
+        response = await self._send(method, path, **kw)
+        assert response is not None
+        return None if response.status_code == 204 else self._json(response)
 
     async def file(self, image_id: int) -> ByteStream:
         return await self._stream(f"/v1/images/{image_id}/file")

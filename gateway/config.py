@@ -1,5 +1,7 @@
 """Gateway settings (env prefix GATEWAY_)."""
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,3 +17,6 @@ class GatewaySettings(BaseSettings):
     max_files_per_request: int = 256
     # How many per-file catalog calls of one upload batch run at once.
     catalog_concurrency: int = 8
+    # "on": every /api/v1 request needs an API key (viewer reads, annotator labels, admin
+    # manages taxonomy, projects and keys). "off": a single-user workstation, no keys.
+    auth: Literal["on", "off"] = "on"

@@ -39,6 +39,11 @@ class UploadMeta:
     label: str | None = None
     instrument: str | None = None
     sample: str | None = None
+    project: int | None = None
+    # Who uploads (an annotator id; None with auth off) and whether an unknown label may
+    # be added to the taxonomy (admins only).
+    actor: int | None = None
+    create_taxon: bool = False
 
 
 class UploadTooLarge(Exception):
@@ -60,7 +65,11 @@ async def read_limited(upload: UploadFile, limit: int) -> bytes:
 async def _read_batch(
     files: list[UploadFile], limit: int, outcomes: list[FileOutcome], meta: UploadMeta
 ) -> dict[str, Content]:
-    fields = {"instrument": meta.instrument, "sample": meta.sample, "label": meta.label}
+    fields = {
+        "instrument": meta.instrument, "sample": meta.sample, "label": meta.label,
+        "project_id": None if meta.project is None else str(meta.project),
+        "create_taxon": "true" if meta.create_taxon else None,
+    }
     contents: dict[str, Content] = {}
     for position, upload in enumerate(files):
         outcome = outcomes[position]

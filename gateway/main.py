@@ -14,7 +14,8 @@ from gateway.active_model import ActiveModel
 from gateway.clients import Downstream
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
-from gateway.routes import health, images, jobs, search
+from gateway.auth import KeyCache
+from gateway.routes import health, images, jobs, labelling, search
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -33,6 +34,7 @@ def create_app(
             downstream = Downstream.over(http, current.embedder_url, current.search_url, current.catalog_url)
             app.state.settings = current
             app.state.downstream = downstream
+            app.state.key_cache = KeyCache()
             # The model card is fetched at first use, so the gateway starts before its services.
             app.state.active_model = ActiveModel(downstream)
             log.info(
@@ -46,6 +48,7 @@ def create_app(
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(search.router)
+    app.include_router(labelling.router)
     app.include_router(health.router)
     # Order matters: the vendor mount must come before the broader /static and / mounts.
     app.mount("/static/vendor/jquery", StaticFiles(directory=xstatic_jquery.BASE_DIR), name="jquery")

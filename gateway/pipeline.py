@@ -107,4 +107,5 @@ def _payload(image: dict[str, Any]) -> dict[str, Any]:
         "state": image.get("label_state"),
         "instrument": image.get("instrument"),
         "sample": image.get("sample"),
+        "project": str(image.get("project_id", 1)),
     }

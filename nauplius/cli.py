@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="label each image with the name of the folder it is in")
     ingest.add_argument("--instrument", help="instrument name recorded with every image")
     ingest.add_argument("--url", help=f"gateway URL (default $NAUPLIUS_URL, else {DEFAULT_URL})")
+    ingest.add_argument("--api-key", help="API key (default $NAUPLIUS_API_KEY); an admin key adds "
+                        "the folder names to the taxonomy with --label-from-folder")
 
     evaluate = commands.add_parser("eval", help="retrieval accuracy on <class>/<image> folders")
     evaluate.add_argument("--gallery", type=_existing_dir, required=True)
@@ -67,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         from nauplius.ingest import ingest
         url = args.url or os.environ.get("NAUPLIUS_URL") or DEFAULT_URL
         try:
-            report = ingest(args.paths, url, args.label_from_folder, args.instrument)
+            api_key = args.api_key or os.environ.get("NAUPLIUS_API_KEY")
+            report = ingest(args.paths, url, args.label_from_folder, args.instrument,
+                            api_key=api_key)
         except FileNotFoundError as error:
             print(f"nauplius ingest: {error}", file=sys.stderr)
             return 2

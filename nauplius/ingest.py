@@ -72,12 +72,13 @@ def follow_job(client: httpx.Client, job_id: int, progress: bool = True,
 
 def ingest(paths: list[Path], url: str, label_from_folder: bool = False,
            instrument: str | None = None, progress: bool = True,
-           batch_size: int = BATCH_SIZE) -> IngestReport:
+           batch_size: int = BATCH_SIZE, api_key: str | None = None) -> IngestReport:
     found = read_paths(paths, label_from_folder)
     if instrument:
         found = (dataclasses.replace(t, instrument=instrument) if isinstance(t, IngestItem) else t
                  for t in found)
-    with httpx.Client(base_url=url, timeout=300.0) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=url, timeout=300.0, headers=headers) as client:
         job_id = send_job(client, found, batch_size)
         status = follow_job(client, job_id, progress)
     return IngestReport(

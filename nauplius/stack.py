@@ -58,12 +58,18 @@ def default_ports(gateway_port: int) -> dict[str, int]:
             "search": gateway_port + 2, "catalog": gateway_port + 3, "worker": gateway_port + 4}
 
 
+def admin_key_file(data_dir: Path) -> Path:
+    """Where the catalog writes the first admin API key of a new data directory."""
+    return data_dir / "admin-api-key"
+
+
 def stack_environment(ports: dict[str, int], data_dir: Path, database_url: str) -> dict[str, str]:
     """Environment for every service; values already set by the user win."""
     env = dict(os.environ)
     defaults = {
         "CATALOG_DATABASE_URL": database_url,
         "CATALOG_DATA_DIR": str(data_dir / "catalog"),
+        "CATALOG_BOOTSTRAP_KEY_FILE": str(admin_key_file(data_dir)),
         "SEARCH_DATA_DIR": str(data_dir / "search"),
         "GATEWAY_EMBEDDER_URL": f"http://127.0.0.1:{ports['embedder']}",
         "GATEWAY_SEARCH_URL": f"http://127.0.0.1:{ports['search']}",

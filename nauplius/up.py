@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from nauplius.stack import Stack, default_ports, stack_environment
+from nauplius.stack import Stack, admin_key_file, default_ports, stack_environment
 
 log = logging.getLogger("nauplius.up")
 
@@ -46,6 +46,9 @@ def run_up(data_dir: Path, port: int) -> int:
     try:
         for name, service in stack.services.items():
             print(f"  {name:<9} {service.url}  (log: {service.log_path})")
+        key_file = admin_key_file(data_dir)
+        print(f"\nThe admin API key is in {key_file}; for the command line:\n"
+              f"  export NAUPLIUS_API_KEY=$(cat {key_file})")
         print(f"\nNauplius is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)", flush=True)
         while True:
             for service in stack.services.values():

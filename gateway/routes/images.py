@@ -1,16 +1,19 @@
 """/api/v1/images: upload, browse, fetch bytes, label."""
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth import Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
-from gateway.errors import DownstreamRejected
 from gateway.ingest import UploadMeta, ingest_batch
+from gateway.labels_index import sync_index
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
+
+LabelState = Literal["unlabelled", "predicted", "validated", "dubious"]
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -24,6 +27,7 @@ class LabelIn(BaseModel):
 
     taxon: str = Field(min_length=1, max_length=200)
     annotator: str | None = Field(default=None, max_length=200)
+    state: Literal["validated", "dubious"] = "validated"
 
 
 @router.post("")
@@ -31,16 +35,23 @@ async def upload_images(
     downstream: DownstreamDep,
     active_model: ActiveModelDep,
     settings: SettingsDep,
+    principal: Annotator,
     files: Annotated[list[UploadFile], File(description="image files; repeat the field")],
     label: OptionalForm = None,
     instrument: OptionalForm = None,
     sample: OptionalForm = None,
+    project: Annotated[int | None, Form(ge=1, description="project id (default project 1)")] = None,
 ) -> JSONResponse:
     if len(files) > settings.max_files_per_request:
         raise HTTPException(
             413, f"too many files: {len(files)}, at most {settings.max_files_per_request} per request"
         )
-    meta = UploadMeta(blank_to_none(label), blank_to_none(instrument), blank_to_none(sample))
+    # An admin's upload adds the taxa its labels name (ingest --label-from-folder); anyone
+    # else's labels must name taxa already in the tree.
+    meta = UploadMeta(
+        blank_to_none(label), blank_to_none(instrument), blank_to_none(sample), project,
+        principal.annotator_id, create_taxon=principal.may("admin"),
+    )
     outcomes = await ingest_batch(
         files,
         meta,
@@ -60,46 +71,58 @@ async def upload_images(
 @router.get("")
 async def list_images(
     downstream: DownstreamDep,
+    _: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    project: Annotated[int | None, Query(ge=1)] = None,
+    state: Annotated[LabelState | None, Query()] = None,
+    taxon: Annotated[str | None, Query(description="current (or, with state=predicted, suggested) taxon")] = None,
+    instrument: str | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    order: Literal["newest", "confident", "uncertain"] = "newest",
 ) -> dict[str, Any]:
-    page = await downstream.catalog.list_images(limit, offset)
+    params = {"limit": limit, "offset": offset, "project_id": project, "state": state,
+              "label": taxon, "instrument": instrument, "min_confidence": min_confidence,
+              "order": order}
+    page = await downstream.catalog.call(
+        "GET", "/v1/images", params={k: v for k, v in params.items() if v is not None}
+    )
     return {"data": [with_urls(image) for image in page["data"]], "count": page["count"]}
 
 
 @router.get("/{image_id}")
-async def get_image(image_id: int, downstream: DownstreamDep) -> dict[str, Any]:
+async def get_image(image_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
     return with_urls(await downstream.catalog.get(image_id))
 
 
 @router.get("/{image_id}/file")
-async def get_file(image_id: int, downstream: DownstreamDep) -> StreamingResponse:
+async def get_file(image_id: int, downstream: DownstreamDep, _: Viewer) -> StreamingResponse:
     return stream_bytes(await downstream.catalog.file(image_id))
 
 
 @router.get("/{image_id}/thumbnail")
-async def get_thumbnail(image_id: int, downstream: DownstreamDep) -> StreamingResponse:
+async def get_thumbnail(image_id: int, downstream: DownstreamDep, _: Viewer) -> StreamingResponse:
     return stream_bytes(await downstream.catalog.thumbnail(image_id))
 
 
 @router.put("/{image_id}/label")
 async def set_label(
-    image_id: int, body: LabelIn, downstream: DownstreamDep, active_model: ActiveModelDep
+    image_id: int,
+    body: LabelIn,
+    downstream: DownstreamDep,
+    active_model: ActiveModelDep,
+    principal: Annotator,
 ) -> dict[str, Any]:
-    image = await downstream.catalog.set_label(image_id, body.taxon, body.annotator)
-    model = await active_model.get()
-    payload = {"label": image.get("label"), "state": image.get("label_state")}
-    try:
-        await downstream.search.set_payload(model.name, [image_id], payload)
-    except DownstreamRejected as exc:
-        # Not in the index yet (upload interrupted): the next upload of its bytes indexes it
-        # with the catalog's label, so the catalog stays the source of truth.
-        if exc.status_code != 404:
-            raise
-        log.warning("image %d labelled but not in collection %s", image_id, model.name)
+    label = {"taxon": body.taxon, "annotator": body.annotator, "state": body.state}
+    image = await downstream.catalog.call(
+        "PUT", f"/v1/images/{image_id}/label", json=label, actor=principal.annotator_id,
+        # An admin's label adds a missing taxon to the tree; an annotator's must name one.
+        params={"create_taxon": str(principal.may("admin")).lower()},
+    )
+    await sync_index(downstream, active_model, [image])
     return with_urls(image)
 
 
 @router.get("/{image_id}/labels")
-async def label_history(image_id: int, downstream: DownstreamDep) -> dict[str, Any]:
+async def label_history(image_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
     return await downstream.catalog.labels(image_id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
 from gateway.active_model import ModelCard
 from gateway.clients import Downstream, FilePart
+from gateway.auth import Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import thumbnail_url
@@ -52,6 +53,7 @@ async def similar_images(
     image_id: int,
     downstream: DownstreamDep,
     active_model: ActiveModelDep,
+    _: Viewer,
     k: K = 10,
     metric: Metric = "cosine",
     label: LabelFilter = None,
@@ -65,6 +67,7 @@ async def search_by_upload(
     downstream: DownstreamDep,
     active_model: ActiveModelDep,
     settings: SettingsDep,
+    _: Viewer,
     file: Annotated[UploadFile, File(description="the query image")],
     k: K = 10,
     metric: Metric = "cosine",

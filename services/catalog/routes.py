@@ -147,10 +147,13 @@ async def get_thumbnail(conn: ConnectionDep, ingestor: IngestorDep, image_id: in
 
 @router.put("/v1/images/{image_id}/label", response_model=ImagePublic)
 async def set_label(
-    conn: ConnectionDep, actor: ActorDep, image_id: int, body: LabelCreate
+    conn: ConnectionDep, actor: ActorDep, image_id: int, body: LabelCreate,
+    create_taxon: bool = False,
 ) -> ImagePublic:
     async with conn.transaction():
-        taxon_id = None if body.taxon is None else await taxonomy.resolve_taxon(conn, body.taxon)
+        taxon_id = None if body.taxon is None else await taxonomy.resolve_taxon(
+            conn, body.taxon, create=create_taxon, actor=actor
+        )
         new = NewLabel(body.taxon, body.state, body.annotator, body.confidence, taxon_id, actor)
         await repository.append_label(conn, image_id, new)
     return ImagePublic.model_validate(await repository.get_image(conn, image_id))

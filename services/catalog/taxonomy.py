@@ -20,6 +20,9 @@ SELECT_TAXA = f"SELECT {TAXON_COLUMNS} FROM taxa ORDER BY name"
 SELECT_TAXON = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE id = $1"
 SELECT_TAXON_BY_NAME = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE name = $1"
 TAXA_EXIST = "SELECT EXISTS (SELECT 1 FROM taxa)"
+CREATE_ROOT_TAXON = """
+INSERT INTO taxa (name, created_by) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id
+"""
 INSERT_TAXON = f"""
 INSERT INTO taxa (name, rank, parent_id, aphia_id, created_by) VALUES ($1, $2, $3, $4, $5)
 RETURNING {TAXON_COLUMNS}
@@ -174,7 +177,12 @@ async def resolve_taxon(
     if found is not None:
         return found.id
     if create:
-        return (await create_taxon(conn, TaxonFields(name), actor)).id
+        # Concurrent uploads may add the same name: the loser waits and then reads the winner's.
+        created = await conn.fetchval(CREATE_ROOT_TAXON, name, actor)
+        if created is None:
+            return (await find_taxon(conn, name)).id
+        await conn.execute(LINK_LABELS, created, name)
+        return created
     if not await conn.fetchval(TAXA_EXIST):
         return None
     raise UnknownTaxon(f"unknown taxon {name!r}: add it to the taxonomy first")

@@ -59,6 +59,7 @@ class QueryFilter(Strict):
     state: str | None = None
     instrument: str | None = None
     sample: str | None = None
+    project: str | None = None
 
 
 class QueryRequest(Strict):

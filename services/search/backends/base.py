@@ -17,7 +17,7 @@ from services.search.errors import DimensionMismatch, InvalidVector
 
 Metric = Literal["cosine", "euclidean"]
 # Payload keys that get a keyword index and may be used in a query filter.
-PAYLOAD_KEYS = ("label", "state", "instrument", "sample")
+PAYLOAD_KEYS = ("label", "state", "instrument", "sample", "project")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,103 @@
+"""API keys: who is calling, and may they do this.
+
+A request carries its key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. The gateway
+hashes it (sha256) and asks the catalog who it belongs to; answers are cached for a few seconds,
+so a revoked key stops working within `AUTH_CACHE_S`. With `GATEWAY_AUTH=off` (a single-user
+workstation) every request acts as a local admin and writes record no annotator.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from gateway.clients import Downstream
+from gateway.errors import DownstreamRejected
+
+ROLES = ("viewer", "annotator", "admin")
+AUTH_CACHE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str
+    annotator_id: int | None = None
+    name: str | None = None
+    institution: str | None = None
+
+    def may(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+LOCAL_ADMIN = Principal("admin", None, None, None)
+
+
+class KeyCache:
+    """key hash -> (principal or None, when looked up)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Principal | None, float]] = {}
+
+    async def resolve(self, downstream: Downstream, key: str) -> Principal | None:
+        key_hash = hashlib.sha256(key.encode()).hexdigest()
+        cached = self._entries.get(key_hash)
+        if cached is not None and time.monotonic() - cached[1] < AUTH_CACHE_S:
+            return cached[0]
+        try:
+            body = await downstream.catalog.call("GET", f"/v1/api-keys/by-hash/{key_hash}")
+            principal: Principal | None = Principal(
+                body["role"], body["annotator_id"], body["name"], body["institution"]
+            )
+        except DownstreamRejected as exc:
+            if exc.status_code != 404:
+                raise
+            principal = None
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key_hash] = (principal, time.monotonic())
+        return principal
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+async def current_principal(request: Request) -> Principal:
+    settings = request.app.state.settings
+    if settings.auth == "off":
+        return LOCAL_ADMIN
+    key = _presented_key(request)
+    unauthorised = {"WWW-Authenticate": "Bearer"}
+    if key is None:
+        raise HTTPException(
+            401, "an API key is needed: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            headers=unauthorised,
+        )
+    principal = await request.app.state.key_cache.resolve(request.app.state.downstream, key)
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked API key", headers=unauthorised)
+    return principal
+
+
+def require(role: str):
+    """A dependency that answers 403 unless the caller's key carries `role` or a higher one."""
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.may(role):
+            raise HTTPException(403, f"this needs the {role} role; your key is {principal.role}")
+        return principal
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Annotator = Annotated[Principal, Depends(require("annotator"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

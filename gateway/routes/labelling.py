@@ -1,0 +1,297 @@
+"""Taxonomy, projects, annotators and keys, batch labelling, suggestions, review, export."""
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import export, suggestions
+from gateway.auth import Admin, Annotator, Viewer
+from gateway.deps import ActiveModelDep, DownstreamDep
+from gateway.labels_index import sync_ids
+from gateway.routes.common import thumbnail_url, with_urls
+
+router = APIRouter(prefix="/api/v1", tags=["labelling"])
+
+State = Literal["unlabelled", "predicted", "validated", "dubious"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class BatchLabelIn(Strict):
+    image_ids: list[int] = Field(min_length=1, max_length=10_000)
+    taxon: str | None = Field(default=None, min_length=1, max_length=500)
+    state: Literal["validated", "dubious", "unlabelled"] = "validated"
+
+
+class AcceptIn(Strict):
+    taxon: str = Field(min_length=1, max_length=500)
+    min_confidence: float = Field(ge=0, le=1)
+    project: int | None = None
+    instrument: str | None = None
+    image_ids: list[int] | None = Field(default=None, max_length=10_000)
+
+
+class SimilarIn(Strict):
+    image_ids: list[int] = Field(min_length=1, max_length=50)
+    state: State | None = None
+    suggested_taxon: str | None = None
+    instrument: str | None = None
+    project: int | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=800)
+
+
+# --- taxonomy ------------------------------------------------------------------------------
+@router.get("/taxa")
+async def list_taxa(downstream: DownstreamDep, _: Viewer) -> Any:
+    return await downstream.catalog.call("GET", "/v1/taxa")
+
+
+@router.post("/taxa", status_code=201)
+async def create_taxon(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
+    return await downstream.catalog.call("POST", "/v1/taxa", json=body, actor=p.annotator_id)
+
+
+@router.post("/taxa/import")
+async def import_taxa(request: Request, downstream: DownstreamDep, p: Admin) -> Any:
+    """Body: CSV text, header `name,rank,parent,aphia_id`."""
+    return await downstream.catalog.call(
+        "POST", "/v1/taxa/import", content=await request.body(),
+        headers={"Content-Type": "text/csv"}, actor=p.annotator_id,
+    )
+
+
+@router.put("/taxa/{taxon_id}")
+async def update_taxon(
+    taxon_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin,
+    body: Annotated[dict, Body()],
+) -> Any:
+    taxon = await downstream.catalog.call("PUT", f"/v1/taxa/{taxon_id}", json=body, actor=p.annotator_id)
+    await sync_ids(downstream, active_model, taxon["relabelled_image_ids"])
+    return taxon
+
+
+@router.delete("/taxa/{taxon_id}", status_code=204)
+async def delete_taxon(taxon_id: int, downstream: DownstreamDep, p: Admin) -> Response:
+    await downstream.catalog.call("DELETE", f"/v1/taxa/{taxon_id}", actor=p.annotator_id)
+    return Response(status_code=204)
+
+
+# --- projects, annotators, keys ------------------------------------------------------------
+@router.get("/projects")
+async def list_projects(downstream: DownstreamDep, _: Viewer) -> Any:
+    return await downstream.catalog.call("GET", "/v1/projects")
+
+
+@router.post("/projects", status_code=201)
+async def create_project(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
+    return await downstream.catalog.call("POST", "/v1/projects", json=body, actor=p.annotator_id)
+
+
+@router.post("/projects/{project_id}/images")
+async def move_images(
+    project_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin,
+    body: Annotated[dict, Body()],
+) -> Any:
+    moved = await downstream.catalog.call(
+        "POST", f"/v1/projects/{project_id}/images", json=body, actor=p.annotator_id
+    )
+    model = await active_model.get()
+    await downstream.search.set_payload(model.name, moved["image_ids"], {"project": str(project_id)})
+    return moved
+
+
+@router.get("/me")
+async def me(p: Viewer) -> dict[str, Any]:
+    return {"annotator_id": p.annotator_id, "name": p.name, "institution": p.institution,
+            "role": p.role}
+
+
+@router.get("/annotators")
+async def list_annotators(downstream: DownstreamDep, _: Admin) -> Any:
+    return await downstream.catalog.call("GET", "/v1/annotators")
+
+
+@router.post("/annotators", status_code=201)
+async def create_annotator(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
+    return await downstream.catalog.call("POST", "/v1/annotators", json=body, actor=p.annotator_id)
+
+
+@router.get("/api-keys")
+async def list_keys(downstream: DownstreamDep, _: Admin) -> Any:
+    return await downstream.catalog.call("GET", "/v1/api-keys")
+
+
+@router.post("/api-keys", status_code=201)
+async def create_key(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
+    """Answers the key once, in `key`; only its hash is kept."""
+    return await downstream.catalog.call("POST", "/v1/api-keys", json=body, actor=p.annotator_id)
+
+
+@router.post("/api-keys/{key_id}/revoke")
+async def revoke_key(key_id: int, downstream: DownstreamDep, p: Admin) -> Any:
+    return await downstream.catalog.call("POST", f"/v1/api-keys/{key_id}/revoke", actor=p.annotator_id)
+
+
+# --- labels --------------------------------------------------------------------------------
+async def _after_validation(downstream, active_model, ids: list[int]) -> int:
+    """Index payloads follow the catalog; suggestions around new validations are refreshed."""
+    await sync_ids(downstream, active_model, ids)
+    model = await active_model.get()
+    around = await suggestions.neighbours_to_refresh(downstream, model.name, ids)
+    refreshed = await suggestions.suggest(downstream, model.name, around)
+    await sync_ids(downstream, active_model, around)
+    return refreshed
+
+
+@router.post("/labels/batch")
+async def assign_labels(
+    body: BatchLabelIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
+) -> dict[str, Any]:
+    """One taxon and state for every listed image, in one transaction."""
+    result = await downstream.catalog.call(
+        "POST", "/v1/labels/batch", json=body.model_dump(), actor=p.annotator_id,
+        params={"create_taxon": str(p.may("admin")).lower()},
+    )
+    result["suggestions_changed"] = await _after_validation(downstream, active_model, result["image_ids"])
+    return result
+
+
+@router.post("/labels/{label_id}/revert")
+async def revert_label(
+    label_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
+) -> Any:
+    """Undo one change of an image's label: it gets back what it had before that change."""
+    label = await downstream.catalog.call("POST", f"/v1/labels/{label_id}/revert", actor=p.annotator_id)
+    await sync_ids(downstream, active_model, [label["image_id"]])
+    return label
+
+
+# --- suggestions and review ------------------------------------------------------------------
+@router.post("/suggestions/refresh")
+async def refresh_suggestions(
+    downstream: DownstreamDep, active_model: ActiveModelDep, _: Annotator,
+    project: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image."""
+    model = await active_model.get()
+    calibration = await suggestions.measure_and_calibrate(downstream, model.name)
+    ids = await suggestions.unjudged(downstream, project)
+    written = await suggestions.suggest(downstream, model.name, ids)
+    await sync_ids(downstream, active_model, ids)
+    return {"images": len(ids), "changed": written, "calibrated_on": calibration["n"],
+            "reliability": calibration["reliability"]}
+
+
+@router.get("/suggestions/groups")
+async def suggestion_groups(
+    downstream: DownstreamDep, _: Viewer,
+    min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.9,
+    project: Annotated[int | None, Query(ge=1)] = None,
+) -> Any:
+    params: dict[str, Any] = {"min_confidence": min_confidence}
+    if project is not None:
+        params["project_id"] = project
+    return await downstream.catalog.call("GET", "/v1/suggestions/groups", params=params)
+
+
+@router.post("/suggestions/accept")
+async def accept_suggestions(
+    body: AcceptIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
+) -> dict[str, Any]:
+    """Validate every image whose suggestion is `taxon` with confidence >= `min_confidence`."""
+    payload = body.model_dump()
+    payload["project_id"] = payload.pop("project")
+    result = await downstream.catalog.call(
+        "POST", "/v1/suggestions/accept", json=payload, actor=p.annotator_id
+    )
+    result["suggestions_changed"] = await _after_validation(downstream, active_model, result["image_ids"])
+    return result
+
+
+@router.get("/review")
+async def review_queue(
+    downstream: DownstreamDep, _: Viewer,
+    order: Literal["confident", "uncertain"] = "confident",
+    project: Annotated[int | None, Query(ge=1)] = None,
+    taxon: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Unvalidated images with a suggestion, grouped by suggested taxon, most confident first
+    (`order=uncertain`: least confident first, to check)."""
+    params: dict[str, Any] = {"state": "predicted", "order": order, "limit": limit, "offset": offset}
+    params.update({k: v for k, v in (("project_id", project), ("label", taxon)) if v is not None})
+    page = await downstream.catalog.call("GET", "/v1/images", params=params)
+    return {"data": [with_urls(i) for i in page["data"]], "count": page["count"]}
+
+
+@router.post("/similar")
+async def query_by_example(
+    body: SimilarIn, downstream: DownstreamDep, active_model: ActiveModelDep, _: Viewer
+) -> dict[str, Any]:
+    """Images most similar to any of the examples (best score over them), filtered, paged."""
+    model = await active_model.get()
+    conditions: dict[str, str] = {}
+    if body.suggested_taxon is not None:
+        conditions.update(label=body.suggested_taxon, state="predicted")
+    if body.state is not None:
+        if conditions.get("state", body.state) != body.state:
+            raise HTTPException(422, "suggested_taxon filters on state 'predicted'")
+        conditions["state"] = body.state
+    if body.instrument is not None:
+        conditions["instrument"] = body.instrument
+    if body.project is not None:
+        conditions["project"] = str(body.project)
+    wanted = body.offset + body.limit + len(body.image_ids)
+    results = await asyncio.gather(*(
+        downstream.search.query(model.name, k=wanted, metric="cosine", image_id=i, filter=conditions)
+        for i in body.image_ids))
+    best: dict[int, float] = {}
+    examples = set(body.image_ids)
+    for hits in results:
+        for hit in hits:
+            if hit["id"] not in examples:
+                best[hit["id"]] = max(best.get(hit["id"], -2.0), hit["score"])
+    ranked = sorted(best.items(), key=lambda item: -item[1])
+    page = ranked[body.offset: body.offset + body.limit]
+    images = {i["id"]: i for i in await downstream.catalog.lookup([i for i, _ in page])}
+    return {
+        "data": [{**images[i], "score": score, "thumbnail_url": thumbnail_url(i)}
+                 for i, score in page if i in images],
+        "offset": body.offset, "more": len(ranked) > body.offset + body.limit,
+    }
+
+
+@router.get("/label-counts")
+async def label_counts(
+    downstream: DownstreamDep, _: Viewer, project: Annotated[int | None, Query(ge=1)] = None
+) -> Any:
+    params = {} if project is None else {"project_id": project}
+    return await downstream.catalog.call("GET", "/v1/label-counts", params=params)
+
+
+# --- export --------------------------------------------------------------------------------
+@router.get("/export")
+async def export_labels(
+    request: Request, downstream: DownstreamDep, _: Viewer,
+    format: Literal["csv", "ecotaxa", "dwca"] = "csv",
+    states: Annotated[list[State] | None, Query(description="default: validated only")] = None,
+    project: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    params: dict[str, Any] = {"states": states or ["validated"]}
+    if project is not None:
+        params["project_id"] = project
+    rows = (await downstream.catalog.call("GET", "/v1/export-rows", params=params))["data"]
+    if format == "csv":
+        return Response(export.to_csv(rows), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="nauplius.csv"'})
+    if format == "ecotaxa":
+        return Response(export.to_ecotaxa_tsv(rows), media_type="text/tab-separated-values",
+                        headers={"Content-Disposition": 'attachment; filename="ecotaxa_nauplius.tsv"'})
+    return Response(export.to_dwca(rows, str(request.base_url)), media_type="application/zip",
+                    headers={"Content-Disposition": 'attachment; filename="nauplius-dwca.zip"'})
