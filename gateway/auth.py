@@ -18,6 +18,7 @@ from gateway.errors import DownstreamRejected
 
 ROLES = ("viewer", "annotator", "admin")
 AUTH_CACHE_S = 10.0
+KEY_COOKIE = "nauplius_api_key"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,14 @@ def _presented_key(request: Request) -> str | None:
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
     key = request.headers.get("x-api-key")
-    return key.strip() if key and key.strip() else None
+    if key and key.strip():
+        return key.strip()
+    # <img src> and download links cannot send headers: the browser frontend keeps its key in a
+    # SameSite=Strict cookie, honoured for reads only so that no write can be forged cross-site.
+    if request.method in ("GET", "HEAD"):
+        key = request.cookies.get(KEY_COOKIE)
+        return key.strip() if key and key.strip() else None
+    return None
 
 
 async def current_principal(request: Request) -> Principal:
