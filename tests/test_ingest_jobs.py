@@ -41,7 +41,8 @@ def client(stack):
 def indexed_count(stack) -> int:
     search = stack.services["search"].url
     collections = httpx.get(f"{stack.services['embedder'].url}/v1/model").json()["name"]
-    return httpx.get(f"{search}/v1/collections/{collections}/count").json()["count"]
+    answer = httpx.get(f"{search}/v1/collections/{collections}/count")
+    return 0 if answer.status_code == 404 else answer.json()["count"]  # 404: nothing indexed yet
 
 
 def test_kill_embedder_and_worker_mid_job_loses_nothing(stack, client, shared_data):
@@ -82,3 +83,20 @@ def test_bins_and_broken_files_in_one_job(stack, client, shared_data, tmp_path):
     ifcb = [image for image in roi if image["instrument"] == "IFCB134"]
     assert len(ifcb) == 7 and all(image["sample"] == "D20220522T000439_IFCB134" for image in ifcb)
     assert {image["metadata"]["roi_number"] for image in ifcb} == {2, 3, 4, 5, 6, 7, 8}
+
+
+def test_kill_search_mid_job_indexes_every_item_once(stack, client, shared_data):
+    images = sorted((shared_data / "ndsb" / "chaetognath_sagitta").iterdir())[:40]
+    before = indexed_count(stack)
+    job_id = send_job(client, read_paths(images))
+    time.sleep(0.5)
+    stack.kill("search")
+    assert not client.get(f"/api/v1/jobs/{job_id}").json()["finished"]  # the kill is mid-job
+    time.sleep(2.0)  # the worker's rounds fail and back off meanwhile
+    stack.restart("search")
+    status = follow_job(client, job_id, progress=False)
+    assert status["counts"]["done"] == 40 and status["counts"]["failed"] == 0, status
+    assert indexed_count(stack) == before + 40
+    catalog = stack.services["catalog"].url
+    listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500}).json()["data"]
+    assert listed and all(image["indexed_model"] for image in listed)
