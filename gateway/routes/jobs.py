@@ -9,10 +9,12 @@ import anyio
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse
 
+from gateway.auth import Annotator, Viewer
 from gateway.clients import FilePart
 from gateway.deps import DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import blank_to_none
+from gateway.taxa import ensure_taxa
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -84,6 +86,7 @@ def _entries_for(files: list[UploadFile], items: str | None) -> list[dict[str, A
 async def create_job(
     downstream: DownstreamDep,
     settings: SettingsDep,
+    principal: Annotator,
     files: Annotated[list[UploadFile] | None, File(description="images; repeat the field")] = None,
     archive: Annotated[UploadFile | None, File(description="a zip or tar archive")] = None,
     items: OptionalForm = None,
@@ -117,6 +120,8 @@ async def create_job(
         for key, value in defaults.items():
             if value is not None and not entry.get(key):
                 entry[key] = value
+    if principal.may("admin"):  # as on /images: an admin's labels add their taxa
+        await ensure_taxa(downstream, (e.get("label") for e in entries), principal.annotator_id)
     job = await downstream.catalog.create_job(source)
     await _send(downstream, job["id"], parts, entries, refused)
     if not keep_open:
@@ -129,6 +134,7 @@ async def add_items(
     job_id: int,
     downstream: DownstreamDep,
     settings: SettingsDep,
+    principal: Annotator,
     files: Annotated[list[UploadFile] | None, File()] = None,
     items: OptionalForm = None,
     refused: OptionalForm = None,
@@ -137,18 +143,21 @@ async def add_items(
     files = files or []
     parts, entries, too_large = await _read_files(files, _entries_for(files, items),
                                                   settings.max_upload_bytes)
+    if principal.may("admin"):
+        await ensure_taxa(downstream, (e.get("label") for e in entries), principal.annotator_id)
     return await downstream.catalog.add_job_items(
         job_id, parts, entries, (_json_list("refused", refused) or []) + too_large)
 
 
 @router.post("/{job_id}/close")
-async def close_job(job_id: int, downstream: DownstreamDep) -> dict[str, Any]:
+async def close_job(job_id: int, downstream: DownstreamDep, _: Annotator) -> dict[str, Any]:
     return await downstream.catalog.close_job(job_id)
 
 
 @router.get("")
 async def list_jobs(
     downstream: DownstreamDep,
+    _: Viewer,
     running: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> dict[str, Any]:
@@ -156,5 +165,5 @@ async def list_jobs(
 
 
 @router.get("/{job_id}")
-async def get_job(job_id: int, downstream: DownstreamDep) -> dict[str, Any]:
+async def get_job(job_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
     return await downstream.catalog.job(job_id)
