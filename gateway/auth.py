@@ -60,6 +60,10 @@ class KeyCache:
         self._entries[key_hash] = (principal, time.monotonic())
         return principal
 
+    def clear(self) -> None:
+        """Forget every answer (a key was revoked here: it stops working at once)."""
+        self._entries.clear()
+
 
 def _presented_key(request: Request) -> str | None:
     header = request.headers.get("authorization")

@@ -90,7 +90,7 @@ async def _read_batch(
                 content_type=upload.content_type or "application/octet-stream",
                 data=data,
             )
-            contents[sha256] = Content(part, sha256, fields)
+            contents[sha256] = Content(part, sha256, fields, actor=meta.actor)
         contents[sha256].positions.append(position)
     return contents
 

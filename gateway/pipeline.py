@@ -34,6 +34,7 @@ class Content:
     duplicate: bool = False
     vector: list[float] | None = None
     error: str | None = None
+    actor: int | None = None  # the annotator who uploads it (recorded as the label's writer)
 
 
 async def bounded(limit: int, items: Iterable[T], call: Callable[[T], Awaitable[R]]) -> list[R]:
@@ -94,7 +95,7 @@ async def _store(downstream: Downstream, content: Content) -> None:
     if isinstance(fields.get("metadata"), dict):
         fields["metadata"] = json.dumps(fields["metadata"])
     try:
-        stored = await downstream.catalog.store(content.part, fields)
+        stored = await downstream.catalog.store(content.part, fields, actor=content.actor)
     except DownstreamRejected as exc:
         content.error = f"refused by catalog: {exc.detail}"
         return

@@ -79,9 +79,16 @@ def is_correct(suggested: str, truth: str, parents: dict[str, str | None]) -> bo
 
 def fit_calibration(pairs: list[tuple[float, bool]]) -> dict[str, list[float]]:
     """Isotonic regression (pool adjacent violators) of correctness on raw share."""
+    # Equal shares form one block first: otherwise ties sorted False-before-True would split a
+    # share into a wrong-only and a right-only block, and the lookup would hit the first.
+    tied: dict[float, list[float]] = {}
+    for share, correct in pairs:
+        counts = tied.setdefault(share, [0.0, 0.0])
+        counts[0] += float(correct)
+        counts[1] += 1.0
     blocks: list[list[float]] = []  # [upper raw share, correct count, n]
-    for share, correct in sorted(pairs):
-        blocks.append([share, float(correct), 1.0])
+    for share in sorted(tied):
+        blocks.append([share, *tied[share]])
         while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
             upper, c, n = blocks.pop()
             blocks[-1] = [upper, blocks[-1][1] + c, blocks[-1][2] + n]

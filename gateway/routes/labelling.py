@@ -133,8 +133,11 @@ async def create_key(downstream: DownstreamDep, p: Admin, body: Annotated[dict, 
 
 
 @router.post("/api-keys/{key_id}/revoke")
-async def revoke_key(key_id: int, downstream: DownstreamDep, p: Admin) -> Any:
-    return await downstream.catalog.call("POST", f"/v1/api-keys/{key_id}/revoke", actor=p.annotator_id)
+async def revoke_key(key_id: int, request: Request, downstream: DownstreamDep, p: Admin) -> Any:
+    """Refused by this gateway at once; by other gateways within AUTH_CACHE_S."""
+    revoked = await downstream.catalog.call("POST", f"/v1/api-keys/{key_id}/revoke", actor=p.annotator_id)
+    request.app.state.key_cache.clear()
+    return revoked
 
 
 # --- labels --------------------------------------------------------------------------------
