@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--api-key", help="API key (default $NAUPLIUS_API_KEY); an admin key adds "
                         "the folder names to the taxonomy with --label-from-folder")
 
+    watch = commands.add_parser("watch", help="ingest what an instrument writes into a folder, "
+                                "each file or IFCB bin once it is complete")
+    watch.add_argument("folder", type=_existing_dir, metavar="DIR")
+    watch.add_argument("--poll-s", type=float, default=5.0, help="seconds between looks; a file "
+                       "is complete once unchanged from one look to the next (default 5)")
+    watch.add_argument("--label-from-folder", action="store_true",
+                       help="label each image with the name of the folder it is in")
+    watch.add_argument("--url", help=f"gateway URL (default $NAUPLIUS_URL, else {DEFAULT_URL})")
+
     evaluate = commands.add_parser("eval", help="retrieval accuracy on <class>/<image> folders")
     evaluate.add_argument("--gallery", type=_existing_dir, required=True)
     evaluate.add_argument("--queries", type=_existing_dir,
@@ -52,6 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(needs the 'export' extra: torch)")
     export.add_argument("name", choices=["efficientnet-lite0-imagenet", "resnet50-imgsim"])
     export.add_argument("--out", type=Path, default=Path("models"))
+    train = model_commands.add_parser("train", help="fine-tune a pretrained CNN on labelled "
+                                      "<class>/<image> folders and export it to ONNX with its card "
+                                      "(needs the 'train' extra: torch)")
+    train.add_argument("--data", type=_existing_dir, nargs="+", required=True, metavar="DIR")
+    train.add_argument("--base", choices=["efficientnet-lite0", "resnet50"],
+                       default="efficientnet-lite0")
+    train.add_argument("--epochs", type=int, default=8)
+    train.add_argument("--out", type=Path, default=Path("models/plankton-lite0"),
+                       help="writes OUT.onnx, OUT.json and the checkpoint OUT.ckpt.pt")
+    train.add_argument("--resolution", type=int, default=128, help="input side in px, a multiple "
+                       "of 32 (default 128: plankton images are ~80 px)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--frozen-stages", type=int, default=4,
+                       help="first trunk stages kept at their pretrained weights (default 4)")
+    train.add_argument("--validation-fraction", type=float, default=0.2)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, "
+                       "8 on GPU)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
     return parser
 
 
@@ -88,11 +117,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  refused {path}: {reason}", file=sys.stderr)
         return 1 if report.errors else 0
 
+    if args.command == "watch":
+        from nauplius.watch import watch_folder
+        url = args.url or os.environ.get("NAUPLIUS_URL") or DEFAULT_URL
+        return watch_folder(args.folder, url, args.poll_s, args.label_from_folder,
+                            os.environ.get("NAUPLIUS_API_KEY"))
+
     if args.command == "eval":
         from nauplius.evaluate import evaluate, format_report
         result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
                           model_path=args.model, progress=not args.json)
         print(json.dumps(result) if args.json else format_report(result))
+        return 0
+
+    if args.command == "model" and args.model_command == "train":
+        from nauplius.training.train import TrainConfig, train
+        config = TrainConfig(
+            data=args.data, base=args.base, epochs=args.epochs, out=args.out,
+            resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
+            frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
+            seed=args.seed, workers=args.workers)
+        try:
+            result = train(config, resume=args.resume)
+        except (ValueError, FileNotFoundError, FileExistsError) as error:
+            print(f"nauplius model train: {error}", file=sys.stderr)
+            return 2
+        print(f"exported {result.onnx_path} and {result.onnx_path.with_suffix('.json')}")
+        for name, scores in result.card["metrics"]["validation"].items():
+            print(f"  {name} validation: top-1 {scores['top1']:.4f}, vote5 {scores['vote5']:.4f}, "
+                  f"mean per-class top-1 {scores['mean_class_top1']:.4f}")
         return 0
 
     if args.command == "model":

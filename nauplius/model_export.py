@@ -45,8 +45,8 @@ def export(name: str, out_dir: Path, weights: Path | None = None) -> Path:
     onnx_path = out_dir / f"{name}.onnx"
     model = spec.build().eval()
     h, w = spec.card["input_size"]
-    _export_onnx(model, onnx_path, h, w)
-    dim = _verify(model, onnx_path, h, w)
+    export_onnx(model, onnx_path, h, w)
+    dim = verify_onnx(model, onnx_path, h, w)
     if dim != spec.card["output_dim"]:
         raise RuntimeError(f"{name}: ONNX output has {dim} dims, card says {spec.card['output_dim']}")
     card = {
@@ -61,7 +61,8 @@ def export(name: str, out_dir: Path, weights: Path | None = None) -> Path:
     return onnx_path
 
 
-def _export_onnx(model: nn.Module, path: Path, h: int, w: int) -> None:
+def export_onnx(model: nn.Module, path: Path, h: int, w: int) -> None:
+    """Write MODEL to PATH as ONNX: input `image` (n, 3, h, w), output `embedding`, batch dynamic."""
     sample = torch.rand(2, 3, h, w)
     torch.onnx.export(
         model,
@@ -75,7 +76,7 @@ def _export_onnx(model: nn.Module, path: Path, h: int, w: int) -> None:
     )
 
 
-def _verify(model: nn.Module, path: Path, h: int, w: int) -> int:
+def verify_onnx(model: nn.Module, path: Path, h: int, w: int) -> int:
     """Compare ONNX Runtime with PyTorch on random batches of two sizes; return the output dim."""
     import onnx
     import onnxruntime as ort
