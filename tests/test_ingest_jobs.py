@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -100,3 +104,57 @@ def test_kill_search_mid_job_indexes_every_item_once(stack, client, shared_data)
     catalog = stack.services["catalog"].url
     listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500}).json()["data"]
     assert listed and all(image["indexed_model"] for image in listed)
+
+
+def _watch(folder: Path, url: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nauplius.cli", "watch", str(folder),
+                             "--poll-s", "0.3", "--url", url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+
+
+def _job_ids(client) -> set[int]:
+    return {job["id"] for job in client.get("/api/v1/jobs", params={"limit": 200}).json()["data"]}
+
+
+def _wait_for(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def test_watch_command_ingests_complete_bins_once_across_restarts(stack, client, shared_data,
+                                                                   tmp_path):
+    stem = "D20220519T124533_IFCB134"
+    catalog = stack.services["catalog"].url
+
+    def bin_images() -> int:
+        listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500}).json()["data"]
+        return sum(image["sample"] == stem for image in listed)
+
+    jobs_before = _job_ids(client)
+    watch = _watch(tmp_path, str(client.base_url))
+    try:
+        for suffix in (".hdr", ".adc"):
+            shutil.copy(shared_data / "ifcb" / "bins" / f"{stem}{suffix}", tmp_path)
+        time.sleep(1.5)
+        assert _job_ids(client) == jobs_before  # no .roi yet: nothing sent
+        shutil.copy(shared_data / "ifcb" / "bins" / f"{stem}.roi", tmp_path)
+        _wait_for(lambda: len(_job_ids(client) - jobs_before) == 1)
+        [job_id] = _job_ids(client) - jobs_before
+        status = follow_job(client, job_id, progress=False)
+        assert status["counts"]["done"] > 0 and status["counts"]["failed"] == 0, status
+        assert bin_images() == status["counts"]["done"]
+    finally:
+        _stop(watch)
+    restarted = _watch(tmp_path, str(client.base_url))
+    try:
+        time.sleep(2.0)
+        assert _job_ids(client) - jobs_before == {job_id}  # nothing re-sent after the restart
+    finally:
+        _stop(restarted)

@@ -26,7 +26,7 @@ def read_paths(paths: list[Path], label_from_folder: bool = False) -> Iterator[F
         yield from _read(path, label_from_folder, explicit=path.is_file())
 
 
-def _is_ifcb_file(path: Path) -> bool:
+def is_ifcb_file(path: Path) -> bool:
     if path.suffix.lower() not in BIN_SUFFIXES:
         return False
     try:
@@ -36,15 +36,15 @@ def _is_ifcb_file(path: Path) -> bool:
     return True
 
 
-def _ecotaxa_images(tsv: Path) -> set[Path]:
+def ecotaxa_images(tsv: Path) -> set[Path]:
     try:
         _, rows = read_rows(tsv)
     except (OSError, UnicodeDecodeError, EcotaxaError, ValueError):
         return set()
-    return {_absolute(tsv.parent / row.get("img_file_name", "")) for row in rows}
+    return {absolute_path(tsv.parent / row.get("img_file_name", "")) for row in rows}
 
 
-def _absolute(path: Path) -> Path:
+def absolute_path(path: Path) -> Path:
     """Absolute without following links: two links to one file are two images of the drop."""
     return Path(os.path.normpath(path.absolute()))
 
@@ -53,10 +53,10 @@ def _read(root: Path, label_from_folder: bool, explicit: bool) -> Iterator[Found
     files = [root] if root.is_file() else sorted(
         p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     tsvs = [f for f in files if is_ecotaxa_tsv(f)]
-    described = set().union(*(_ecotaxa_images(tsv) for tsv in tsvs))
+    described = set().union(*(ecotaxa_images(tsv) for tsv in tsvs))
     for tsv in tsvs:
         yield from read_export(tsv)
-    for stem in sorted({bin_stem(f) for f in files if _is_ifcb_file(f)}):
+    for stem in sorted({bin_stem(f) for f in files if is_ifcb_file(f)}):
         try:
             ifcb_bin = read_bin(stem)
         except (IfcbBinError, OSError) as exc:
@@ -66,9 +66,9 @@ def _read(root: Path, label_from_folder: bool, explicit: bool) -> Iterator[Found
     for path in files:
         if is_archive(path):
             yield from read_archive(path, label_from_folder)
-        elif is_image_file(path) and _absolute(path) not in described:
+        elif is_image_file(path) and absolute_path(path) not in described:
             yield image_item(path, path.parent.name if label_from_folder else None)
-        elif explicit and not (is_ecotaxa_tsv(path) or _is_ifcb_file(path)):
+        elif explicit and not (is_ecotaxa_tsv(path) or is_ifcb_file(path)):
             yield Refused(str(path), "not an image, IFCB bin file, EcoTaxa TSV or zip/tar archive")
 
 
