@@ -61,6 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(needs the 'export' extra: torch)")
     export.add_argument("name", choices=["efficientnet-lite0-imagenet", "resnet50-imgsim"])
     export.add_argument("--out", type=Path, default=Path("models"))
+    train = model_commands.add_parser("train", help="fine-tune a pretrained CNN on labelled "
+                                      "<class>/<image> folders and export it to ONNX with its card "
+                                      "(needs the 'train' extra: torch)")
+    train.add_argument("--data", type=_existing_dir, nargs="+", required=True, metavar="DIR")
+    train.add_argument("--base", choices=["efficientnet-lite0", "resnet50"],
+                       default="efficientnet-lite0")
+    train.add_argument("--epochs", type=int, default=8)
+    train.add_argument("--out", type=Path, default=Path("models/plankton-lite0"),
+                       help="writes OUT.onnx, OUT.json and the checkpoint OUT.ckpt.pt")
+    train.add_argument("--resolution", type=int, default=128, help="input side in px, a multiple "
+                       "of 32 (default 128: plankton images are ~80 px)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--frozen-stages", type=int, default=4,
+                       help="first trunk stages kept at their pretrained weights (default 4)")
+    train.add_argument("--validation-fraction", type=float, default=0.2)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, "
+                       "8 on GPU)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
     return parser
 
 
@@ -108,6 +128,24 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
                           model_path=args.model, progress=not args.json)
         print(json.dumps(result) if args.json else format_report(result))
+        return 0
+
+    if args.command == "model" and args.model_command == "train":
+        from nauplius.training.train import TrainConfig, train
+        config = TrainConfig(
+            data=args.data, base=args.base, epochs=args.epochs, out=args.out,
+            resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
+            frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
+            seed=args.seed, workers=args.workers)
+        try:
+            result = train(config, resume=args.resume)
+        except (ValueError, FileNotFoundError, FileExistsError) as error:
+            print(f"nauplius model train: {error}", file=sys.stderr)
+            return 2
+        print(f"exported {result.onnx_path} and {result.onnx_path.with_suffix('.json')}")
+        for name, scores in result.card["metrics"]["validation"].items():
+            print(f"  {name} validation: top-1 {scores['top1']:.4f}, vote5 {scores['vote5']:.4f}, "
+                  f"mean per-class top-1 {scores['mean_class_top1']:.4f}")
         return 0
 
     if args.command == "model":
