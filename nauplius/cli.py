@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, "
                        "8 on GPU)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
+
+    bench = commands.add_parser("bench", help="benchmarks over a private system")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    from nauplius.bench_labelling import add_arguments as labelling_arguments
+    labelling_arguments(bench_commands.add_parser(
+        "labelling", help="images validated per action by an oracle annotator through the REST API"))
     return parser
 
 
@@ -147,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} validation: top-1 {scores['top1']:.4f}, vote5 {scores['vote5']:.4f}, "
                   f"mean per-class top-1 {scores['mean_class_top1']:.4f}")
         return 0
+
+    if args.command == "bench" and args.bench_command == "labelling":
+        from nauplius.bench_labelling import main as bench_labelling
+        return bench_labelling(args)
 
     if args.command == "model":
         from nauplius.model_export import export

@@ -1,0 +1,253 @@
+"""`nauplius bench labelling`: how many images does one labelling action validate?
+
+An oracle annotator, who knows each image's true class from its folder name, works through the real
+REST API of a private system (five processes, its own PostgreSQL and index, auth on with the admin
+key). It ingests the set unlabelled, labels `seed_per_class` images of each class by hand (one action
+each), then repeatedly takes the action the UI offers that confirms the most images, until every
+image is validated:
+
+- accept a whole suggestion group above `accept_confidence` without looking at it (one action; its
+  mistakes stay and count against precision), when the group holds at least `min_group` images;
+- otherwise look at one page (at most 50 images) of the largest suggestion group, most confident
+  first, or, when nothing is suggested, the similar-image page of the first unvalidated image:
+  confirm the images showing the page's most common class in one action and fix every other image
+  on the page with one action each.
+
+It never picks images by their true label: pages come from the UI's own queries and the truth is
+only used to judge what a page shows. The one-image-per-action baseline labels each image alone:
+one action per image, every label right.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+from tqdm import tqdm
+
+from nauplius.datasets import find_images
+from nauplius.ingest import ingest
+from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+
+PAGE = 50
+
+
+@dataclass
+class Tally:
+    images: int = 0
+    actions: int = 0
+    seed_actions: int = 0
+    group_accepts: int = 0
+    accepted_images: int = 0
+    pages: int = 0
+    page_confirms: int = 0
+    page_fixes: int = 0
+    suggestion_refreshes: int = 0
+
+
+class Oracle:
+    def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
+                 min_group: int, progress: tqdm) -> None:
+        self.api = api
+        self.truth = truth
+        self.accept_confidence = accept_confidence
+        self.min_group = min_group
+        self.tally = Tally(images=len(truth))
+        self.progress = progress
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        response = self.api.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    def validated(self) -> int:
+        return self.call("GET", "/api/v1/label-counts")["validated"]
+
+    def show_progress(self) -> None:
+        self.progress.n = self.validated()
+        self.progress.set_postfix(actions=self.tally.actions, refresh=False)
+        self.progress.refresh()
+
+    # --- the actions, each one REST call ----------------------------------------------------
+    def label_one(self, image_id: int) -> None:
+        self.call("PUT", f"/api/v1/images/{image_id}/label",
+                  json={"taxon": self.truth[image_id], "state": "validated"})
+        self.tally.actions += 1
+
+    def assign(self, image_ids: list[int], taxon: str) -> None:
+        self.call("POST", "/api/v1/labels/batch",
+                  json={"image_ids": image_ids, "taxon": taxon, "state": "validated"})
+        self.tally.actions += 1
+
+    def accept_group(self, taxon: str) -> int:
+        result = self.call("POST", "/api/v1/suggestions/accept",
+                           json={"taxon": taxon, "min_confidence": self.accept_confidence})
+        self.tally.actions += 1
+        return len(result["image_ids"])
+
+    # --- the oracle -------------------------------------------------------------------------
+    def seed(self, per_class: int, rng: random.Random) -> None:
+        by_class: dict[str, list[int]] = {}
+        for image_id, name in sorted(self.truth.items()):
+            by_class.setdefault(name, []).append(image_id)
+        for ids in by_class.values():
+            for image_id in rng.sample(ids, min(per_class, len(ids))):
+                self.label_one(image_id)
+                self.tally.seed_actions += 1
+        self.show_progress()
+
+    def judge_page(self, image_ids: list[int]) -> None:
+        """Confirm the page's most common class in one action, fix each other image alone."""
+        if not image_ids:
+            return
+        majority, _ = Counter(self.truth[i] for i in image_ids).most_common(1)[0]
+        self.assign([i for i in image_ids if self.truth[i] == majority], majority)
+        self.tally.pages += 1
+        self.tally.page_confirms += 1
+        for image_id in image_ids:
+            if self.truth[image_id] != majority:
+                self.label_one(image_id)
+                self.tally.page_fixes += 1
+
+    def refresh(self) -> None:
+        self.call("POST", "/api/v1/suggestions/refresh")
+        self.tally.suggestion_refreshes += 1
+
+    def step(self) -> bool:
+        """One round: the most productive action the UI offers. False once everything is validated."""
+        groups = self.call("GET", "/api/v1/suggestions/groups",
+                           params={"min_confidence": self.accept_confidence})
+        groups = groups["data"] if isinstance(groups, dict) else groups
+        confident = [g for g in groups if g["confident"] >= self.min_group]
+        if confident:
+            accepted = self.accept_group(confident[0]["taxon"])
+            self.tally.group_accepts += 1
+            self.tally.accepted_images += accepted
+            return True
+        if groups:
+            largest = max(groups, key=lambda g: g["images"])
+            page = self.call("GET", "/api/v1/review", params={
+                "taxon": largest["taxon"], "order": "confident", "limit": PAGE})["data"]
+            self.judge_page([image["id"] for image in page])
+            return True
+        for state in ("unlabelled", "dubious"):
+            first = self.call("GET", "/api/v1/images", params={"state": state, "limit": 1})["data"]
+            if first:
+                example = first[0]["id"]
+                similar = self.call("POST", "/api/v1/similar", json={
+                    "image_ids": [example], "state": state, "limit": PAGE - 1})["data"]
+                self.judge_page([example] + [image["id"] for image in similar])
+                return True
+        return False
+
+    def run(self, per_class: int, seed: int) -> Tally:
+        self.seed(per_class, random.Random(seed))
+        self.refresh()
+        rounds_since_refresh = 0
+        while self.step():
+            rounds_since_refresh += 1
+            # Validations refresh the suggestions around them; recalibrating now and then lets the
+            # confidences learn from the growing set of validated images.
+            if rounds_since_refresh >= 20:
+                self.refresh()
+                rounds_since_refresh = 0
+            self.show_progress()
+        return self.tally
+
+
+def _all_images(api: httpx.Client) -> list[dict]:
+    images, offset = [], 0
+    while True:
+        page = api.get("/api/v1/images", params={"limit": 500, "offset": offset}).json()
+        images += page["data"]
+        offset += len(page["data"])
+        if not page["data"] or offset >= page["count"]:
+            return images
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, min_group: int = 10,
+        seed: int = 0, progress: bool = True) -> dict:
+    found = find_images([data], label_from_folder=True)
+    truth_by_sha = {}
+    for image in found:
+        truth_by_sha.setdefault(_sha256(image.path), image.label)
+    with tempfile.TemporaryDirectory(prefix="nauplius-bench-labelling-") as folder:
+        data_dir = Path(folder)
+        ports = {name: free_port() for name in SERVICE_APPS}
+        database_url = os.environ.get("CATALOG_DATABASE_URL")
+        if not database_url:
+            from nauplius.up import embedded_postgres_url
+            database_url = embedded_postgres_url(data_dir)
+        env = stack_environment(ports, data_dir, database_url)
+        env["GATEWAY_AUTH"] = "on"
+        with Stack(ports, env, data_dir / "logs") as stack:
+            url = stack.services["gateway"].url
+            key = admin_key_file(data_dir).read_text().strip()
+            report = ingest([data], url, progress=progress, api_key=key)
+            if report.errors:
+                raise RuntimeError(f"{len(report.errors)} files were refused: {report.errors[:3]}")
+            with httpx.Client(base_url=url, timeout=600.0,
+                              headers={"Authorization": f"Bearer {key}"}) as api:
+                truth = {image["id"]: truth_by_sha[image["sha256"]] for image in _all_images(api)}
+                with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
+                          file=sys.stderr) as bar:
+                    tally = Oracle(api, truth, accept_confidence, min_group, bar).run(seed_per_class, seed)
+                final = _all_images(api)
+    right = sum(image["label"] == truth[image["id"]] for image in final)
+    unvalidated = sum(image["label_state"] != "validated" for image in final)
+    return {
+        "data": str(data), "images": len(truth), "classes": len(set(truth.values())),
+        "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
+        "min_group": min_group, "actions": tally.actions,
+        "images_per_action": len(truth) / tally.actions,
+        "label_precision": right / len(final), "unvalidated": unvalidated,
+        "baseline": {"actions": len(truth), "images_per_action": 1.0, "label_precision": 1.0},
+        "tally": asdict(tally),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="folders laid out <class>/<image>")
+    parser.add_argument("--seed-per-class", type=int, default=5,
+                        help="images of each class the oracle labels by hand first (default 5)")
+    parser.add_argument("--accept-confidence", type=float, default=0.95,
+                        help="accept a suggestion group unseen at this calibrated confidence (default 0.95)")
+    parser.add_argument("--min-group", type=int, default=10,
+                        help="smallest group worth accepting unseen (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the hand-labelled images")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.data.is_dir():
+        print(f"not a folder: {args.data}", file=sys.stderr)
+        return 2
+    result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group, args.seed,
+                 progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    t = result["tally"]
+    print(f"{result['images']} images, {result['classes']} classes, {result['seed_per_class']} seeds per class")
+    print(f"oracle:   {result['actions']} actions = {result['images_per_action']:.1f} images/action, "
+          f"label precision {result['label_precision']:.3f}")
+    print(f"          {t['seed_actions']} seed labels, {t['group_accepts']} unseen group accepts "
+          f"({t['accepted_images']} images), {t['pages']} pages judged ({t['page_fixes']} fixes), "
+          f"{t['suggestion_refreshes']} suggestion refreshes")
+    b = result["baseline"]
+    print(f"baseline: {b['actions']} actions = {b['images_per_action']:.1f} images/action, "
+          f"label precision {b['label_precision']:.3f}")
+    return 0
