@@ -235,8 +235,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"not a folder: {args.data}", file=sys.stderr)
         return 2
-    result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group, args.seed,
-                 progress=not args.json)
+    # Progress bars go to stderr, so --json keeps stdout to one object and still shows progress.
+    result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group, args.seed)
     if args.json:
         print(json.dumps(result))
         return 0
