@@ -42,7 +42,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, object]:
-        return {"status": "ok", "service": "worker", "settled": request.app.state.worker.settled}
+        worker = request.app.state.worker
+        return {"status": "ok", "service": "worker", "settled": worker.settled,
+                "service_seconds": dict(worker.seconds)}
 
     return app
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections import defaultdict
 from typing import Any
 
 from gateway.active_model import ActiveModel
@@ -9,6 +10,7 @@ from gateway.clients import Downstream, FilePart
 from gateway.errors import DownstreamError
 from gateway.pipeline import Content, bounded, index_contents
 from services.worker.config import WorkerSettings
+from services.worker.timing import CallTimer
 
 log = logging.getLogger("nauplius.worker")
 
@@ -22,7 +24,10 @@ def backoff_s(attempts: int, cap: float) -> float:
 class IngestWorker:
     def __init__(self, settings: WorkerSettings, downstream: Downstream) -> None:
         self.settings = settings
-        self.downstream = downstream
+        # Seconds spent in calls to each service since start (GET /health shows them).
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.downstream = Downstream(*(CallTimer(getattr(downstream, name), name, self.seconds)
+                                       for name in ("embedder", "search", "catalog")))
         self.active_model = ActiveModel(downstream)
         self.settled = 0
 

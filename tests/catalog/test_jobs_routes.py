@@ -165,6 +165,8 @@ async def test_two_workers_at_once_settle_every_item_exactly_once(
         await asyncio.wait_for(asyncio.gather(*(drain(w) for w in workers)), timeout=120)
     assert all(w.settled > 0 for w in workers), [w.settled for w in workers]
     assert sum(w.settled for w in workers) == 21  # each item settled once, never twice
+    assert all(w.seconds["embedder"] > 0 and w.seconds["search"] > 0 and w.seconds["catalog"] > 0
+               for w in workers), [dict(w.seconds) for w in workers]
     job = await status(catalog, job_id)
     assert job["counts"] == {"pending": 0, "running": 0, "done": 20, "duplicate": 1, "failed": 0}
     assert await catalog.row_count() == 20
