@@ -19,7 +19,7 @@ import httpx
 
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, free_port, stack_environment
+from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
 from nauplius.up import embedded_postgres_url
 
 
@@ -51,10 +51,12 @@ def run(data: Path, limit: int | None, queries: int, seed: int) -> dict:
         env = stack_environment(ports, data_dir, embedded_postgres_url(data_dir))
         with Stack(ports, env, data_dir / "logs") as stack:
             url = stack.services["gateway"].url
+            key = admin_key_file(data_dir).read_text().strip()
             started = time.perf_counter()
-            report = ingest([data_dir / "input"], url, label_from_folder=True)
+            report = ingest([data_dir / "input"], url, label_from_folder=True, api_key=key)
             ingest_s = time.perf_counter() - started
-            with httpx.Client(base_url=url, timeout=60) as client:
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"Authorization": f"Bearer {key}"}) as client:
                 ids = [entry["id"] for entry in
                        client.get("/api/v1/images", params={"limit": 500}).json()["data"]]
                 rng = random.Random(seed)

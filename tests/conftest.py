@@ -8,10 +8,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-# Tests written before API keys existed run the gateway as a single-user workstation; the
-# labelling tests turn auth on explicitly (GatewaySettings(auth="on")).
-os.environ.setdefault("GATEWAY_AUTH", "off")
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 ADMIN_DATABASE_URL = os.environ.get("NAUPLIUS_TEST_DATABASE_URL",

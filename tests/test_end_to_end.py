@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, free_port, stack_environment
+from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
 from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
@@ -33,9 +33,12 @@ def stack(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("nauplius-data")
     database_url = asyncio.run(create_database("nauplius_e2e"))
     ports = {name: free_port() for name in SERVICE_APPS}
-    running = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
+    env = stack_environment(ports, data_dir, database_url)
+    env["GATEWAY_AUTH"] = "on"
+    running = Stack(ports, env, data_dir / "logs")
     try:
         running.start()
+        running.api_key = admin_key_file(data_dir).read_text().strip()  # the catalog's first key
         yield running
     finally:
         running.stop()
@@ -44,14 +47,16 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gateway(stack) -> httpx.Client:
-    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0) as client:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def ingested(stack, gateway, image_folder) -> dict[Path, int]:
     """Ingest the twenty images once with the CLI's code; map each file to its image id."""
-    report = ingest([image_folder], str(gateway.base_url), label_from_folder=True, progress=False)
+    report = ingest([image_folder], str(gateway.base_url), label_from_folder=True, progress=False,
+                    api_key=stack.api_key)
     assert (report.stored, report.duplicates, report.errors) == (PER_CLASS * len(CLASSES), 0, [])
     ids = {}
     for path in sorted(image_folder.rglob("*.jpeg")):
@@ -67,8 +72,16 @@ def test_health_reports_every_service(gateway):
     assert response.status_code == 200
 
 
-def test_second_ingest_stores_nothing_new(gateway, ingested, image_folder):
-    report = ingest([image_folder], str(gateway.base_url), label_from_folder=True, progress=False)
+def test_api_needs_the_key(stack, gateway, ingested):
+    url = f"{stack.services['gateway'].url}/api/v1/images"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer npl_wrong"}).status_code == 401
+    assert gateway.get("/api/v1/me").json()["role"] == "admin"
+
+
+def test_second_ingest_stores_nothing_new(stack, gateway, ingested, image_folder):
+    report = ingest([image_folder], str(gateway.base_url), label_from_folder=True, progress=False,
+                    api_key=stack.api_key)
     assert (report.stored, report.duplicates) == (0, len(ingested))
     assert gateway.get("/api/v1/images", params={"limit": 5}).json()["count"] == len(ingested)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from nauplius.formats.discover import read_paths
 from nauplius.ingest import follow_job, ingest, send_job
-from nauplius.stack import SERVICE_APPS, Stack, free_port, stack_environment
+from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
 from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
@@ -27,9 +28,11 @@ def stack(tmp_path_factory):
     ports = {name: free_port() for name in SERVICE_APPS}
     env = stack_environment(ports, data_dir, database_url)
     env["WORKER_BATCH_SIZE"] = "8"  # several rounds, so a kill lands mid-job
+    env["GATEWAY_AUTH"] = "on"
     running = Stack(ports, env, data_dir / "logs")
     try:
         running.start()
+        running.api_key = admin_key_file(data_dir).read_text().strip()
         yield running
     finally:
         running.stop()
@@ -38,7 +41,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(stack):
-    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0) as http:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as http:
         yield http
 
 
@@ -65,7 +69,7 @@ def test_kill_embedder_and_worker_mid_job_loses_nothing(stack, client, shared_da
     assert httpx.get(f"{catalog}/v1/images", params={"limit": 1}).json()["count"] == 40
     assert indexed_count(stack) == 40
 
-    again = ingest(images, str(client.base_url), progress=False)
+    again = ingest(images, str(client.base_url), progress=False, api_key=stack.api_key)
     assert (again.stored, again.duplicates, again.errors) == (0, 40, [])
     assert indexed_count(stack) == 40
 
@@ -78,7 +82,7 @@ def test_bins_and_broken_files_in_one_job(stack, client, shared_data, tmp_path):
     good = sorted((shared_data / "zoolake" / "fish").iterdir())[0]
     (tmp_path / good.name).symlink_to(good)
     (tmp_path / "truncated.jpg").write_bytes(good.read_bytes()[:200])
-    report = ingest([tmp_path], str(client.base_url), progress=False)
+    report = ingest([tmp_path], str(client.base_url), progress=False, api_key=stack.api_key)
     assert report.stored == 8  # 7 ROIs + the good image
     reasons = {path.name: reason for path, reason in report.errors}
     assert set(reasons) == {"IFCB5_2012_028_081515", "truncated.jpg"}
@@ -106,9 +110,10 @@ def test_kill_search_mid_job_indexes_every_item_once(stack, client, shared_data)
     assert listed and all(image["indexed_model"] for image in listed)
 
 
-def _watch(folder: Path, url: str) -> subprocess.Popen:
+def _watch(folder: Path, url: str, api_key: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "nauplius.cli", "watch", str(folder),
                              "--poll-s", "0.3", "--url", url],
+                            env={**os.environ, "NAUPLIUS_API_KEY": api_key},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -138,7 +143,7 @@ def test_watch_command_ingests_complete_bins_once_across_restarts(stack, client,
         return sum(image["sample"] == stem for image in listed)
 
     jobs_before = _job_ids(client)
-    watch = _watch(tmp_path, str(client.base_url))
+    watch = _watch(tmp_path, str(client.base_url), stack.api_key)
     try:
         for suffix in (".hdr", ".adc"):
             shutil.copy(shared_data / "ifcb" / "bins" / f"{stem}{suffix}", tmp_path)
@@ -152,7 +157,7 @@ def test_watch_command_ingests_complete_bins_once_across_restarts(stack, client,
         assert bin_images() == status["counts"]["done"]
     finally:
         _stop(watch)
-    restarted = _watch(tmp_path, str(client.base_url))
+    restarted = _watch(tmp_path, str(client.base_url), stack.api_key)
     try:
         time.sleep(2.0)
         assert _job_ids(client) - jobs_before == {job_id}  # nothing re-sent after the restart

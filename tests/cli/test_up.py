@@ -28,7 +28,9 @@ def five_free_ports() -> int:
 
 
 def start_up(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("CATALOG_DATABASE_URL", "QDRANT_URL")}
+    # As a person runs it: API keys on (the default), the first admin key in the data directory.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CATALOG_DATABASE_URL", "QDRANT_URL", "GATEWAY_AUTH")}
     return subprocess.Popen([sys.executable, "-m", "nauplius.cli", "up", "--data-dir", str(data_dir),
                              "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -62,8 +64,12 @@ def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
         url = wait_for_url(process)
         assert url == f"http://127.0.0.1:{port}/"
         assert httpx.get(f"{url}health", timeout=10).status_code == 200
+        key_file = tmp_path / "data" / "admin-api-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        admin = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+        assert httpx.get(f"{url}api/v1/images", timeout=10).status_code == 401
         stored = httpx.post(f"{url}api/v1/images", files={"files": (image.name, image.read_bytes())},
-                            data={"label": "fish"}, timeout=60).json()["data"][0]
+                            data={"label": "fish"}, headers=admin, timeout=60).json()["data"][0]
         assert stored["error"] is None and stored["duplicate"] is False
     finally:
         assert stop(process) == 0
@@ -73,9 +79,13 @@ def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
     process = start_up(tmp_path / "data", port)  # the same data directory again
     try:
         url = wait_for_url(process)
+        # The key of the first start still works; no second key was made.
+        assert key_file.read_text().strip() == admin["Authorization"][7:]
         again = httpx.post(f"{url}api/v1/images", files={"files": (image.name, image.read_bytes())},
-                           timeout=60).json()["data"][0]
+                           headers=admin, timeout=60).json()["data"][0]
         assert (again["id"], again["duplicate"]) == (stored["id"], True)
-        assert httpx.get(f"{url}api/v1/images/{stored['id']}", timeout=10).json()["label"] == "fish"
+        image_now = httpx.get(f"{url}api/v1/images/{stored['id']}", headers=admin, timeout=10).json()
+        assert image_now["label"] == "fish"
+        assert len(httpx.get(f"{url}api/v1/api-keys", headers=admin, timeout=10).json()["data"]) == 1
     finally:
         assert stop(process) == 0

@@ -47,6 +47,9 @@ def hung_url() -> Iterator[str]:
 
 @pytest.fixture
 def unreachable_settings(closed_url: str) -> GatewaySettings:
+    # Keys off: no catalog answers who a key is; these tests are about what the gateway refuses
+    # itself or maps from a dead service (keys are tested in test_labelling_api.py).
     return GatewaySettings(
-        embedder_url=closed_url, search_url=closed_url, catalog_url=closed_url, timeout_s=2.0
+        embedder_url=closed_url, search_url=closed_url, catalog_url=closed_url, timeout_s=2.0,
+        auth="off",
     )

@@ -25,7 +25,8 @@ async def test_unreachable_embedder_is_502_for_the_model(unreachable_settings: G
 
 async def test_hung_catalog_is_504_naming_it(hung_url: str, closed_url: str) -> None:
     settings = GatewaySettings(
-        embedder_url=closed_url, search_url=closed_url, catalog_url=hung_url, timeout_s=0.3
+        embedder_url=closed_url, search_url=closed_url, catalog_url=hung_url, timeout_s=0.3,
+        auth="off",  # the request itself, not the key lookup, is to meet the hung catalog
     )
     async with running_gateway(settings) as gw:
         response = await gw.get("/api/v1/images/1")
@@ -65,8 +66,9 @@ FAULTY_CATALOG = Starlette(
 
 
 async def test_downstream_5xx_is_502_and_4xx_passes_through() -> None:
-    settings = GatewaySettings(
-        embedder_url="http://catalog", search_url="http://catalog", catalog_url="http://catalog"
+    settings = GatewaySettings(  # keys off: the faulty catalog knows no keys
+        embedder_url="http://catalog", search_url="http://catalog", catalog_url="http://catalog",
+        auth="off",
     )
     transport = httpx.ASGITransport(app=FAULTY_CATALOG)
     async with running_gateway(settings, transport) as gw:

@@ -43,7 +43,7 @@ async def test_bad_refused_field_of_added_items_is_a_422(unreachable_settings):
 
 async def test_file_over_the_limit_is_a_failed_item_named_by_source(catalog: Catalog):  # noqa: F811
     settings = GatewaySettings(embedder_url="http://embedder", search_url="http://search",
-                               catalog_url="http://catalog", max_upload_bytes=1000)
+                               catalog_url="http://catalog", max_upload_bytes=1000, auth="off")
     small, large = b"\x89PNG small", b"\x89PNG" + b"0" * 2000
     items = '[{"source": "bin/a.png"}, {"source": "bin/big.png", "label": "x"}]'
     async with running_gateway(settings, CatalogOnly(catalog.app)) as gateway:

@@ -460,3 +460,11 @@ async def test_an_admin_job_adds_the_taxa_its_labels_name(world: World) -> None:
                                                    for k, v in t.items() if k in ("name", "parent")}
     listed = (await world.gw.get("/api/v1/jobs", headers=world.viewer)).json()
     assert job.json()["id"] in {j["id"] for j in listed["data"]}
+
+
+async def test_a_key_with_the_catalog_away_is_a_502_naming_it(closed_url: str) -> None:
+    settings = GatewaySettings(embedder_url=closed_url, search_url=closed_url,
+                               catalog_url=closed_url, auth="on")
+    async with running_gateway(settings) as gw:
+        answer = await gw.get("/api/v1/images", headers=_key("npl_anything"))
+    assert answer.status_code == 502 and answer.json() == {"detail": "catalog service unreachable"}

@@ -65,15 +65,20 @@ async def stack(
     monkeypatch.setenv("SEARCH_DATA_DIR", str(tmp_path / "search"))
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
     monkeypatch.setenv("CATALOG_DATA_DIR", str(tmp_path / "catalog"))
+    monkeypatch.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(tmp_path / "admin-api-key"))
     apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
     settings = GatewaySettings(
-        embedder_url="http://embedder", search_url="http://search", catalog_url="http://catalog"
+        embedder_url="http://embedder", search_url="http://search", catalog_url="http://catalog",
+        auth="on",
     )
     async with AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
         router = ServiceRouter(apps)
         gateway = await stack.enter_async_context(running_gateway(settings, router))
+        # The admin key the catalog created at start, as `nauplius up` hands it out.
+        key = (tmp_path / "admin-api-key").read_text().strip()
+        gateway.headers["Authorization"] = f"Bearer {key}"
         catalog = await stack.enter_async_context(
             httpx.AsyncClient(transport=router, base_url="http://catalog")
         )
