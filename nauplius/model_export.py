@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,16 +65,21 @@ def export(name: str, out_dir: Path, weights: Path | None = None) -> Path:
 def export_onnx(model: nn.Module, path: Path, h: int, w: int) -> None:
     """Write MODEL to PATH as ONNX: input `image` (n, 3, h, w), output `embedding`, batch dynamic."""
     sample = torch.rand(2, 3, h, w)
-    torch.onnx.export(
-        model,
-        (sample,),
-        str(path),
-        dynamo=False,  # the TorchScript exporter needs no onnxscript
-        input_names=["image"],
-        output_names=["embedding"],
-        dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}},
-        opset_version=OPSET,
-    )
+    with warnings.catch_warnings():
+        # the TorchScript exporter is chosen on purpose (below): its deprecation notice and
+        # constant-folding remarks are not faults of the exported model, which verify_onnx checks
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(
+            model,
+            (sample,),
+            str(path),
+            dynamo=False,  # the TorchScript exporter needs no onnxscript
+            input_names=["image"],
+            output_names=["embedding"],
+            dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}},
+            opset_version=OPSET,
+        )
 
 
 def verify_onnx(model: nn.Module, path: Path, h: int, w: int) -> int:

@@ -56,11 +56,12 @@ def _fill(image: np.ndarray) -> list[float]:
 def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate about the centre on a canvas grown to hold every corner, filled with the background."""
     h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    matrix = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), degrees, 1.0)  # pixel centres
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_w, new_h = int(np.ceil(h * sin + w * cos)), int(np.ceil(h * cos + w * sin))
-    matrix[0, 2] += new_w / 2.0 - w / 2.0
-    matrix[1, 2] += new_h / 2.0 - h / 2.0
+    new_w = int(np.ceil(h * sin + w * cos - 1e-6))  # tolerance: cos(90 degrees) is 6e-17
+    new_h = int(np.ceil(h * cos + w * sin - 1e-6))
+    matrix[0, 2] += (new_w - w) / 2.0
+    matrix[1, 2] += (new_h - h) / 2.0
     return cv2.warpAffine(np.ascontiguousarray(image), matrix, (new_w, new_h),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=_fill(image))

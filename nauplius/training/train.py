@@ -81,6 +81,19 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                      "input_size": (config.resolution, config.resolution)})
 
     sets = load_sets(config.data, config.validation_fraction, config.seed)
+    fingerprint = {**config.fingerprint(), "data": [s.describe() for s in sets]}
+    ckpt = checkpoint_path(config.out)
+    state = None
+    if resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(f"no checkpoint to resume from at {ckpt}")
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state["fingerprint"] != fingerprint:
+            raise ValueError(f"{ckpt} was written with other settings or data; "
+                             "train without --resume to start over")
+    elif ckpt.exists():
+        raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or delete it")
+
     classes = sorted({f"{s.name}/{f.label}" for s in sets for f in s.split.train})
     class_index = {c: i for i, c in enumerate(classes)}
     train_files = [(s, f) for s in sets for f in s.split.train]
@@ -110,25 +123,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
         (step + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
-    data_description = [s.describe() for s in sets]
-    fingerprint = {**config.fingerprint(), "data": data_description}
     start_epoch, history, seconds = 0, [], 0.0
-    ckpt = checkpoint_path(config.out)
-    if resume:
-        if not ckpt.exists():
-            raise FileNotFoundError(f"no checkpoint to resume from at {ckpt}")
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state["fingerprint"] != fingerprint:
-            raise ValueError(f"{ckpt} was written with other settings or data; "
-                             "train without --resume to start over")
+    if state is not None:
         trunk.load_state_dict(state["trunk"])
         head.load_state_dict(state["head"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
         start_epoch, history, seconds = state["epoch"], state["history"], state["seconds"]
         log.info("resuming %s after epoch %d", ckpt, start_epoch)
-    elif ckpt.exists():
-        raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or delete it")
 
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()

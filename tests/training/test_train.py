@@ -1,0 +1,82 @@
+"""`nauplius model train` on a handful of real images for one short epoch: no real training here
+(that and its accuracy figures live in benchmarks/retrieval.py)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nauplius.cli import main  # noqa: E402
+from nauplius.training.train import TrainConfig, checkpoint_path, train  # noqa: E402
+from services.embedder.card import load_card  # noqa: E402
+from services.embedder.model import Embedder  # noqa: E402
+from services.embedder.preprocess import decode_image, prepare  # noqa: E402
+
+CLASSES = ["daphnia", "fish", "ceratium"]
+PER_CLASS = 5
+
+
+@pytest.fixture(scope="module")
+def tiny_set(shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "zoolake"
+    for name in CLASSES:
+        (root / name).mkdir(parents=True)
+        for path in sorted((shared_data / "zoolake" / name).iterdir())[:PER_CLASS]:
+            shutil.copy(path, root / name / path.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "tiny-lite0"
+    return train(TrainConfig(data=[tiny_set], epochs=1, out=out, resolution=64, batch_size=6,
+                             frozen_stages=12), progress=False)
+
+
+def test_the_card_is_complete_and_describes_the_file(trained):
+    onnx_path = trained.onnx_path
+    card = load_card(onnx_path)  # checks the sha256 against the file
+    assert card.input_size == (64, 64) and card.output_dim == 1280
+    raw = json.loads(onnx_path.with_suffix(".json").read_text())
+    training = raw["training"]
+    assert training["base"] == "efficientnet-lite0"
+    assert "efficientnet-lite0-57934424.pth" in training["base_weights"]
+    assert training["epochs"] == 1 and training["resolution"] == 64
+    (data,) = training["data_sets"]
+    assert data["name"] == "zoolake" and data["n_images"] == 15 and data["n_classes"] == 3
+    assert data["n_train"] + data["n_validation"] == 15 and data["n_validation"] == 3
+    assert len(data["file_list_sha256"]) == 64 and data["train_sha256"] != data["validation_sha256"]
+    assert training["split"]["seed"] == 0 and training["split"]["validation_fraction"] == 0.2
+    assert {"rotation", "flips", "blur_p", "brightness", "contrast", "scale"} <= set(
+        training["augmentations"])
+    assert "cosine" in training["loss"].lower()
+    validation = raw["metrics"]["validation"]["zoolake"]
+    assert 0.0 <= validation["top1"] <= 1.0 and "mean_class_top1" in validation
+    assert checkpoint_path(onnx_path.with_suffix("")).exists()
+
+
+def test_onnx_embeddings_match_pytorch(trained, tiny_set):
+    result = trained
+    embedder = Embedder(result.onnx_path, threads=2)
+    images = [decode_image(p.read_bytes(), 10**8) for p in sorted(tiny_set.rglob("*.jp*g"))]
+    onnx_vectors = embedder.embed_images(images)
+    batch = torch.from_numpy(np.stack([prepare(image, embedder.card) for image in images]))
+    with torch.no_grad():
+        torch_vectors = torch.nn.functional.normalize(result.trunk(batch)).numpy()
+    assert np.abs(onnx_vectors - torch_vectors).max() < 1e-4
+
+
+def test_resume_continues_and_refuses_other_settings(trained, tiny_set, capsys):
+    """Through the command line; runs last, as it trains the module's model one more epoch."""
+    out = trained.onnx_path.with_suffix("")
+    base = ["model", "train", "--data", str(tiny_set), "--out", str(out), "--resolution", "64",
+            "--batch-size", "6", "--frozen-stages", "12"]
+    assert main(base + ["--epochs", "1"]) == 2  # a checkpoint exists and --resume was not given
+    assert "--resume" in capsys.readouterr().err
+    assert main(base + ["--epochs", "2", "--lr", "0.01", "--resume"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert main(base + ["--epochs", "2", "--resume"]) == 0
+    card = json.loads(trained.onnx_path.with_suffix(".json").read_text())
+    assert [h["epoch"] for h in card["training"]["history"]] == [1, 2]
