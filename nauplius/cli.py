@@ -50,7 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--queries", type=_existing_dir,
                           help="query images; without it, leave-one-out on the gallery")
     evaluate.add_argument("--k", type=int, default=10, help="neighbours for precision@k (default 10)")
-    evaluate.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
+    evaluate.add_argument("--metric", choices=["cosine", "euclidean", "hamming"], default="cosine",
+                          help="hamming: binary codes from random hyperplanes (see --bits)")
+    evaluate.add_argument("--bits", type=int, default=512,
+                          help="Hamming code length, a multiple of 64 (default 512; 256..1024)")
+    evaluate.add_argument("--rerank", type=int, default=0, metavar="N",
+                          help="re-rank the N nearest by Hamming distance by exact cosine")
+    evaluate.add_argument("--holdout", type=float, metavar="FRACTION",
+                          help="queries: this seeded stratified fraction of the gallery, searched "
+                          "against the rest (the split `model train` validates on)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seed of --holdout and of the hyperplanes (default 0)")
+    evaluate.add_argument("--report", type=Path, metavar="DIR",
+                          help="also write an HTML report (DIR/index.html)")
     evaluate.add_argument("--model", type=Path, help="ONNX model with its card beside it "
                           "(default: the embedder's default model)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -131,8 +143,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "eval":
         from nauplius.evaluate import evaluate, format_report
-        result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
-                          model_path=args.model, progress=not args.json)
+        try:
+            result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
+                              model_path=args.model, progress=not args.json, bits=args.bits,
+                              rerank=args.rerank, holdout=args.holdout, seed=args.seed,
+                              report_dir=args.report)
+        except ValueError as error:
+            print(f"nauplius eval: {error}", file=sys.stderr)
+            return 2
         print(json.dumps(result) if args.json else format_report(result))
         return 0
 

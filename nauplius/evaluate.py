@@ -14,7 +14,9 @@ import numpy as np
 from tqdm import tqdm
 
 from nauplius.datasets import ImageFile, labelled_images
+from nauplius.hamming import hamming_search, hyperplanes
 from nauplius.retrieval_metrics import retrieval_scores
+from nauplius.splits import file_list_sha256, set_name, stratified_split
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image, prepare
@@ -61,11 +63,32 @@ async def search_all(gallery: np.ndarray, queries: np.ndarray | None, k: int,
 
 
 def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
-             metric: str = "cosine", model_path: Path | None = None, progress: bool = True) -> dict:
+             metric: str = "cosine", model_path: Path | None = None, progress: bool = True,
+             bits: int = 512, rerank: int = 0, holdout: float | None = None, seed: int = 0,
+             report_dir: Path | None = None) -> dict:
+    """Retrieval scores of the model on GALLERY_DIR (leave-one-out), on QUERIES_DIR against it, or,
+    with `holdout`, on the held-out part of the gallery's seeded stratified split against the rest
+    (the split `nauplius model train` validates on)."""
+    if metric == "hamming":
+        hyperplanes(1, bits)  # a wrong length fails before anything is embedded
+        if rerank < 0:
+            raise ValueError(f"--rerank must be 0 or more, not {rerank}")
     settings = EmbedderSettings()
     embedder = Embedder(model_path or settings.model_path, settings.threads, settings.batch_size)
     gallery_files = labelled_images(gallery_dir)
-    query_files = labelled_images(queries_dir) if queries_dir else None
+    if holdout is not None:
+        if queries_dir is not None:
+            raise ValueError("--holdout splits the gallery into gallery and queries: "
+                             "give it no --queries")
+        split = stratified_split(gallery_files, holdout, seed)
+        check_not_trained_on(embedder.card, gallery_dir, gallery_files, split.validation)
+        gallery_files, query_files = split.train, split.validation
+    elif queries_dir is not None:
+        query_files = labelled_images(queries_dir)
+        check_not_trained_on(embedder.card, queries_dir, query_files, query_files)
+    else:
+        query_files = None
+        check_not_trained_on(embedder.card, gallery_dir, gallery_files, gallery_files)
 
     started = time.perf_counter()
     gallery = embed_files(embedder, gallery_files, settings.max_pixels, progress, "gallery")
@@ -75,7 +98,10 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
     n_embedded = len(gallery_files) + len(query_files or [])
 
     started = time.perf_counter()
-    neighbours = asyncio.run(search_all(gallery, queries, k, metric))
+    if metric == "hamming":
+        neighbours = hamming_search(gallery, queries, k, bits, rerank, seed)
+    else:
+        neighbours = asyncio.run(search_all(gallery, queries, k, metric))
     search_seconds = time.perf_counter() - started
 
     truth = [f.label for f in (query_files or gallery_files)]
@@ -84,24 +110,53 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         truth,
         [[gallery_labels[i] for i, _ in hits] for hits in neighbours],
         [[score for _, score in hits] for hits in neighbours],
-        metric, k)
-    return {
+        "euclidean" if metric == "euclidean" else "cosine", k)  # Hamming scores estimate cosines
+    result = {
         **scores,
         "k": k,
         "metric": metric,
+        **({"bits": bits, "rerank": rerank} if metric == "hamming" else {}),
         "model": embedder.card.name,
-        "mode": "queries" if query_files else "leave-one-out",
+        "mode": ("holdout" if holdout is not None else "queries" if query_files
+                 else "leave-one-out"),
+        **({"holdout": holdout, "seed": seed} if holdout is not None else {}),
         "n_gallery": len(gallery_files),
         "n_queries": len(truth),
         "n_classes": len(set(gallery_labels)),
         "images_per_s": n_embedded / embed_seconds,
+        "embed_ms_per_image": 1000 * embed_seconds / n_embedded,
         "query_ms": 1000 * search_seconds / len(truth),
     }
+    if report_dir is not None:
+        from nauplius.eval_report import write_report
+        result["report"] = str(write_report(report_dir, result, query_files or gallery_files,
+                                            gallery_files, neighbours))
+    return result
+
+
+def check_not_trained_on(card, query_dir: Path, query_set: list[ImageFile],
+                         query_files: list[ImageFile]) -> None:
+    """Refuse queries a fine-tuned model was trained on. Its card names each training set (by
+    folder name and file-list hash) and the validation part held out of it: of such a set, only
+    that part may be queried."""
+    training = (card.model_extra or {}).get("training") or {}
+    for trained in training.get("data_sets", []):
+        same_set = (trained.get("name") == set_name(query_dir)
+                    and trained.get("file_list_sha256") == file_list_sha256(query_set))
+        if same_set and file_list_sha256(query_files) != trained.get("validation_sha256"):
+            split = training.get("split", {})
+            raise ValueError(
+                f"model {card.name} was trained on most of these {trained['name']} images; "
+                f"query only its held-out part: --holdout {split.get('validation_fraction')} "
+                f"--seed {split.get('seed')}")
 
 
 def format_report(result: dict) -> str:
     return "\n".join([
-        f"model {result['model']}, {result['metric']}, {result['mode']}: "
+        f"model {result['model']}, {result['metric']}"
+        + (f" {result['bits']} bits" + (f", re-rank {result['rerank']}" if result['rerank'] else "")
+           if result['metric'] == "hamming" else "")
+        + f", {result['mode']}: "
         f"{result['n_queries']} queries against {result['n_gallery']} gallery images "
         f"in {result['n_classes']} classes",
         f"  top-1 accuracy          {result['top1']:.4f}",
@@ -110,4 +165,5 @@ def format_report(result: dict) -> str:
         f"  mean per-class top-1    {result['mean_class_top1']:.4f}",
         f"  embedding               {result['images_per_s']:.1f} images/s",
         f"  search                  {result['query_ms']:.2f} ms/query",
+        *([f"  report                  {result['report']}"] if "report" in result else []),
     ])
