@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "against the rest (the split `model train` validates on)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="seed of --holdout and of the hyperplanes (default 0)")
+    evaluate.add_argument("--tta", choices=["none", "flips", "d4"],
+                          help="test-time augmentation (default $EMBEDDER_TTA, else none)")
     evaluate.add_argument("--report", type=Path, metavar="DIR",
                           help="also write an HTML report (DIR/index.html)")
     evaluate.add_argument("--model", type=Path, help="ONNX model with its card beside it "
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
                               model_path=args.model, progress=not args.json, bits=args.bits,
                               rerank=args.rerank, holdout=args.holdout, seed=args.seed,
-                              report_dir=args.report)
+                              report_dir=args.report, tta=args.tta)
         except ValueError as error:
             print(f"nauplius eval: {error}", file=sys.stderr)
             return 2

@@ -65,7 +65,7 @@ async def search_all(gallery: np.ndarray, queries: np.ndarray | None, k: int,
 def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
              metric: str = "cosine", model_path: Path | None = None, progress: bool = True,
              bits: int = 512, rerank: int = 0, holdout: float | None = None, seed: int = 0,
-             report_dir: Path | None = None) -> dict:
+             report_dir: Path | None = None, tta: str | None = None) -> dict:
     """Retrieval scores of the model on GALLERY_DIR (leave-one-out), on QUERIES_DIR against it, or,
     with `holdout`, on the held-out part of the gallery's seeded stratified split against the rest
     (the split `nauplius model train` validates on)."""
@@ -74,7 +74,8 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         if rerank < 0:
             raise ValueError(f"--rerank must be 0 or more, not {rerank}")
     settings = EmbedderSettings()
-    embedder = Embedder(model_path or settings.model_path, settings.threads, settings.batch_size)
+    embedder = Embedder(model_path or settings.model_path, settings.threads, settings.batch_size,
+                        tta=tta or settings.tta)
     gallery_files = labelled_images(gallery_dir)
     if holdout is not None:
         if queries_dir is not None:
@@ -117,6 +118,7 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         "metric": metric,
         **({"bits": bits, "rerank": rerank} if metric == "hamming" else {}),
         "model": embedder.card.name,
+        "tta": embedder.tta,
         "mode": ("holdout" if holdout is not None else "queries" if query_files
                  else "leave-one-out"),
         **({"holdout": holdout, "seed": seed} if holdout is not None else {}),

@@ -18,7 +18,8 @@ def create_app(settings: EmbedderSettings | None = None) -> FastAPI:
         app.state.settings = settings or EmbedderSettings()
         s = app.state.settings
         app.state.limiter = anyio.CapacityLimiter(s.max_concurrency)
-        app.state.embedder = await to_thread.run_sync(Embedder, s.model_path, s.threads, s.batch_size)
+        app.state.embedder = await to_thread.run_sync(
+            lambda: Embedder(s.model_path, s.threads, s.batch_size, tta=s.tta))
         log.info("embedder ready: model %s, max %d bytes and %d pixels per image",
                  app.state.embedder.card.name, s.max_image_bytes, s.max_pixels)
         yield

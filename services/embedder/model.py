@@ -40,12 +40,30 @@ def open_session(model_path: Path, threads: int) -> InferenceSession:
     return session
 
 
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+# Test-time augmentation: copies of each (n, c, h, w) input whose embeddings are averaged.
+TTA_VARIANTS = {
+    "none": (lambda x: x,),
+    "flips": (lambda x: x, lambda x: x[..., ::-1], lambda x: x[..., ::-1, :],
+              lambda x: x[..., ::-1, ::-1]),
+    "d4": tuple(lambda x, r=r, f=f: np.rot90(x[..., ::-1] if f else x, r, axes=(2, 3))
+                for f in (False, True) for r in range(4)),  # all 8 flips and quarter turns
+}
+
+
 class Embedder:
     def __init__(self, model_path: Path | str, threads: int = 0, batch_size: int = 32,
-                 session: InferenceSession | None = None):
+                 session: InferenceSession | None = None, tta: str = "none"):
         model_path = Path(model_path)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if tta not in TTA_VARIANTS:
+            raise ValueError(f"tta must be one of {', '.join(TTA_VARIANTS)}, not {tta!r}")
+        self.tta = tta
         self.card: ModelCard = load_card(model_path)
         self._session = session if session is not None else open_session(model_path, threads)
         model_input = self._session.get_inputs()[0]
@@ -81,14 +99,22 @@ class Embedder:
                                                             *self.card.input_size), np.float32))
 
     def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """Model inputs (n, c, h, w) float32 -> (n, dim) L2-normalised float32."""
+        """Model inputs (n, c, h, w) float32 -> (n, dim) L2-normalised float32.
+
+        With test-time augmentation the vector is the normalised mean over the flipped/rotated
+        copies of each input (square inputs only rotate by 90 degrees exactly)."""
+        variants = TTA_VARIANTS[self.tta]
+        if len(variants) == 1:
+            return self._embed(batch)
+        total = sum(self._embed(np.ascontiguousarray(variant(batch))) for variant in variants)
+        return _normalise(total)
+
+    def _embed(self, batch: np.ndarray) -> np.ndarray:
         chunks = [self._run(batch[i:i + self.batch_size])
                   for i in range(0, len(batch), self.batch_size)]
         if not chunks:
             return np.empty((0, self.dim), np.float32)
-        vectors = np.concatenate(chunks).astype(np.float32, copy=False)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+        return _normalise(np.concatenate(chunks).astype(np.float32, copy=False))
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         n = len(chunk)

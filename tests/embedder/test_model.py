@@ -58,3 +58,26 @@ def test_a_model_without_a_card_is_refused(tmp_path):
     model.write_bytes(b"not read")
     with pytest.raises(ModelCardError, match="not found"):
         Embedder(model)
+
+
+def test_tta_d4_gives_one_vector_for_every_flip_and_quarter_turn(shared_data):
+    from services.embedder.config import DEFAULT_MODEL
+    from services.embedder.preprocess import decode_image
+
+    path = sorted((shared_data / "zoolake" / "daphnia").iterdir())[0]
+    image = decode_image(path.read_bytes(), 10**8)
+    plain, d4 = Embedder(DEFAULT_MODEL, threads=2), Embedder(DEFAULT_MODEL, threads=2, tta="d4")
+    turned = [image, np.rot90(image), image[:, ::-1], np.rot90(image[::-1], 3)]
+    with_tta = d4.embed_images(turned)
+    without = plain.embed_images(turned)
+    assert np.abs(with_tta - with_tta[0]).max() < 1e-4  # the same set of eight copies
+    assert (without @ without[0]).min() < 0.99  # while the plain model tells them apart
+    assert np.allclose(np.linalg.norm(with_tta, axis=1), 1.0, atol=1e-5)
+    assert float(with_tta[0] @ without[0]) > 0.8
+
+
+def test_an_unknown_tta_is_refused():
+    from services.embedder.config import DEFAULT_MODEL
+
+    with pytest.raises(ValueError, match="tta must be one of"):
+        Embedder(DEFAULT_MODEL, tta="spin")
