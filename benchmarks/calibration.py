@@ -1,0 +1,119 @@
+"""Are suggestion confidences calibrated? A reliability table on held-out images, real system.
+
+Starts its own system (embedded PostgreSQL, Qdrant Edge) in a temporary folder; ingests a random
+`--validated` share of each class of <class>/<image> folders as validated labels (admin key,
+folder names) and the rest unlabelled; `POST /api/v1/suggestions/refresh` fits the calibration
+on the validated images; then every unlabelled image's suggestion is scored against its folder
+name (right when it is the true taxon or an ancestor of it; the tree here is flat).
+
+    .venv/bin/python benchmarks/calibration.py --data ../shared/data/zoolake [--limit 2000] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from gateway.suggestions import reliability_table
+from nauplius.datasets import find_images
+from nauplius.ingest import ingest
+from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+from nauplius.up import embedded_postgres_url
+
+
+def _link(images, folder: Path) -> None:
+    for i, image in enumerate(images):
+        target = folder / image.label / f"{i}-{image.path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(image.path.resolve())
+
+
+def _all(client: httpx.Client, state: str) -> list[dict]:
+    images, offset = [], 0
+    while True:
+        page = client.get("/api/v1/images", params={"state": state, "limit": 500, "offset": offset})
+        page.raise_for_status()
+        images += page.json()["data"]
+        offset += 500
+        if offset >= page.json()["count"]:
+            return images
+
+
+def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dict:
+    images = find_images([data], label_from_folder=True)
+    random.Random(seed).shuffle(images)
+    images = images[:limit] if limit else images
+    with tempfile.TemporaryDirectory(prefix="nauplius-calibration-") as folder:
+        data_dir = Path(folder)
+        suggested: dict[str, dict] = {}
+        by_class: dict[str, list] = {}
+        for image in images:
+            by_class.setdefault(image.label, []).append(image)
+        seeds, held_out = [], []
+        for members in by_class.values():
+            cut = max(1, round(len(members) * validated_share))
+            seeds += members[:cut]
+            held_out += members[cut:]
+        _link(seeds, data_dir / "validated")
+        _link(held_out, data_dir / "unlabelled")
+        ports = {name: free_port() for name in SERVICE_APPS}
+        env = stack_environment(ports, data_dir, embedded_postgres_url(data_dir))
+        env["GATEWAY_AUTH"] = "on"
+        with Stack(ports, env, data_dir / "logs") as stack:
+            url = stack.services["gateway"].url
+            key = admin_key_file(data_dir).read_text().strip()
+            ingest([data_dir / "validated"], url, label_from_folder=True, api_key=key)
+            ingest([data_dir / "unlabelled"], url, api_key=key)
+            with httpx.Client(base_url=url, timeout=3600,
+                              headers={"Authorization": f"Bearer {key}"}) as client:
+                refreshed = client.post("/api/v1/suggestions/refresh")
+                refreshed.raise_for_status()
+                for image in _all(client, "predicted") + _all(client, "unlabelled"):
+                    suggested[image["sha256"]] = image
+    sha_label = {hashlib.sha256(i.path.read_bytes()).hexdigest(): i.label for i in held_out}
+    pairs = [(i["label_confidence"], i["label"] == sha_label[sha])
+             for sha, i in suggested.items() if i["label_state"] == "predicted"]
+    return {
+        "images": len(images), "validated": len(seeds), "held_out": len(held_out),
+        "suggested": len(pairs), "accuracy": round(sum(ok for _, ok in pairs) / max(1, len(pairs)), 3),
+        "held_out_reliability": reliability_table(pairs),
+        "refresh_reliability": refreshed.json()["reliability"],
+        "refresh_calibrated_on": refreshed.json()["calibrated_on"],
+    }
+
+
+def _table(rows: list[dict]) -> str:
+    lines = ["| confidence | images | mean confidence | observed accuracy |", "|---|---|---|---|"]
+    lines += [f"| {r['low']:.2f}-{r['high']:.2f} | {r['n']} | {r['mean_confidence']:.3f} | "
+              f"{r['accuracy']:.3f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="folder of <class>/<image>")
+    parser.add_argument("--limit", type=int, help="at most this many images (random sample)")
+    parser.add_argument("--validated", type=float, default=0.5, help="share of each class validated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.data, args.limit, args.validated, args.seed)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{result['images']} images: {result['validated']} validated, {result['suggested']} "
+          f"held-out images suggested, accuracy {result['accuracy']}")
+    print("\nHeld-out (unlabelled at refresh, scored against folder names):")
+    print(_table(result["held_out_reliability"]))
+    print(f"\nLeave-one-out on the validated images (odd ids, calibration fitted on even ids; "
+          f"n={result['refresh_calibrated_on']}):")
+    print(_table(result["refresh_reliability"]))
+
+
+if __name__ == "__main__":
+    main()
