@@ -14,7 +14,14 @@ import pytest
 from gateway.clients import Downstream
 from services.worker.config import WorkerSettings
 from services.worker.worker import IngestWorker
-from tests.catalog.conftest import Catalog, SampleImage
+from tests.catalog.conftest import Catalog, empty_catalog
+
+
+@pytest.fixture(autouse=True)
+async def leave_the_catalog_empty(catalog_database_url: str) -> AsyncIterator[None]:
+    """The session database is shared with tests that expect no images: remove what jobs stored."""
+    yield
+    await empty_catalog(catalog_database_url)
 
 
 async def new_job(catalog: Catalog) -> int:
