@@ -159,7 +159,11 @@ def test_watch_command_ingests_complete_bins_once_across_restarts(stack, client,
         _stop(watch)
     restarted = _watch(tmp_path, str(client.base_url), stack.api_key)
     try:
-        time.sleep(2.0)
-        assert _job_ids(client) - jobs_before == {job_id}  # nothing re-sent after the restart
+        newcomer = sorted((shared_data / "zoolake" / "fish").iterdir())[1]
+        shutil.copy(newcomer, tmp_path)
+        _wait_for(lambda: len(_job_ids(client) - jobs_before) == 2)
+        [second] = _job_ids(client) - jobs_before - {job_id}
+        # The restarted watch sent the new image only, not the bin again.
+        assert follow_job(client, second, progress=False)["total"] == 1
     finally:
         _stop(restarted)
