@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import random
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -22,8 +21,7 @@ import httpx
 from gateway.suggestions import reliability_table
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
-from nauplius.up import embedded_postgres_url
+from nauplius.private_system import private_system
 
 
 def _link(images, folder: Path) -> None:
@@ -48,8 +46,8 @@ def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dic
     images = find_images([data], label_from_folder=True)
     random.Random(seed).shuffle(images)
     images = images[:limit] if limit else images
-    with tempfile.TemporaryDirectory(prefix="nauplius-calibration-") as folder:
-        data_dir = Path(folder)
+    with private_system("nauplius-calibration-") as system:
+        data_dir = system.data_dir
         suggested: dict[str, dict] = {}
         by_class: dict[str, list] = {}
         for image in images:
@@ -61,20 +59,13 @@ def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dic
             held_out += members[cut:]
         _link(seeds, data_dir / "validated")
         _link(held_out, data_dir / "unlabelled")
-        ports = {name: free_port() for name in SERVICE_APPS}
-        env = stack_environment(ports, data_dir, embedded_postgres_url(data_dir))
-        env["GATEWAY_AUTH"] = "on"
-        with Stack(ports, env, data_dir / "logs") as stack:
-            url = stack.services["gateway"].url
-            key = admin_key_file(data_dir).read_text().strip()
-            ingest([data_dir / "validated"], url, label_from_folder=True, api_key=key)
-            ingest([data_dir / "unlabelled"], url, api_key=key)
-            with httpx.Client(base_url=url, timeout=3600,
-                              headers={"Authorization": f"Bearer {key}"}) as client:
-                refreshed = client.post("/api/v1/suggestions/refresh")
-                refreshed.raise_for_status()
-                for image in _all(client, "predicted") + _all(client, "unlabelled"):
-                    suggested[image["sha256"]] = image
+        ingest([data_dir / "validated"], system.url, label_from_folder=True, api_key=system.api_key)
+        ingest([data_dir / "unlabelled"], system.url, api_key=system.api_key)
+        with system.client(timeout_s=3600) as client:
+            refreshed = client.post("/api/v1/suggestions/refresh")
+            refreshed.raise_for_status()
+            for image in _all(client, "predicted") + _all(client, "unlabelled"):
+                suggested[image["sha256"]] = image
     sha_label = {hashlib.sha256(i.path.read_bytes()).hexdigest(): i.label for i in held_out}
     pairs = [(i["label_confidence"], i["label"] == sha_label[sha])
              for sha, i in suggested.items() if i["label_state"] == "predicted"]

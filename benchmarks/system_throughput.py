@@ -11,16 +11,12 @@ import argparse
 import json
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
-from nauplius.up import embedded_postgres_url
+from nauplius.private_system import private_system
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -40,32 +36,26 @@ def run(data: Path, limit: int | None, queries: int, seed: int) -> dict:
     images = find_images([data], label_from_folder=True)
     random.Random(seed).shuffle(images)
     images = images[:limit] if limit else images
-    with tempfile.TemporaryDirectory(prefix="nauplius-bench-") as folder:
-        data_dir = Path(folder)
-        (data_dir / "input").mkdir()
+    with private_system("nauplius-bench-") as system:
+        (system.data_dir / "input").mkdir()
         for i, image in enumerate(images):  # symlinks keep <class>/<image> for --label-from-folder
-            target = data_dir / "input" / image.label / f"{i}-{image.path.name}"
+            target = system.data_dir / "input" / image.label / f"{i}-{image.path.name}"
             target.parent.mkdir(exist_ok=True)
             target.symlink_to(image.path.resolve())
-        ports = {name: free_port() for name in SERVICE_APPS}
-        env = stack_environment(ports, data_dir, embedded_postgres_url(data_dir))
-        with Stack(ports, env, data_dir / "logs") as stack:
-            url = stack.services["gateway"].url
-            key = admin_key_file(data_dir).read_text().strip()
-            started = time.perf_counter()
-            report = ingest([data_dir / "input"], url, label_from_folder=True, api_key=key)
-            ingest_s = time.perf_counter() - started
-            with httpx.Client(base_url=url, timeout=60,
-                              headers={"Authorization": f"Bearer {key}"}) as client:
-                ids = [entry["id"] for entry in
-                       client.get("/api/v1/images", params={"limit": 500}).json()["data"]]
-                rng = random.Random(seed)
-                similar = [timed(lambda: client.get(f"/api/v1/images/{rng.choice(ids)}/similar",
-                                                    params={"k": 10})) for _ in range(queries)]
-                uploads = [rng.choice(images).path for _ in range(queries)]
-                search = [timed(lambda p=p: client.post("/api/v1/search", params={"k": 10},
-                                                        files={"file": (p.name, p.read_bytes())}))
-                          for p in uploads]
+        started = time.perf_counter()
+        report = ingest([system.data_dir / "input"], system.url, label_from_folder=True,
+                        api_key=system.api_key)
+        ingest_s = time.perf_counter() - started
+        with system.client(timeout_s=60) as client:
+            ids = [entry["id"] for entry in
+                   client.get("/api/v1/images", params={"limit": 500}).json()["data"]]
+            rng = random.Random(seed)
+            similar = [timed(lambda: client.get(f"/api/v1/images/{rng.choice(ids)}/similar",
+                                                params={"k": 10})) for _ in range(queries)]
+            uploads = [rng.choice(images).path for _ in range(queries)]
+            search = [timed(lambda p=p: client.post("/api/v1/search", params={"k": 10},
+                                                    files={"file": (p.name, p.read_bytes())}))
+                      for p in uploads]
     return {
         "images": len(images), "stored": report.stored, "refused": len(report.errors),
         "ingest_s": ingest_s, "ingest_images_per_s": report.stored / ingest_s,

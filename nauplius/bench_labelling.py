@@ -25,7 +25,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from tqdm import tqdm
 
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+from nauplius.private_system import private_system
 
 PAGE = 50
 
@@ -184,28 +183,18 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
     truth_by_sha = {}
     for image in found:
         truth_by_sha.setdefault(_sha256(image.path), image.label)
-    with tempfile.TemporaryDirectory(prefix="nauplius-bench-labelling-") as folder:
-        data_dir = Path(folder)
-        ports = {name: free_port() for name in SERVICE_APPS}
-        database_url = os.environ.get("CATALOG_DATABASE_URL")
-        if not database_url:
-            from nauplius.up import embedded_postgres_url
-            database_url = embedded_postgres_url(data_dir)
-        env = stack_environment(ports, data_dir, database_url)
-        env["GATEWAY_AUTH"] = "on"
-        with Stack(ports, env, data_dir / "logs") as stack:
-            url = stack.services["gateway"].url
-            key = admin_key_file(data_dir).read_text().strip()
-            report = ingest([data], url, progress=progress, api_key=key)
-            if report.errors:
-                raise RuntimeError(f"{len(report.errors)} files were refused: {report.errors[:3]}")
-            with httpx.Client(base_url=url, timeout=600.0,
-                              headers={"Authorization": f"Bearer {key}"}) as api:
-                truth = {image["id"]: truth_by_sha[image["sha256"]] for image in _all_images(api)}
-                with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
-                          file=sys.stderr) as bar:
-                    tally = Oracle(api, truth, accept_confidence, min_group, bar).run(seed_per_class, seed)
-                final = _all_images(api)
+    # $CATALOG_DATABASE_URL, when set, is used instead of an embedded PostgreSQL.
+    with private_system("nauplius-bench-labelling-",
+                        database_url=os.environ.get("CATALOG_DATABASE_URL")) as system:
+        report = ingest([data], system.url, progress=progress, api_key=system.api_key)
+        if report.errors:
+            raise RuntimeError(f"{len(report.errors)} files were refused: {report.errors[:3]}")
+        with system.client(timeout_s=600.0) as api:
+            truth = {image["id"]: truth_by_sha[image["sha256"]] for image in _all_images(api)}
+            with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
+                      file=sys.stderr) as bar:
+                tally = Oracle(api, truth, accept_confidence, min_group, bar).run(seed_per_class, seed)
+            final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
     unvalidated = sum(image["label_state"] != "validated" for image in final)
     return {

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nauplius.bench_labelling import add_arguments as labelling_arguments
     labelling_arguments(bench_commands.add_parser(
         "labelling", help="images validated per action by an oracle annotator through the REST API"))
+    from nauplius.bench_ingest import add_arguments as ingest_arguments
+    ingest_arguments(bench_commands.add_parser(
+        "ingest", help="images/s through the whole system (gateway to indexed) and where the time goes"))
     return parser
 
 
@@ -177,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.bench_command == "labelling":
         from nauplius.bench_labelling import main as bench_labelling
         return bench_labelling(args)
+
+    if args.command == "bench" and args.bench_command == "ingest":
+        from nauplius.bench_ingest import main as bench_ingest
+        return bench_ingest(args)
 
     if args.command == "model":
         from nauplius.model_export import export

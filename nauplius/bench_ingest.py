@@ -1,0 +1,128 @@
+"""`nauplius bench ingest`: images/s through the whole system, gateway to indexed, and where the
+time goes.
+
+Starts a private system (five processes, its own PostgreSQL and Qdrant Edge index), sends the
+images as one durable ingest job exactly as `nauplius ingest` does, and waits until the job is
+finished and the search index holds every stored image. Then it reports:
+
+- the wall time of sending the job (gateway -> catalog staging) and of indexing it (worker);
+- the worker's seconds in calls to each service (its `/health` `service_seconds`; concurrent
+  catalog calls overlap, so they can add up to more than the wall time) and the rest as overhead;
+- the CPU seconds each process used (the processes share the machine's cores), and the load
+  average, since on a shared machine other work takes cores too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from nauplius.datasets import find_images
+from nauplius.formats.discover import read_paths
+from nauplius.ingest import follow_job, send_job
+from nauplius.private_system import PrivateSystem, private_system
+
+SERVICES = ("gateway", "catalog", "worker", "embedder", "search")
+
+
+def _cpu_seconds(system: PrivateSystem) -> dict[str, float]:
+    seconds = {}
+    for name in SERVICES:
+        times = psutil.Process(system.stack.services[name].process.pid).cpu_times()
+        seconds[name] = times.user + times.system
+    return seconds
+
+
+def _indexed(system: PrivateSystem) -> int:
+    model = httpx.get(f"{system.stack.services['embedder'].url}/v1/model").json()["name"]
+    answer = httpx.get(f"{system.stack.services['search'].url}/v1/collections/{model}/count")
+    return 0 if answer.status_code == 404 else answer.json()["count"]
+
+
+def run(data: Path, limit: int | None = None, seed: int = 0, env: dict[str, str] | None = None,
+        progress: bool = True) -> dict:
+    images = [image.path for image in find_images([data])]
+    if not images:
+        raise ValueError(f"no images under {data}")
+    if limit:
+        images = sorted(random.Random(seed).sample(images, min(limit, len(images))))
+    with private_system("nauplius-bench-ingest-", env=env) as system:
+        cpu_before = _cpu_seconds(system)
+        with system.client() as client:
+            started = time.perf_counter()
+            job_id = send_job(client, read_paths(images))
+            sent = time.perf_counter()
+            status = follow_job(client, job_id, progress, poll_s=0.2)
+            finished = time.perf_counter()
+        cpu = {name: round(after - cpu_before[name], 1)
+               for name, after in _cpu_seconds(system).items()}
+        indexed = _indexed(system)
+        worker = httpx.get(f"{system.stack.services['worker'].url}/health").json()
+    counts = status["counts"]
+    wall_s = finished - started
+    index_s = finished - sent
+    service_seconds = {name: round(s, 1) for name, s in sorted(worker["service_seconds"].items())}
+    return {
+        "data": str(data), "images": len(images), "stored": counts["done"],
+        "duplicates": counts["duplicate"], "failed": counts["failed"], "indexed": indexed,
+        "seconds": round(wall_s, 1), "images_per_s": round(counts["done"] / wall_s, 1),
+        "send_s": round(sent - started, 1), "index_s": round(index_s, 1),
+        # Where the worker's time went while indexing (seconds in calls to each service).
+        "service_seconds": service_seconds,
+        "worker_overhead_s": round(max(0.0, index_s - sum(service_seconds.values())), 1),
+        "cpu_seconds": cpu, "cpu_seconds_total": round(sum(cpu.values()), 1),
+        "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+        "settings": env or {},
+    }
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set wants KEY=VALUE, got {pair!r}")
+        settings[key] = value
+    return settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="a folder of images (any layout)")
+    parser.add_argument("--limit", type=int, help="at most this many images (a seeded random sample)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a service setting for the private system, e.g. EMBEDDER_THREADS=1 "
+                        "or WORKER_BATCH_SIZE=128 (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.data.is_dir():
+        print(f"nauplius bench ingest: not a folder: {args.data}", file=sys.stderr)
+        return 2
+    try:
+        settings = _settings(args.set)
+        result = run(args.data, args.limit, args.seed, settings, progress=True)
+    except ValueError as error:
+        print(f"nauplius bench ingest: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['stored']} images stored and {result['indexed']} indexed in "
+          f"{result['seconds']} s = {result['images_per_s']} images/s "
+          f"({result['duplicates']} duplicates, {result['failed']} failed)")
+    print(f"  send {result['send_s']} s, index {result['index_s']} s")
+    calls = ", ".join(f"{name} {s} s" for name, s in result["service_seconds"].items())
+    print(f"  worker calls: {calls}; overhead {result['worker_overhead_s']} s")
+    cpu = ", ".join(f"{name} {s} s" for name, s in result["cpu_seconds"].items())
+    print(f"  CPU: {cpu} (total {result['cpu_seconds_total']} s on {result['cores']} cores)")
+    print(f"  load average {' '.join(map(str, result['load_average']))}")
+    return 0

@@ -1,0 +1,58 @@
+"""A whole private Nauplius system in a temporary folder, for benchmarks: its own PostgreSQL
+(pgserver, unless a database URL is given), its own Qdrant Edge index, free ports, API keys on.
+
+    with private_system("nauplius-bench-") as system:
+        ingest([folder], system.url, api_key=system.api_key)
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+
+
+@dataclass
+class PrivateSystem:
+    data_dir: Path  # the temporary folder; removed when the context ends
+    stack: Stack
+    api_key: str  # the catalog's first admin key
+
+    @property
+    def url(self) -> str:
+        return self.stack.services["gateway"].url
+
+    def client(self, timeout_s: float = 600.0) -> httpx.Client:
+        """An HTTP client for the gateway that sends the admin key."""
+        return httpx.Client(base_url=self.url, timeout=timeout_s,
+                            headers={"Authorization": f"Bearer {self.api_key}"})
+
+
+@contextmanager
+def private_system(prefix: str = "nauplius-private-", env: dict[str, str] | None = None,
+                   database_url: str | None = None) -> Iterator[PrivateSystem]:
+    """Start the five services on free ports; stop them and remove everything on exit.
+
+    `env` overrides service settings (e.g. {"EMBEDDER_THREADS": "2"}). Without `database_url` an
+    embedded PostgreSQL starts inside the folder; a given database should be empty and private.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        data_dir = Path(folder)
+        if database_url is None:
+            from nauplius.up import embedded_postgres_url
+            database_url = embedded_postgres_url(data_dir)
+        ports = {name: free_port() for name in SERVICE_APPS}
+        environment = stack_environment(ports, data_dir, database_url)
+        # A private system: its own database and index, whatever the caller's shell points at.
+        environment["CATALOG_DATABASE_URL"] = database_url
+        environment.pop("QDRANT_URL", None)
+        environment.pop("SEARCH_QDRANT_URL", None)
+        environment["GATEWAY_AUTH"] = "on"
+        environment.update(env or {})
+        with Stack(ports, environment, data_dir / "logs") as stack:
+            yield PrivateSystem(data_dir, stack, admin_key_file(data_dir).read_text().strip())
