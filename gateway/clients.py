@@ -187,6 +187,17 @@ class CatalogClient(ServiceClient):
         duplicate = bool(body.pop("duplicate", False))
         return StoredImage(body, duplicate)
 
+    async def by_sha256_many(self, sha256s: list[str]) -> dict[str, Json]:
+        """The known images among these contents, by sha256 (one call)."""
+        if not sha256s:
+            return {}
+        body = await self._call("POST", "/v1/images/by-sha256", json={"sha256": sha256s})
+        return {image["sha256"]: image for image in body["data"]}
+
+    async def mark_indexed_many(self, image_ids: list[int], model: str) -> int:
+        body = await self._call("POST", "/v1/images/indexed", json={"ids": image_ids, "model": model})
+        return int(body["updated"])
+
     async def mark_indexed(self, image_id: int, model: str) -> None:
         await self._call("POST", f"/v1/images/{image_id}/indexed", json={"model": model})
 

@@ -62,9 +62,10 @@ async def index_contents(
     if not contents:
         return
     catalog = downstream.catalog
-    known = await bounded(concurrency, contents, lambda c: catalog.by_sha256(c.sha256))
+    known = await catalog.by_sha256_many([c.sha256 for c in contents])
     to_embed: list[Content] = []
-    for content, image in zip(contents, known):
+    for content in contents:
+        image = known.get(content.sha256)
         if image is not None:
             content.image, content.duplicate = image, True
         if image is None or image.get("indexed_model") != model.name:
@@ -86,7 +87,7 @@ async def index_contents(
         points = [{"id": c.image["id"], "vector": c.vector, "payload": _payload(c.image)}
                   for c in to_index]
         await downstream.search.upsert(model.name, points)
-        await bounded(concurrency, to_index, lambda c: catalog.mark_indexed(c.image["id"], model.name))
+        await catalog.mark_indexed_many([c.image["id"] for c in to_index], model.name)
         log.info("indexed %d images in %s", len(points), model.name)
 
 

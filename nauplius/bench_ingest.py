@@ -47,13 +47,13 @@ def _indexed(system: PrivateSystem) -> int:
 
 
 def run(data: Path, limit: int | None = None, seed: int = 0, env: dict[str, str] | None = None,
-        progress: bool = True) -> dict:
+        progress: bool = True, database_url: str | None = None) -> dict:
     images = [image.path for image in find_images([data])]
     if not images:
         raise ValueError(f"no images under {data}")
     if limit:
         images = sorted(random.Random(seed).sample(images, min(limit, len(images))))
-    with private_system("nauplius-bench-ingest-", env=env) as system:
+    with private_system("nauplius-bench-ingest-", env=env, database_url=database_url) as system:
         cpu_before = _cpu_seconds(system)
         with system.client() as client:
             started = time.perf_counter()

@@ -36,12 +36,17 @@ RETURNING {IMAGE_COLUMNS}
 SELECT_IMAGE_BY_ID = f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1"
 SELECT_IMAGE_BY_SHA256 = f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = $1"
 SELECT_IMAGES_BY_IDS = f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = any($1::bigint[])"
+SELECT_IMAGES_BY_SHA256S = f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = any($1::text[])"
 IMAGE_EXISTS = "SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)"
 
 MARK_INDEXED = f"""
 UPDATE images SET indexed_at = now(), indexed_model = $2
  WHERE id = $1
 RETURNING {IMAGE_COLUMNS}
+"""
+MARK_INDEXED_MANY = """
+UPDATE images SET indexed_at = now(), indexed_model = $2
+ WHERE id = any($1::bigint[])
 """
 
 # A page of images. Filters are exact matches on columns of images (the current label is

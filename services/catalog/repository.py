@@ -60,6 +60,13 @@ async def get_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> Image:
     return image
 
 
+async def lookup_by_sha256(conn: asyncpg.Connection, sha256s: Sequence[str]) -> list[Image]:
+    """Images of the given contents, in the order asked; unknown contents are left out."""
+    records = await conn.fetch(queries.SELECT_IMAGES_BY_SHA256S, list(sha256s))
+    by_sha256 = {record["sha256"]: _image(record) for record in records}
+    return [by_sha256[s] for s in dict.fromkeys(sha256s) if s in by_sha256]
+
+
 async def lookup_images(conn: asyncpg.Connection, ids: Sequence[int]) -> list[Image]:
     """Images of the given ids, in the order asked; unknown ids are left out."""
     records = await conn.fetch(queries.SELECT_IMAGES_BY_IDS, list(ids))
@@ -117,6 +124,12 @@ async def label_history(conn: asyncpg.Connection, image_id: int) -> list[LabelCh
     if not records and not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
         raise ImageNotFound(f"image {image_id} not found")
     return [LabelChange(**dict(r)) for r in records]
+
+
+async def mark_indexed_many(conn: asyncpg.Connection, ids: Sequence[int], model: str) -> int:
+    """Marks the images of the given ids indexed in `model`; returns how many exist."""
+    status = await conn.execute(queries.MARK_INDEXED_MANY, list(ids), model)
+    return int(status.split()[-1])
 
 
 async def mark_indexed(conn: asyncpg.Connection, image_id: int, model: str) -> Image:

@@ -17,12 +17,15 @@ from services.catalog.schemas import (
     ImageList,
     ImageLookup,
     ImagePublic,
+    IndexedMany,
+    IndexedManyRequest,
     IndexedRequest,
     LabelCreate,
     LabelChange,
     LabelHistory,
     LabelState,
     LookupRequest,
+    Sha256LookupRequest,
     UploadedImage,
 )
 
@@ -114,6 +117,17 @@ async def lookup_images(conn: ConnectionDep, body: LookupRequest) -> ImageLookup
     return ImageLookup(data=[ImagePublic.model_validate(i) for i in images])
 
 
+@router.post("/v1/images/by-sha256", response_model=ImageLookup)
+async def lookup_by_sha256(conn: ConnectionDep, body: Sha256LookupRequest) -> ImageLookup:
+    """The known images among many contents (one call per batch instead of one per image)."""
+    sha256s = [s.lower() for s in body.sha256]
+    bad = [s for s in sha256s if not _SHA256.match(s)]
+    if bad:
+        raise InvalidMetadata(f"sha256 must be 64 hexadecimal characters, not {bad[0][:80]!r}")
+    images = await repository.lookup_by_sha256(conn, sha256s)
+    return ImageLookup(data=[ImagePublic.model_validate(i) for i in images])
+
+
 @router.get("/v1/images/by-sha256/{sha256}", response_model=ImagePublic)
 async def get_image_by_sha256(conn: ConnectionDep, sha256: str) -> ImagePublic:
     sha256 = sha256.lower()
@@ -163,6 +177,12 @@ async def set_label(
 async def get_label_history(conn: ConnectionDep, image_id: int) -> LabelHistory:
     labels = await repository.label_history(conn, image_id)
     return LabelHistory(data=[LabelChange.model_validate(label) for label in labels])
+
+
+@router.post("/v1/images/indexed", response_model=IndexedMany)
+async def mark_indexed_many(conn: ConnectionDep, body: IndexedManyRequest) -> IndexedMany:
+    """Marks a batch indexed in one statement; `updated` counts the ids that exist."""
+    return IndexedMany(updated=await repository.mark_indexed_many(conn, body.ids, body.model))
 
 
 @router.post("/v1/images/{image_id}/indexed", response_model=ImagePublic)

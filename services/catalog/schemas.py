@@ -95,6 +95,18 @@ class IndexedRequest(BaseModel):
     model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
 
 
+class IndexedManyRequest(IndexedRequest):
+    ids: list[int] = Field(max_length=10_000)
+
+
+class IndexedMany(BaseModel):
+    updated: int
+
+
+class Sha256LookupRequest(BaseModel):
+    sha256: list[str] = Field(max_length=10_000)
+
+
 Name = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")
 OptionalText = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
 Role = Literal["viewer", "annotator", "admin"]

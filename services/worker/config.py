@@ -20,3 +20,6 @@ class WorkerSettings(BaseSettings):
     max_attempts: int = Field(8, ge=1)
     max_backoff_s: float = Field(30.0, gt=0)
     catalog_concurrency: int = Field(8, ge=1)
+    # Batches in flight at once in this process: one is embedded while another is fetched from
+    # and stored in the catalog, so the embedder does not wait on the catalog.
+    loops: int = Field(2, ge=1, le=16)

@@ -29,14 +29,17 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
                                          current.catalog_url)
             worker = IngestWorker(current, downstream)
             app.state.worker = worker
-            task = asyncio.create_task(worker.run_forever())
-            log.info("ingest worker up: batch %d, lease %.0f s", current.batch_size, current.lease_s)
+            tasks = [asyncio.create_task(worker.run_forever()) for _ in range(current.loops)]
+            log.info("ingest worker up: batch %d, %d loops, lease %.0f s", current.batch_size,
+                     current.loops, current.lease_s)
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = FastAPI(title="Nauplius ingest worker", lifespan=lifespan)
 
