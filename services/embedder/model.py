@@ -33,6 +33,9 @@ def open_session(model_path: Path, threads: int) -> InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: the services share the machine's cores, and
+    # spinning threads burn CPU the catalog, the worker and the other embed call need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     log.info("onnxruntime session for %s: providers=%s intra_op_threads=%s",
