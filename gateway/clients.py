@@ -241,8 +241,10 @@ class CatalogClient(ServiceClient):
         params = {"running": str(running).lower(), "limit": limit}
         return await self._call("GET", "/v1/jobs", params=params)
 
-    async def claim_items(self, limit: int, lease_s: float) -> list[Json]:
-        body = await self._call("POST", "/v1/jobs/claim", json={"limit": limit, "lease_s": lease_s})
+    async def claim_items(self, limit: int, lease_s: float, with_data: bool = False) -> list[Json]:
+        """Claimed items; with_data adds each one's staged bytes as base64 `data` (None if none)."""
+        body = await self._call("POST", "/v1/jobs/claim",
+                                json={"limit": limit, "lease_s": lease_s, "with_data": with_data})
         return body["data"]
 
     async def item_data(self, item_id: int) -> bytes:

@@ -1,5 +1,10 @@
-"""Batch routes the ingest pipeline uses: contents looked up and images marked indexed in one call."""
+"""Batch routes the ingest worker uses: contents looked up, images marked indexed and claimed items
+with their bytes, each in one call per batch."""
 
+import base64
+
+from tests.catalog.conftest import empty_catalog
+from tests.catalog.test_jobs_routes import add, new_job, staged
 from tests.catalog.test_routes import upload
 
 
@@ -28,3 +33,24 @@ async def test_mark_indexed_many_marks_only_the_given_existing_images(catalog, z
                                                               "efficientnet-lite0"]
     bad = await catalog.client.post("/v1/images/indexed", json={"ids": ids, "model": "Bad Name"})
     assert bad.status_code == 422
+
+
+async def test_claim_with_data_carries_each_items_staged_bytes(catalog, zoolake, catalog_database_url):
+    try:
+        job_id = await new_job(catalog)
+        files = [(s.path.name, s.data) for s in zoolake[:3]]
+        assert (await add(catalog, job_id, files)).status_code < 300
+        claimed = (await catalog.client.post(
+            "/v1/jobs/claim", json={"limit": 2, "lease_s": 60, "with_data": True})).json()["data"]
+        sent = {s.sha256: s.data for s in zoolake[:3]}
+        assert len(claimed) == 2
+        assert all(base64.b64decode(item["data"]) == sent[item["sha256"]] for item in claimed)
+        for path in staged(catalog):  # bytes gone from staging: None, the worker asks alone
+            path.unlink()
+        last = (await catalog.client.post(
+            "/v1/jobs/claim", json={"lease_s": 60, "with_data": True})).json()["data"]
+        assert [item["data"] for item in last] == [None]
+        plain = (await catalog.client.post("/v1/jobs/claim", json={"lease_s": 60})).json()["data"]
+        assert plain == []
+    finally:
+        await empty_catalog(catalog_database_url)
