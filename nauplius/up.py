@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 from nauplius.stack import Stack, admin_key_file, default_ports, stack_environment
 
 log = logging.getLogger("nauplius.up")
+PGSERVER_START_ATTEMPTS = 6
 
 
 def embedded_postgres_url(data_dir: Path) -> str:
@@ -19,8 +21,17 @@ def embedded_postgres_url(data_dir: Path) -> str:
     """
     import pgserver
 
-    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
-    return server.get_uri()
+    for attempt in range(PGSERVER_START_ATTEMPTS):
+        try:
+            server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+            return server.get_uri()
+        except subprocess.TimeoutExpired:
+            # pgserver gives `pg_ctl start` a fixed 10 s; on a loaded machine PostgreSQL may need
+            # longer. It keeps starting, and the next attempt finds and reuses the running server.
+            log.warning("embedded PostgreSQL slow to start (attempt %d)", attempt + 1)
+            time.sleep(2.0)
+    raise RuntimeError(f"embedded PostgreSQL in {data_dir / 'postgres'} did not start; "
+                       f"see {data_dir / 'postgres' / 'log'}")
 
 
 def _interrupt(signum, frame) -> None:

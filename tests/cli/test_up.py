@@ -89,3 +89,28 @@ def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
         assert len(httpx.get(f"{url}api/v1/api-keys", headers=admin, timeout=10).json()["data"]) == 1
     finally:
         assert stop(process) == 0
+
+
+def test_slow_embedded_postgres_start_is_retried(monkeypatch, tmp_path):
+    """pgserver waits a fixed 10 s for `pg_ctl start`; a loaded machine can need longer (a timing
+    fault a test cannot cause on demand, hence the stand-in)."""
+    import pgserver
+
+    from nauplius import up
+
+    calls = []
+
+    class Running:
+        def get_uri(self):
+            return "postgresql://postgres:@/postgres?host=/somewhere"
+
+    def get_server(pgdata, cleanup_mode):
+        calls.append(pgdata)
+        if len(calls) == 1:
+            raise subprocess.TimeoutExpired(["pg_ctl", "start"], 10)
+        return Running()
+
+    monkeypatch.setattr(pgserver, "get_server", get_server)
+    monkeypatch.setattr(up.time, "sleep", lambda s: None)
+    assert up.embedded_postgres_url(tmp_path) == Running().get_uri()
+    assert calls == [tmp_path / "postgres"] * 2
