@@ -1,6 +1,8 @@
 """Shared fixtures: the real data set folder and fresh PostgreSQL databases."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -44,3 +46,23 @@ async def drop_database(url: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@contextlib.contextmanager
+def running_stack(data_dir: Path, database_prefix: str, **environment: str):
+    """The real processes (nauplius/stack.py) on a fresh test database, API keys on; the stack gets
+    `.api_key`, the catalog's first admin key. Stopped and its database dropped on exit."""
+    from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+
+    database_url = asyncio.run(create_database(database_prefix))
+    ports = {name: free_port() for name in SERVICE_APPS}
+    env = stack_environment(ports, data_dir, database_url)
+    env.update(GATEWAY_AUTH="on", **environment)
+    stack = Stack(ports, env, data_dir / "logs")
+    try:
+        stack.start()
+        stack.api_key = admin_key_file(data_dir).read_text().strip()
+        yield stack
+    finally:
+        stack.stop()
+        asyncio.run(drop_database(database_url))

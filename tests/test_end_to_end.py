@@ -1,15 +1,13 @@
 """The whole system as real processes: gateway, embedder, search (Qdrant Edge) and catalog (PostgreSQL)."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
 import pytest
 
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
-from tests.conftest import create_database, drop_database
+from tests.conftest import running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,19 +28,8 @@ def image_folder(shared_data: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("nauplius-data")
-    database_url = asyncio.run(create_database("nauplius_e2e"))
-    ports = {name: free_port() for name in SERVICE_APPS}
-    env = stack_environment(ports, data_dir, database_url)
-    env["GATEWAY_AUTH"] = "on"
-    running = Stack(ports, env, data_dir / "logs")
-    try:
-        running.start()
-        running.api_key = admin_key_file(data_dir).read_text().strip()  # the catalog's first key
+    with running_stack(tmp_path_factory.mktemp("nauplius-data"), "nauplius_e2e") as running:
         yield running
-    finally:
-        running.stop()
-        asyncio.run(drop_database(database_url))
 
 
 @pytest.fixture(scope="module")

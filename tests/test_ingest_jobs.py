@@ -1,7 +1,6 @@
 """Durable ingest jobs over real processes: kill services mid-job, ingest twice, broken files."""
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -15,28 +14,17 @@ import pytest
 
 from nauplius.formats.discover import read_paths
 from nauplius.ingest import follow_job, ingest, send_job
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
-from tests.conftest import create_database, drop_database
+from tests.conftest import running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("nauplius-jobs")
-    database_url = asyncio.run(create_database("nauplius_jobs"))
-    ports = {name: free_port() for name in SERVICE_APPS}
-    env = stack_environment(ports, data_dir, database_url)
-    env["WORKER_BATCH_SIZE"] = "8"  # several rounds, so a kill lands mid-job
-    env["GATEWAY_AUTH"] = "on"
-    running = Stack(ports, env, data_dir / "logs")
-    try:
-        running.start()
-        running.api_key = admin_key_file(data_dir).read_text().strip()
+    # Small batches: several rounds, so a kill lands mid-job.
+    with running_stack(tmp_path_factory.mktemp("nauplius-jobs"), "nauplius_jobs",
+                       WORKER_BATCH_SIZE="8") as running:
         yield running
-    finally:
-        running.stop()
-        asyncio.run(drop_database(database_url))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Set NAUPLIUS_SCREENSHOTS=DIR to keep screenshots of each step for a person to lo
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import os
@@ -15,8 +14,7 @@ import httpx
 import pytest
 
 from nauplius.ingest import ingest
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
-from tests.conftest import create_database, drop_database
+from tests.conftest import running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -43,24 +41,14 @@ def system(shared_data: Path, tmp_path_factory):
             (folder / name).mkdir(parents=True, exist_ok=True)
             (folder / name / source.name).symlink_to(source)
             truth[source.name] = name
-    database_url = asyncio.run(create_database("nauplius_browser"))
-    ports = {name: free_port() for name in SERVICE_APPS}
-    env = stack_environment(ports, data_dir, database_url)
-    env["GATEWAY_AUTH"] = "on"
-    stack = Stack(ports, env, data_dir / "logs")
-    try:
-        stack.start()
-        url = stack.services["gateway"].url
-        key = admin_key_file(data_dir).read_text().strip()
+    with running_stack(data_dir, "nauplius_browser") as stack:
+        url, key = stack.services["gateway"].url, stack.api_key
         report = ingest([folder], url, progress=False, api_key=key)
         assert (report.stored, report.errors) == (len(truth), [])
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
             api.post("/api/v1/taxa/import", content=TAXA_CSV,
                      headers={"Content-Type": "text/csv"}).raise_for_status()
         yield url, key, truth
-    finally:
-        stack.stop()
-        asyncio.run(drop_database(database_url))
 
 
 @pytest.fixture(scope="module")
