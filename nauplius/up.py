@@ -52,7 +52,7 @@ def run_up(data_dir: Path, port: int) -> int:
     stack = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
     # SIGTERM (e.g. from a process manager) stops the services like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    print("Starting embedder, search, catalog and gateway ...", flush=True)
+    print("Starting embedder, search, catalog, gateway and the ingest worker ...", flush=True)
     stack.start()
     try:
         for name, service in stack.services.items():
