@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-LABEL_STATES = ("predicted", "validated", "dubious", "unlabelled")
 # Created by migration 003: images uploaded without a project belong to it.
 DEFAULT_PROJECT_ID = 1
 
