@@ -150,9 +150,14 @@ async def _validated_neighbours(downstream: Downstream, model: str, ids: list[in
 
 async def measure_and_calibrate(downstream: Downstream, model: str) -> dict[str, Any]:
     """Leave-one-out votes of validated images: fit on half, report reliability on the other
-    half, then fit on all (what refreshes use). Stored in the catalog."""
+    half, then fit on all (what refreshes use). Stored in the catalog.
+
+    Only labels a person set while looking at the image count as truth here. Labels accepted in
+    bulk from a suggestion (they keep its confidence) would teach the calibration to agree with
+    itself: their neighbours voted for them, so they look right whether or not they are."""
     parents = await _parents(downstream)
-    validated = await _all_images(downstream, "validated", None)
+    validated = [image for image in await _all_images(downstream, "validated", None)
+                 if image["label_confidence"] is None]
     neighbours = await _validated_neighbours(downstream, model, [i["id"] for i in validated])
     pairs: list[tuple[int, float, bool]] = []
     for image in validated:

@@ -7,7 +7,10 @@ each), then repeatedly takes the action the UI offers that confirms the most ima
 image is validated:
 
 - accept a whole suggestion group above `accept_confidence` without looking at it (one action; its
-  mistakes stay and count against precision), when the group holds at least `min_group` images;
+  mistakes stay and count against precision), when the group holds at least `min_group` images and
+  the confidences are calibrated on at least `min_calibrated` labels a person has looked at (the
+  UI shows that number beside the refresh; a careful annotator does not trust a calibration
+  learnt from a handful of seeds);
 - otherwise look at one page (at most 50 images) of the largest suggestion group, most confident
   first, or, when nothing is suggested, the similar-image page of the first unvalidated image:
   confirm the images showing the page's most common class in one action and fix every other image
@@ -54,11 +57,13 @@ class Tally:
 
 class Oracle:
     def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
-                 min_group: int, progress: tqdm) -> None:
+                 min_group: int, min_calibrated: int, progress: tqdm) -> None:
         self.api = api
         self.truth = truth
         self.accept_confidence = accept_confidence
         self.min_group = min_group
+        self.min_calibrated = min_calibrated
+        self.calibrated_on = 0
         self.tally = Tally(images=len(truth))
         self.progress = progress
 
@@ -118,7 +123,7 @@ class Oracle:
                 self.tally.page_fixes += 1
 
     def refresh(self) -> None:
-        self.call("POST", "/api/v1/suggestions/refresh")
+        self.calibrated_on = self.call("POST", "/api/v1/suggestions/refresh")["calibrated_on"]
         self.tally.suggestion_refreshes += 1
 
     def step(self) -> bool:
@@ -126,7 +131,8 @@ class Oracle:
         groups = self.call("GET", "/api/v1/suggestions/groups",
                            params={"min_confidence": self.accept_confidence})
         groups = groups["data"] if isinstance(groups, dict) else groups
-        confident = [g for g in groups if g["confident"] >= self.min_group]
+        trusted = self.calibrated_on >= self.min_calibrated
+        confident = [g for g in groups if trusted and g["confident"] >= self.min_group]
         if confident:
             accepted = self.accept_group(confident[0]["taxon"])
             self.tally.group_accepts += 1
@@ -178,7 +184,7 @@ def _sha256(path: Path) -> str:
 
 
 def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, min_group: int = 10,
-        seed: int = 0, progress: bool = True) -> dict:
+        min_calibrated: int = 300, seed: int = 0, progress: bool = True) -> dict:
     found = find_images([data], label_from_folder=True)
     truth_by_sha = {}
     for image in found:
@@ -193,14 +199,15 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
             truth = {image["id"]: truth_by_sha[image["sha256"]] for image in _all_images(api)}
             with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
                       file=sys.stderr) as bar:
-                tally = Oracle(api, truth, accept_confidence, min_group, bar).run(seed_per_class, seed)
+                oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar)
+                tally = oracle.run(seed_per_class, seed)
             final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
     unvalidated = sum(image["label_state"] != "validated" for image in final)
     return {
         "data": str(data), "images": len(truth), "classes": len(set(truth.values())),
         "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
-        "min_group": min_group, "actions": tally.actions,
+        "min_group": min_group, "min_calibrated": min_calibrated, "actions": tally.actions,
         "images_per_action": len(truth) / tally.actions,
         "label_precision": right / len(final), "unvalidated": unvalidated,
         "baseline": {"actions": len(truth), "images_per_action": 1.0, "label_precision": 1.0},
@@ -216,6 +223,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accept a suggestion group unseen at this calibrated confidence (default 0.95)")
     parser.add_argument("--min-group", type=int, default=10,
                         help="smallest group worth accepting unseen (default 10)")
+    parser.add_argument("--min-calibrated", type=int, default=300,
+                        help="accept unseen only once the confidences are calibrated on this many "
+                             "labels a person looked at (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the hand-labelled images")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -225,7 +235,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"not a folder: {args.data}", file=sys.stderr)
         return 2
     # Progress bars go to stderr, so --json keeps stdout to one object and still shows progress.
-    result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group, args.seed)
+    result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group,
+                 args.min_calibrated, args.seed)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="first trunk stages kept at their pretrained weights (default 4)")
     train.add_argument("--validation-fraction", type=float, default=0.2)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validate-every", type=int, default=1, metavar="N",
+                       help="score the validation split after every N-th epoch and the last "
+                            "(default 1; embedding it costs about half an epoch on a CPU)")
     train.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, "
                        "8 on GPU)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             data=args.data, base=args.base, epochs=args.epochs, out=args.out,
             resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
             frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
-            seed=args.seed, workers=args.workers)
+            seed=args.seed, workers=args.workers, validate_every=args.validate_every)
         try:
             result = train(config, resume=args.resume)
         except (ValueError, FileNotFoundError, FileExistsError) as error:

@@ -50,6 +50,7 @@ class TrainConfig:
     margin: float = 0.2
     scale: float = 30.0
     workers: int | None = None     # data-loading processes; None: 0 on CPU, 8 on GPU
+    validate_every: int = 1        # epochs between validation scores (the last is always scored)
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     def fingerprint(self) -> dict:
@@ -149,16 +150,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                 schedule.step()
                 losses.append(loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        validation = validate(trunk, card, sets, train_files, train_images, validation_images,
-                              device, progress)
+        validation = {}
+        if (epoch + 1) % config.validate_every == 0 or epoch + 1 == config.epochs:
+            validation = validate(trunk, card, sets, train_files, train_images,
+                                  validation_images, device, progress)
         seconds += time.perf_counter() - started
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
             name: {k: round(v, 4) for k, v in scores.items() if k != "per_class_top1"}
             for name, scores in validation.items()}})
         log.info("epoch %d: %s", epoch + 1, history[-1])
         if progress:
-            tqdm.write(f"epoch {epoch + 1}: loss {history[-1]['loss']:.3f}, " + ", ".join(
-                f"{name} top-1 {scores['top1']:.3f}" for name, scores in validation.items()))
+            tqdm.write(f"epoch {epoch + 1}: loss {history[-1]['loss']:.3f}" + "".join(
+                f", {name} top-1 {scores['top1']:.3f}" for name, scores in validation.items()))
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"epoch": epoch + 1, "trunk": trunk.state_dict(), "head": head.state_dict(),
                     "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),

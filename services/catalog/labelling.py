@@ -40,9 +40,9 @@ SELECT p.image_id, p.taxon, $4, 'predicted', p.confidence, t.id
   LEFT JOIN taxa t ON t.name = p.taxon
 """
 ACCEPT_SUGGESTIONS = """
-INSERT INTO labels (image_id, taxon, annotator, state, taxon_id, annotator_id)
+INSERT INTO labels (image_id, taxon, annotator, state, taxon_id, annotator_id, confidence)
 SELECT i.id, i.label, COALESCE((SELECT name FROM annotators WHERE id = $6), $7), 'validated',
-       l.taxon_id, $6
+       l.taxon_id, $6, i.label_confidence
   FROM images i JOIN labels l ON l.id = i.current_label_id
  WHERE i.label_state = 'predicted' AND i.label = $1 AND i.label_confidence >= $2
    AND ($3::bigint IS NULL OR i.project_id = $3)
@@ -177,7 +177,10 @@ async def accept_suggestions(
     instrument: str | None = None,
     image_ids: Sequence[int] | None = None,
 ) -> list[int]:
-    """Validate every image whose suggestion is `taxon` with at least `min_confidence`."""
+    """Validate every image whose suggestion is `taxon` with at least `min_confidence`.
+
+    The validated label keeps the suggestion's confidence: it marks a label accepted in bulk,
+    which calibration must not learn from (nobody looked at the image)."""
     async with conn.transaction():
         records = await conn.fetch(
             ACCEPT_SUGGESTIONS, taxon, min_confidence, project_id, instrument,

@@ -375,6 +375,8 @@ async def test_validate_a_suggestion_group_by_confidence(world: World) -> None:
     expected = sorted(i["id"] for i in before if i["label_confidence"] >= threshold)
     assert len(expected) == group["confident"]
     counts_before = (await world.gw.get("/api/v1/label-counts", headers=world.viewer)).json()
+    refresh = "/api/v1/suggestions/refresh"
+    calibrated_before = (await world.gw.post(refresh, headers=world.annotator)).json()["calibrated_on"]
 
     refused = await world.gw.post("/api/v1/suggestions/accept", headers=world.viewer,
                                   json={"taxon": group["taxon"], "min_confidence": threshold})
@@ -390,6 +392,11 @@ async def test_validate_a_suggestion_group_by_confidence(world: World) -> None:
                                   headers=world.viewer)).json()["data"]
     assert (history[-1]["state"], history[-1]["annotator"]) == ("validated", "Alice")
     assert (history[-1]["previous_state"], history[-1]["previous_taxon"]) == ("predicted", group["taxon"])
+    # The accepted label keeps the confidence it was accepted at, and calibration does not learn
+    # from labels nobody looked at.
+    assert history[-1]["confidence"] >= threshold
+    calibrated_after = (await world.gw.post(refresh, headers=world.annotator)).json()["calibrated_on"]
+    assert calibrated_after == calibrated_before
 
 
 # --- export ------------------------------------------------------------------------------------

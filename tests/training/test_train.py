@@ -77,6 +77,8 @@ def test_resume_continues_and_refuses_other_settings(trained, tiny_set, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main(base + ["--epochs", "2", "--lr", "0.01", "--resume"]) == 2
     assert "other settings" in capsys.readouterr().err
-    assert main(base + ["--epochs", "2", "--resume"]) == 0
-    card = json.loads(trained.onnx_path.with_suffix(".json").read_text())
-    assert [h["epoch"] for h in card["training"]["history"]] == [1, 2]
+    assert main(base + ["--epochs", "3", "--resume", "--validate-every", "5"]) == 0
+    history = json.loads(trained.onnx_path.with_suffix(".json").read_text())["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    # Scored after epoch 1 (every epoch then) and after the last; not after epoch 2.
+    assert ["zoolake" in h for h in history] == [True, False, True]
