@@ -1,5 +1,6 @@
 """Durable ingest jobs: SQL and the functions that take a connection (see 002_ingest_jobs.sql)."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,19 @@ SELECT_ERRORS = f"""
 SELECT source, filename, error FROM ingest_items WHERE job_id = $1 AND status = 'failed'
  ORDER BY id LIMIT {MAX_ERRORS_SHOWN}
 """
+# Staged bytes are written and their items recorded under this lock held shared; they are
+# deleted under it held exclusively, so a file can never vanish between an intake's write and its
+# rows' commit (another intake of the same bytes may be in flight while its twin settles).
+STAGING_LOCK = 0x6E617570  # "naup"
+LOCK_STAGING_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
+LOCK_STAGING_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
+# Contents of these items that no open or failed item still needs: the image store has them.
+RELEASABLE_STAGED = """
+SELECT DISTINCT i.sha256 FROM ingest_items i
+ WHERE i.id = any($1::bigint[]) AND i.status IN ('done', 'duplicate')
+   AND NOT EXISTS (SELECT 1 FROM ingest_items o
+                    WHERE o.sha256 = i.sha256 AND o.status IN ('pending', 'running', 'failed'))
+"""
 # Pending items that are due, and running items whose worker let the lease run out (it died).
 CLAIM_ITEMS = """
 WITH picked AS (
@@ -122,14 +136,18 @@ async def create_job(conn: asyncpg.Connection, source: str | None) -> int:
     return await conn.fetchval(INSERT_JOB, source)
 
 
-async def add_items(conn: asyncpg.Connection, job_id: int, items: list[NewItem]) -> None:
-    """Record the items in one statement; the job must exist and still be open."""
+async def add_items(conn: asyncpg.Connection, job_id: int, items: list[NewItem],
+                    stage: Callable[[], Awaitable[None]]) -> None:
+    """Stage the bytes (`stage`), then record the items in one statement; the job must exist
+    and still be open."""
     async with conn.transaction():
         is_open = await conn.fetchval(JOB_IS_OPEN, job_id)
         if is_open is None:
             raise JobNotFound(f"job {job_id} not found")
         if not is_open:
             raise JobClosed(f"job {job_id} is closed: no more items can be added")
+        await conn.execute(LOCK_STAGING_SHARED, STAGING_LOCK)
+        await stage()
         await conn.execute(
             INSERT_ITEMS, job_id,
             [i.sha256 for i in items], [i.filename for i in items], [i.source for i in items],
@@ -176,6 +194,19 @@ async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float) -> l
 
 async def item_sha256(conn: asyncpg.Connection, item_id: int) -> str | None:
     return await conn.fetchval(SELECT_ITEM_SHA256, item_id)
+
+
+async def release_staged(conn: asyncpg.Connection, item_ids: list[int],
+                         delete: Callable[[list[str]], Awaitable[None]]) -> int:
+    """Delete (`delete`) the staged bytes of these items once nothing else needs them: every
+    item of the content is done or a duplicate. Failed items keep theirs for inspection.
+    Returns how many contents were released."""
+    async with conn.transaction():
+        await conn.execute(LOCK_STAGING_EXCLUSIVE, STAGING_LOCK)
+        releasable = [r["sha256"] for r in await conn.fetch(RELEASABLE_STAGED, item_ids)]
+        if releasable:
+            await delete(releasable)
+    return len(releasable)
 
 
 async def record_results(conn: asyncpg.Connection, results: list[ItemResult]) -> int:

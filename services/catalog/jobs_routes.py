@@ -141,9 +141,8 @@ async def add_items(
         for sha256, data in payloads:
             staging.write(sha256, data)
 
-    await anyio.to_thread.run_sync(stage_all)
     if new:
-        await jobs.add_items(conn, job_id, new)
+        await jobs.add_items(conn, job_id, new, lambda: anyio.to_thread.run_sync(stage_all))
     return {"accepted": len(payloads), "refused": len(new) - len(payloads)}
 
 
@@ -191,7 +190,17 @@ async def item_data(conn: ConnectionDep, request: Request, item_id: int) -> File
 
 
 @router.post("/items/results")
-async def results(conn: ConnectionDep, body: ResultsIn) -> dict[str, int]:
+async def results(conn: ConnectionDep, request: Request, body: ResultsIn) -> dict[str, int]:
     settled = [jobs.ItemResult(r.id, r.outcome, r.image_id, r.error, r.retry_after_s)
                for r in body.results]
-    return {"updated": await jobs.record_results(conn, settled)}
+    updated = await jobs.record_results(conn, settled)
+    staging = _staging(request)
+
+    def delete(sha256s: list[str]) -> None:
+        for sha256 in sha256s:
+            staging.delete(sha256)
+
+    released = await jobs.release_staged(
+        conn, [r.id for r in settled if r.outcome == "done"],
+        lambda sha256s: anyio.to_thread.run_sync(delete, sha256s))
+    return {"updated": updated, "released": released}

@@ -1,5 +1,6 @@
 """Bytes of accepted job items, content-addressed under data_dir/staging/ab/cd/<sha256>, written
-atomically before their rows are committed, so nothing a job accepted is lost. Blocking."""
+atomically before their rows are committed, so nothing a job accepted is lost, and deleted once
+every item carrying them is done or a duplicate (jobs.release_staged). Blocking."""
 
 from pathlib import Path
 
@@ -15,3 +16,6 @@ class StagingStore:
 
     def write(self, sha256: str, data: bytes) -> None:
         _write_atomic(self.path(sha256), data)
+
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)

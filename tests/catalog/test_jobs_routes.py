@@ -95,10 +95,11 @@ async def test_lease_running_out_lets_another_worker_retake_the_item(catalog: Ca
     second = (await catalog.client.post("/v1/jobs/claim", json={"lease_s": 60})).json()["data"]
     assert [(item["id"], item["attempts"]) for item in second] == [(first[0]["id"], 2)]
     settle = {"results": [{"id": first[0]["id"], "outcome": "failed", "error": "second says"}]}
-    assert (await catalog.client.post("/v1/jobs/items/results", json=settle)).json() == {"updated": 1}
+    settled = (await catalog.client.post("/v1/jobs/items/results", json=settle)).json()
+    assert settled == {"updated": 1, "released": 0}  # a failed item keeps its bytes
     # The first worker's late answer finds the item settled and changes nothing.
     late = {"results": [{"id": first[0]["id"], "outcome": "retry", "error": "first says"}]}
-    assert (await catalog.client.post("/v1/jobs/items/results", json=late)).json() == {"updated": 0}
+    assert (await catalog.client.post("/v1/jobs/items/results", json=late)).json()["updated"] == 0
     assert (await status(catalog, job_id))["errors"][0]["error"] == "second says"
 
 
@@ -138,6 +139,7 @@ async def test_back_off_ends_failed_with_the_reason_after_max_attempts(catalog: 
     assert job["counts"]["failed"] == 2 and job["counts"]["done"] == 0
     assert all(e["error"].startswith("gave up after 3 attempts: ") and "embedder" in e["error"]
                for e in job["errors"]), job["errors"]
+    assert len(staged(catalog)) == 2  # failed items keep their bytes, to look into or ingest again
 
 
 @pytest.fixture
@@ -181,3 +183,5 @@ async def test_two_workers_at_once_settle_every_item_exactly_once(
         model = (await http.get("http://embedder/v1/model")).json()["name"]
         count = (await http.get(f"http://search/v1/collections/{model}/count")).json()["count"]
     assert count == 20
+    # Every item is done or a duplicate: the image store holds the bytes, staging holds nothing.
+    assert staged(catalog) == []

@@ -104,6 +104,7 @@ async def test_schema_has_expected_tables_columns_and_indexes(conn):
         "images_label_idx",
         "images_label_state_idx",
         "images_sha256_key",
+        "ingest_items_sha256_idx",
     } <= indexes
     recorded = [
         r["version"]
