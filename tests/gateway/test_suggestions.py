@@ -27,6 +27,14 @@ def test_calibration_is_monotone_and_maps_shares_to_observed_accuracy() -> None:
     pairs = [(0.3, False)] * 6 + [(0.3, True)] * 4 + [(0.9, True)] * 9 + [(0.9, False)]
     fitted = fit_calibration(pairs)
     assert fitted["value"] == sorted(fitted["value"])
-    assert abs(calibrate(fitted, 0.3) - 0.4) < 1e-9 and abs(calibrate(fitted, 0.9) - 0.9) < 1e-9
+    # Observed 4/10 and 9/10, each with one right and one wrong pseudo-observation added.
+    assert abs(calibrate(fitted, 0.3) - 5 / 12) < 1e-9 and abs(calibrate(fitted, 0.9) - 10 / 12) < 1e-9
     rows = reliability_table([(calibrate(fitted, s), ok) for s, ok in pairs])
     assert [(r["n"], r["accuracy"]) for r in rows] == [(10, 0.4), (10, 0.9)]
+
+
+def test_a_few_right_answers_never_make_certainty() -> None:
+    few = fit_calibration([(1.0, True)] * 5)
+    assert calibrate(few, 1.0) == 6 / 7
+    many = fit_calibration([(1.0, True)] * 298)
+    assert calibrate(many, 1.0) == 299 / 300
