@@ -176,16 +176,25 @@ class CatalogClient(ServiceClient):
     async def by_sha256(self, sha256: str) -> Json | None:
         return await self._call_or_none("GET", f"/v1/images/by-sha256/{sha256}")
 
-    async def store(
-        self, file: FilePart, fields: dict[str, str | None], actor: int | None = None
-    ) -> StoredImage:
-        data = {key: value for key, value in fields.items() if value is not None}
+    async def store_many(
+        self, files: list[tuple[FilePart, dict[str, Any]]], actor: int | None = None
+    ) -> list[StoredImage | str]:
+        """Store a batch in one request: per file the stored image, or the reason it was refused.
+        Fields are those of `POST /v1/images` (None = absent; metadata may be a dict)."""
+        entries = [{k: v for k, v in fields.items() if v is not None} for _, fields in files]
         body = await self.call(
-            "POST", "/v1/images", files={"file": (file.filename, file.data, file.content_type)},
-            data=data, actor=actor,
+            "POST", "/v1/images/batch",
+            files=[("files", (f.filename, f.data, f.content_type)) for f, _ in files],
+            data={"items": json.dumps(entries)}, actor=actor,
         )
-        duplicate = bool(body.pop("duplicate", False))
-        return StoredImage(body, duplicate)
+        results: list[StoredImage | str] = []
+        for entry in body["data"]:
+            if entry["image"] is None:
+                results.append(entry["error"])
+            else:
+                image = entry["image"]
+                results.append(StoredImage(image, bool(image.pop("duplicate", False))))
+        return results
 
     async def by_sha256_many(self, sha256s: list[str]) -> dict[str, Json]:
         """The known images among these contents, by sha256 (one call)."""

@@ -67,8 +67,8 @@ async def _read_batch(
 ) -> dict[str, Content]:
     fields = {
         "instrument": meta.instrument, "sample": meta.sample, "label": meta.label,
-        "project_id": None if meta.project is None else str(meta.project),
-        "create_taxon": "true" if meta.create_taxon else None,
+        "project_id": meta.project,
+        "create_taxon": meta.create_taxon or None,
     }
     contents: dict[str, Content] = {}
     for position, upload in enumerate(files):

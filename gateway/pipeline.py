@@ -6,7 +6,6 @@ catalog marks indexed. A content known but not indexed in this model is embedded
 """
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,9 +13,11 @@ from typing import Any, TypeVar
 
 from gateway.active_model import ModelCard
 from gateway.clients import Downstream, FilePart
-from gateway.errors import DownstreamRejected
 
 log = logging.getLogger("nauplius.gateway")
+
+# Files per catalog store request: one request and one multipart parse per batch, not per image.
+STORE_BATCH = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,7 +81,12 @@ async def index_contents(
                 content.vector = result.vector
 
     to_store = [c for c in to_embed if c.vector is not None and c.image is None]
-    await bounded(concurrency, to_store, lambda c: _store(downstream, c))
+    by_actor: dict[int | None, list[Content]] = {}
+    for content in to_store:
+        by_actor.setdefault(content.actor, []).append(content)
+    chunks = [(actor, group[start:start + STORE_BATCH]) for actor, group in by_actor.items()
+              for start in range(0, len(group), STORE_BATCH)]
+    await bounded(concurrency, chunks, lambda chunk: _store(downstream, *chunk))
 
     to_index = [c for c in to_embed if c.vector is not None and c.image is not None]
     if to_index:
@@ -91,16 +97,15 @@ async def index_contents(
         log.info("indexed %d images in %s", len(points), model.name)
 
 
-async def _store(downstream: Downstream, content: Content) -> None:
-    fields = {"filename": content.part.filename, "annotator": "upload", **content.fields}
-    if isinstance(fields.get("metadata"), dict):
-        fields["metadata"] = json.dumps(fields["metadata"])
-    try:
-        stored = await downstream.catalog.store(content.part, fields, actor=content.actor)
-    except DownstreamRejected as exc:
-        content.error = f"refused by catalog: {exc.detail}"
-        return
-    content.image, content.duplicate = stored.image, stored.duplicate
+async def _store(downstream: Downstream, actor: int | None, contents: list[Content]) -> None:
+    files = [(c.part, {"filename": c.part.filename, "annotator": "upload", **c.fields})
+             for c in contents]
+    results = await downstream.catalog.store_many(files, actor=actor)
+    for content, result in zip(contents, results):
+        if isinstance(result, str):
+            content.error = f"refused by catalog: {result}"
+        else:
+            content.image, content.duplicate = result.image, result.duplicate
 
 
 def _payload(image: dict[str, Any]) -> dict[str, Any]:

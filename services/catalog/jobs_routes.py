@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from services.catalog import jobs
 from services.catalog.deps import ConnectionDep, SettingsDep
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
-from services.catalog.form_fields import captured_at_field, text_field
+from services.catalog.form_fields import captured_at_field, json_list, text_field
 from services.catalog.staging import StagingStore
 
 router = APIRouter(prefix="/v1/jobs")
@@ -75,18 +75,6 @@ def _item_fields(raw: Any, position: int) -> tuple[str | None, str, dict[str, An
     return filename, source or filename or f"item {position}", fields
 
 
-def _json_list(name: str, text: str | None) -> list[Any]:
-    if text is None or not text.strip():
-        return []
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidMetadata(f"{name} is not valid JSON: {exc}") from None
-    if not isinstance(value, list):
-        raise InvalidMetadata(f"{name} must be a JSON list")
-    return value
-
-
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_job(conn: ConnectionDep, body: JobCreate) -> dict[str, Any]:
     return await jobs.job_status(conn, await jobs.create_job(conn, body.source))
@@ -113,7 +101,7 @@ async def add_items(
 ) -> dict[str, Any]:
     """Stage every file's bytes, then record all items at once; bad input stores nothing."""
     files = files or []
-    entries = _json_list("items", items) or [{} for _ in files]
+    entries = json_list("items", items) or [{} for _ in files]
     if len(entries) != len(files):
         raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
     new: list[jobs.NewItem] = []
@@ -130,7 +118,7 @@ async def add_items(
         sha256 = hashlib.sha256(data).hexdigest()
         payloads.append((sha256, data))
         new.append(jobs.NewItem(sha256, filename, source, fields))
-    for position, entry in enumerate(_json_list("refused", refused)):
+    for position, entry in enumerate(json_list("refused", refused)):
         if not isinstance(entry, dict) or not entry.get("source") or not entry.get("reason"):
             raise InvalidMetadata(f"refused[{position}] needs source and reason")
         new.append(jobs.NewItem(None, None, str(entry["source"])[:4000], {},

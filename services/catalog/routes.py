@@ -11,9 +11,22 @@ from services.catalog import access, queries, repository, taxonomy
 from services.catalog.decoding import MEDIA_TYPES
 from services.catalog.deps import ActorDep, ConnectionDep, IngestorDep, SettingsDep
 from services.catalog.domain import DEFAULT_PROJECT_ID, ImageDetails, NewLabel
-from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
-from services.catalog.form_fields import captured_at_field, metadata_field, text_field
+from services.catalog.errors import (
+    CatalogError,
+    ImageTooLarge,
+    InvalidMetadata,
+    StoredFileMissing,
+)
+from services.catalog.form_fields import (
+    UploadFields,
+    captured_at_field,
+    json_list,
+    metadata_field,
+    text_field,
+)
 from services.catalog.schemas import (
+    BatchEntry,
+    UploadedBatch,
     ImageList,
     ImageLookup,
     ImagePublic,
@@ -61,33 +74,71 @@ async def upload_image(
     create_taxon: Annotated[bool, Form()] = False,
     actor: ActorDep = None,
 ) -> UploadedImage:
+    fields = UploadFields(filename or file.filename, instrument, sample, captured_at, metadata,
+                          label, annotator, label_state, project_id, create_taxon)
+    stored = await _store(conn, ingestor, settings, file, fields, actor)
+    if stored.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return stored
+
+
+@router.post("/v1/images/batch", response_model=UploadedBatch)
+async def upload_images(
+    conn: ConnectionDep,
+    ingestor: IngestorDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File()],
+    items: Annotated[str | None, Form(description="JSON list, one object of fields per file")] = None,
+    actor: ActorDep = None,
+) -> UploadedBatch:
+    """Many uploads in one request, each stored (or refused, with the reason) on its own exactly
+    as `POST /v1/images` would; one request per batch instead of one per image."""
+    entries = json_list("items", items) or [{} for _ in files]
+    if len(entries) != len(files):
+        raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
+    results = []
+    for position, (upload, entry) in enumerate(zip(files, entries)):
+        try:
+            fields = UploadFields.from_entry(entry, f"items[{position}]", upload.filename)
+            results.append(BatchEntry(image=await _store(conn, ingestor, settings, upload,
+                                                         fields, actor)))
+        except CatalogError as refused:
+            if refused.status_code >= 500:
+                raise
+            results.append(BatchEntry(error=refused.detail))
+    return UploadedBatch(data=results)
+
+
+async def _store(conn, ingestor, settings, file: UploadFile, fields: "UploadFields",
+                 actor: int | None) -> UploadedImage:
     # Every field is checked before the bytes are looked at, so nothing is stored on bad input.
     details = ImageDetails(
-        filename=text_field("filename", filename or file.filename),
-        instrument=text_field("instrument", instrument),
-        sample=text_field("sample", sample),
-        captured_at=captured_at_field(captured_at),
-        metadata=metadata_field(metadata),
-        project_id=project_id,
+        filename=text_field("filename", fields.filename),
+        instrument=text_field("instrument", fields.instrument),
+        sample=text_field("sample", fields.sample),
+        captured_at=captured_at_field(fields.captured_at),
+        metadata=metadata_field(fields.metadata),
+        project_id=fields.project_id,
         created_by=actor,
     )
-    await access.get_project(conn, project_id)
-    taxon = text_field("label", label, max_length=500)
+    await access.get_project(conn, fields.project_id)
+    taxon = text_field("label", fields.label, max_length=500)
     new_label = None
     if taxon is not None:
-        if label_state == "unlabelled":
+        if fields.label_state == "unlabelled":
             raise InvalidMetadata("label_state 'unlabelled' takes no label")
-        if not create_taxon:  # refuse an unknown taxon before the bytes are stored
+        if not fields.create_taxon:  # refuse an unknown taxon before the bytes are stored
             await taxonomy.resolve_taxon(conn, taxon)
         new_label = NewLabel(
-            taxon, label_state, text_field("annotator", annotator, 200), annotator_id=actor
+            taxon, fields.label_state, text_field("annotator", fields.annotator, 200),
+            annotator_id=actor,
         )
     data = await file.read(settings.max_image_bytes + 1)
     if len(data) > settings.max_image_bytes:
         raise ImageTooLarge(f"file is over the limit of {settings.max_image_bytes} bytes")
-    image, duplicate = await ingestor.store_upload(conn, data, details, new_label, create_taxon)
-    if duplicate:
-        response.status_code = status.HTTP_200_OK
+    image, duplicate = await ingestor.store_upload(
+        conn, data, details, new_label, fields.create_taxon
+    )
     return UploadedImage(**asdict(image), duplicate=duplicate)
 
 

@@ -35,6 +35,17 @@ class UploadedImage(ImagePublic):
     duplicate: bool
 
 
+class BatchEntry(BaseModel):
+    """One file of a batch upload: the stored image, or why it was refused."""
+
+    image: UploadedImage | None = None
+    error: str | None = None
+
+
+class UploadedBatch(BaseModel):
+    data: list[BatchEntry]
+
+
 class ImageList(BaseModel):
     data: list[ImagePublic]
     count: int

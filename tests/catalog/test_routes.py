@@ -289,3 +289,35 @@ async def test_missing_file_on_disk_is_a_clear_500(catalog, zoolake):
     response = await catalog.client.get(f"/v1/images/{image['id']}/thumbnail")
     assert response.status_code == 500
     assert "missing from storage" in response.json()["detail"]
+
+
+async def test_a_batch_stores_the_good_files_and_names_each_refusal(catalog, zoolake):
+    good, again, other = zoolake[0], zoolake[0], zoolake[1]
+    files = [("files", (p.path.name, p.data, "image/jpeg")) for p in (good, again, other)]
+    files += [("files", ("broken.jpeg", b"not an image", "image/jpeg")),
+              ("files", ("x.jpeg", zoolake[2].data, "image/jpeg")),
+              ("files", ("y.jpeg", zoolake[3].data, "image/jpeg"))]
+    items = [{"instrument": "SPC", "metadata": {"roi": 1}}, {}, {"captured_at": "yesterday"},
+             {}, {"label_state": "certain"}, {"project_id": 99}]
+    response = await catalog.client.post("/v1/images/batch", files=files,
+                                         data={"items": json.dumps(items)})
+    assert response.status_code == 200, response.text
+    entries = response.json()["data"]
+    stored, duplicate = entries[0]["image"], entries[1]["image"]
+    assert stored["sha256"] == good.sha256 and stored["instrument"] == "SPC"
+    assert stored["metadata"] == {"roi": 1} and not stored["duplicate"]
+    assert duplicate["id"] == stored["id"] and duplicate["duplicate"]
+    errors = [e["error"] for e in entries[2:]]
+    assert all(e["image"] is None for e in entries[2:]), entries[2:]
+    assert "captured_at" in errors[0]
+    assert "decode" in errors[1].lower() or "image" in errors[1].lower(), errors[1]
+    assert "label_state" in errors[2] and "99" in errors[3], errors
+    assert await catalog.row_count() == 1
+
+
+async def test_a_batch_whose_items_do_not_match_its_files_stores_nothing(catalog, zoolake):
+    files = [("files", (p.path.name, p.data, "image/jpeg")) for p in zoolake[:2]]
+    response = await catalog.client.post("/v1/images/batch", files=files,
+                                         data={"items": json.dumps([{}])})
+    assert response.status_code == 422 and "items has 1 entries for 2 files" in response.text
+    assert await catalog.row_count() == 0 and catalog.stored_files() == set()
