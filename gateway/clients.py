@@ -230,8 +230,8 @@ class CatalogClient(ServiceClient):
         return await self._call("GET", f"/v1/images/{image_id}/labels")
 
     # --- ingest jobs -------------------------------------------------------------------------
-    async def create_job(self, source: str | None) -> Json:
-        return await self._call("POST", "/v1/jobs", json={"source": source})
+    async def create_job(self, source: str | None, actor: int | None = None) -> Json:
+        return await self.call("POST", "/v1/jobs", json={"source": source}, actor=actor)
 
     async def add_job_items(
         self, job_id: int, files: list[FilePart], items: list[Json], refused: list[Json]

@@ -122,7 +122,7 @@ async def create_job(
                 entry[key] = value
     if principal.may("admin"):  # as on /images: an admin's labels add their taxa
         await ensure_taxa(downstream, (e.get("label") for e in entries), principal.annotator_id)
-    job = await downstream.catalog.create_job(source)
+    job = await downstream.catalog.create_job(source, actor=principal.annotator_id)
     await _send(downstream, job["id"], parts, entries, refused)
     if not keep_open:
         return JSONResponse(await downstream.catalog.close_job(job["id"]), status_code=201)

@@ -39,7 +39,7 @@ class ItemResult:
     retry_after_s: float = 0.0
 
 
-INSERT_JOB = "INSERT INTO ingest_jobs (source) VALUES ($1) RETURNING id"
+INSERT_JOB = "INSERT INTO ingest_jobs (source, created_by) VALUES ($1, $2) RETURNING id"
 JOB_IS_OPEN = "SELECT NOT closed FROM ingest_jobs WHERE id = $1 FOR SHARE"
 INSERT_ITEMS = """
 INSERT INTO ingest_items (job_id, sha256, filename, source, fields, status, error)
@@ -57,7 +57,7 @@ UPDATE ingest_jobs AS j SET finished_at = now()
                     WHERE i.job_id = j.id AND i.status IN ('pending', 'running'))
 """
 SELECT_JOB = """
-SELECT id, source, created_at, closed, finished_at,
+SELECT id, source, created_at, created_by, closed, finished_at,
        extract(epoch FROM coalesce(finished_at, now()) - created_at) AS elapsed_s
   FROM ingest_jobs WHERE id = $1
 """
@@ -97,8 +97,9 @@ WITH picked AS (
 UPDATE ingest_items AS i
    SET status = 'running', attempts = i.attempts + 1,
        lease_until = now() + $2 * interval '1 second', updated_at = now()
-  FROM picked WHERE i.id = picked.id
-RETURNING i.id, i.job_id, i.sha256, i.filename, i.source, i.fields, i.attempts
+  FROM picked, ingest_jobs j WHERE i.id = picked.id AND j.id = i.job_id
+RETURNING i.id, i.job_id, i.sha256, i.filename, i.source, i.fields, i.attempts,
+          j.created_by
 """
 SELECT_ITEM_SHA256 = "SELECT sha256 FROM ingest_items WHERE id = $1"
 # Only a running item takes a result: a late answer from a worker whose item was retaken and
@@ -132,8 +133,8 @@ RETURNING job_id
 """
 
 
-async def create_job(conn: asyncpg.Connection, source: str | None) -> int:
-    return await conn.fetchval(INSERT_JOB, source)
+async def create_job(conn: asyncpg.Connection, source: str | None, created_by: int | None) -> int:
+    return await conn.fetchval(INSERT_JOB, source, created_by)
 
 
 async def add_items(conn: asyncpg.Connection, job_id: int, items: list[NewItem],
@@ -174,6 +175,7 @@ async def job_status(conn: asyncpg.Connection, job_id: int) -> dict[str, Any]:
     errors = [dict(r) for r in await conn.fetch(SELECT_ERRORS, job_id)]
     return {
         "id": job["id"], "source": job["source"], "created_at": job["created_at"].isoformat(),
+        "created_by": job["created_by"],
         "closed": job["closed"], "finished": job["finished_at"] is not None,
         "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
         "total": sum(counts.values()), "counts": counts,

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from services.catalog import jobs
-from services.catalog.deps import ConnectionDep, SettingsDep
+from services.catalog.deps import ActorDep, ConnectionDep, SettingsDep
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
 from services.catalog.form_fields import captured_at_field, json_list, text_field
 from services.catalog.staging import StagingStore
@@ -76,8 +76,8 @@ def _item_fields(raw: Any, position: int) -> tuple[str | None, str, dict[str, An
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_job(conn: ConnectionDep, body: JobCreate) -> dict[str, Any]:
-    return await jobs.job_status(conn, await jobs.create_job(conn, body.source))
+async def create_job(conn: ConnectionDep, actor: ActorDep, body: JobCreate) -> dict[str, Any]:
+    return await jobs.job_status(conn, await jobs.create_job(conn, body.source, actor))
 
 
 @router.get("")

@@ -82,7 +82,8 @@ class IngestWorker:
             if item["sha256"] not in contents:
                 fields = {k: item["fields"].get(k) for k in FORM_FIELDS}
                 part = FilePart(item["filename"] or "item", "application/octet-stream", payload)
-                contents[item["sha256"]] = Content(part, item["sha256"], fields)
+                contents[item["sha256"]] = Content(part, item["sha256"], fields,
+                                                   actor=item.get("created_by"))
             contents[item["sha256"]].positions.append(position)
         model = await self.active_model.get()
         await index_contents(list(contents.values()), self.downstream, model, concurrency)

@@ -77,7 +77,7 @@ EXPECTED_COLUMNS = {
         "created_at",
     },
     "schema_migrations": {"version", "name", "checksum", "applied_at"},
-    "ingest_jobs": {"id", "source", "created_at", "closed", "finished_at"},
+    "ingest_jobs": {"id", "source", "created_at", "created_by", "closed", "finished_at"},
     "ingest_items": {
         "id", "job_id", "sha256", "filename", "source", "fields", "status", "attempts",
         "not_before", "lease_until", "image_id", "error", "updated_at",

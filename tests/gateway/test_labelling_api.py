@@ -20,6 +20,7 @@ import pytest_asyncio
 from gateway.config import GatewaySettings
 from tests.conftest import create_database, drop_database
 from tests.gateway.conftest import DATA, running_gateway
+from tests.catalog.test_jobs_routes import worker_over
 from tests.gateway.test_pipeline import ServiceRouter, catalog_app, embedder_app, search_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -50,6 +51,7 @@ class World:
     truth: dict[int, str]
     seeds: list[int]
     unjudged: list[int]
+    services: ServiceRouter
 
 
 def _key(key: str) -> dict[str, str]:
@@ -95,7 +97,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 for app in apps.values():
                     await stack.enter_async_context(app.router.lifespan_context(app))
                 w = World()
-                w.gw = await stack.enter_async_context(running_gateway(settings, ServiceRouter(apps)))
+                w.services = ServiceRouter(apps)
+                w.gw = await stack.enter_async_context(running_gateway(settings, w.services))
                 w.admin = _key(key_file.read_text().strip())
                 imported = await w.gw.post("/api/v1/taxa/import", content=TAXA_CSV, headers=w.admin)
                 assert imported.status_code == 200, imported.text
@@ -467,6 +470,27 @@ async def test_an_admin_job_adds_the_taxa_its_labels_name(world: World) -> None:
                                                    for k, v in t.items() if k in ("name", "parent")}
     listed = (await world.gw.get("/api/v1/jobs", headers=world.viewer)).json()
     assert job.json()["id"] in {j["id"] for j in listed["data"]}
+
+
+async def test_a_job_records_who_sent_it_on_what_it_stores(world: World) -> None:
+    path = sorted((ZOOLAKE / "daphnia").iterdir())[-1]
+    files = [("files", (path.name, path.read_bytes(), "image/jpeg"))]
+    job = await world.gw.post("/api/v1/jobs", files=files, data={"label": "daphnia"},
+                              headers=world.annotator)
+    assert job.status_code == 201, job.text
+    assert job.json()["created_by"] == world.annotator_id
+    async with httpx.AsyncClient(transport=world.services) as http:
+        worker = worker_over(http)
+        for _ in range(100):
+            if (await world.gw.get(f"/api/v1/jobs/{job.json()['id']}", headers=world.viewer)).json()["finished"]:
+                break
+            await worker.run_once()
+    daphnia = (await world.gw.get("/api/v1/images", headers=world.viewer,
+                                  params={"taxon": "daphnia", "limit": 500})).json()["data"]
+    (image,) = [i for i in daphnia if i["filename"] == path.name]
+    history = (await world.gw.get(f"/api/v1/images/{image['id']}/labels",
+                                  headers=world.viewer)).json()["data"]
+    assert [(h["taxon"], h["annotator"]) for h in history] == [("daphnia", "Alice")]
 
 
 async def test_a_key_with_the_catalog_away_is_a_502_naming_it(closed_url: str) -> None:
