@@ -64,6 +64,7 @@ def main() -> int:
     print("| model | metric | TTA | set | top-1 | vote5 | class top-1 | ms/image |")
     print("|---|---|---|---|---:|---:|---:|---:|")
     results, commands = [], []
+    embeddings: dict = {}  # each model x set x TTA is embedded once, whatever the metrics
     for model in args.models:
         trained = trained_sets(model)
         for set_name in args.sets:
@@ -73,7 +74,8 @@ def main() -> int:
                 for tta in args.tta:
                     options = METRICS[metric]
                     result = evaluate(args.data / set_name, model_path=model, progress=False,
-                                      holdout=0.2, seed=0, tta=tta, **options)
+                                      holdout=0.2, seed=0, tta=tta, embedding_cache=embeddings,
+                                      **options)
                     results.append(result)
                     commands.append(command(model, args.data / set_name, options, tta))
                     print(f"| {result['model']} | {metric} | {tta} | {set_name}{role} | "

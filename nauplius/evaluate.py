@@ -65,10 +65,14 @@ async def search_all(gallery: np.ndarray, queries: np.ndarray | None, k: int,
 def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
              metric: str = "cosine", model_path: Path | None = None, progress: bool = True,
              bits: int = 512, rerank: int = 0, holdout: float | None = None, seed: int = 0,
-             report_dir: Path | None = None, tta: str | None = None) -> dict:
+             report_dir: Path | None = None, tta: str | None = None,
+             embedding_cache: dict | None = None) -> dict:
     """Retrieval scores of the model on GALLERY_DIR (leave-one-out), on QUERIES_DIR against it, or,
     with `holdout`, on the held-out part of the gallery's seeded stratified split against the rest
-    (the split `nauplius model train` validates on)."""
+    (the split `nauplius model train` validates on).
+
+    `embedding_cache` (a dict kept by the caller) reuses the embeddings, and their measured cost,
+    of an earlier call with the same model, TTA and files: several metrics, one embedding."""
     if metric == "hamming":
         hyperplanes(1, bits)  # a wrong length fails before anything is embedded
         if rerank < 0:
@@ -91,11 +95,18 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         query_files = None
         check_not_trained_on(embedder.card, gallery_dir, gallery_files, gallery_files)
 
-    started = time.perf_counter()
-    gallery = embed_files(embedder, gallery_files, settings.max_pixels, progress, "gallery")
-    queries = (embed_files(embedder, query_files, settings.max_pixels, progress, "queries")
-               if query_files else None)
-    embed_seconds = time.perf_counter() - started
+    key = (embedder.card.sha256, embedder.tta, file_list_sha256(gallery_files),
+           file_list_sha256(query_files) if query_files else None)
+    if embedding_cache is not None and key in embedding_cache:
+        gallery, queries, embed_seconds = embedding_cache[key]
+    else:
+        started = time.perf_counter()
+        gallery = embed_files(embedder, gallery_files, settings.max_pixels, progress, "gallery")
+        queries = (embed_files(embedder, query_files, settings.max_pixels, progress, "queries")
+                   if query_files else None)
+        embed_seconds = time.perf_counter() - started
+        if embedding_cache is not None:
+            embedding_cache[key] = (gallery, queries, embed_seconds)
     n_embedded = len(gallery_files) + len(query_files or [])
 
     started = time.perf_counter()

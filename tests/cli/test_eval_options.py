@@ -74,3 +74,19 @@ def test_a_fine_tuned_model_is_refused_the_images_it_was_trained_on(small_set, t
 def test_a_wrong_code_length_is_refused_before_embedding(small_set, capsys):
     assert main(["eval", "--gallery", str(small_set), "--metric", "hamming", "--bits", "100"]) == 2
     assert "multiple of 64" in capsys.readouterr().err
+
+
+def test_an_embedding_cache_embeds_once_for_several_metrics(small_set, monkeypatch):
+    import nauplius.evaluate as evaluate_module
+
+    calls = []
+    real = evaluate_module.embed_files
+    monkeypatch.setattr(evaluate_module, "embed_files",
+                        lambda *a, **kw: calls.append(a[-1]) or real(*a, **kw))
+    cache: dict = {}
+    cosine = evaluate_module.evaluate(small_set, holdout=0.25, progress=False, embedding_cache=cache)
+    hamming = evaluate_module.evaluate(small_set, holdout=0.25, progress=False, metric="hamming",
+                                       bits=256, rerank=36, embedding_cache=cache)
+    assert calls == ["gallery", "queries"] and len(cache) == 1
+    assert hamming["top1"] == pytest.approx(cosine["top1"])
+    assert hamming["embed_ms_per_image"] == cosine["embed_ms_per_image"]
