@@ -40,6 +40,9 @@ from nauplius.ingest import ingest
 from nauplius.private_system import private_system
 
 PAGE = 50
+# Rounds between suggestion refreshes (recalibration): often enough that the calibration soon
+# learns from the pages a person has judged, as an annotator pressing "refresh" now and then would.
+REFRESH_EVERY = 5
 
 
 @dataclass
@@ -162,7 +165,7 @@ class Oracle:
             rounds_since_refresh += 1
             # Validations refresh the suggestions around them; recalibrating now and then lets the
             # confidences learn from the growing set of validated images.
-            if rounds_since_refresh >= 20:
+            if rounds_since_refresh >= REFRESH_EVERY:
                 self.refresh()
                 rounds_since_refresh = 0
             self.show_progress()

@@ -1,0 +1,37 @@
+"""`nauplius bench labelling` over a real private system on a tiny real set: the oracle ends with
+every image validated, and its figures add up."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+
+from nauplius.bench_labelling import run
+from tests.conftest import create_database, drop_database
+
+pytestmark = pytest.mark.e2e
+
+CLASSES = ["daphnia", "fish", "ceratium"]
+
+
+def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp_path, monkeypatch):
+    for name in CLASSES:
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for path in sorted((shared_data / "zoolake" / name).iterdir())[:8]:
+            shutil.copy(path, tmp_path / "set" / name / path.name)
+    database_url = asyncio.run(create_database("nauplius_bench_labelling"))
+    monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
+    try:
+        result = run(tmp_path / "set", seed_per_class=2, accept_confidence=0.5, min_group=2,
+                     min_calibrated=0, progress=False)
+    finally:
+        asyncio.run(drop_database(database_url))
+    t = result["tally"]
+    assert (result["images"], result["classes"], result["unvalidated"]) == (24, 3, 0)
+    assert t["seed_actions"] == 6 and t["pages"] == t["page_confirms"]
+    assert result["actions"] == t["seed_actions"] + t["group_accepts"] + t["pages"] + t["page_fixes"]
+    assert result["images_per_action"] == pytest.approx(24 / result["actions"])
+    # Judged pages are right by construction; only unseen accepts can be wrong.
+    wrong_at_most = t["accepted_images"] / 24
+    assert 1 - wrong_at_most <= result["label_precision"] <= 1
