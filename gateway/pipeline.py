@@ -33,7 +33,7 @@ class Content:
     positions: list[int] = field(default_factory=list)  # of the files or items carrying it
     image: dict[str, Any] | None = None
     duplicate: bool = False
-    vector: list[float] | None = None
+    vector_b64: str | None = None  # float32 bytes in base64, as the embedder gave them
     error: str | None = None
     actor: int | None = None  # the annotator who uploads it (recorded as the label's writer)
 
@@ -73,14 +73,14 @@ async def index_contents(
             to_embed.append(content)
 
     if to_embed:
-        results = await downstream.embedder.embed([c.part for c in to_embed])
+        results = await downstream.embedder.embed([c.part for c in to_embed], encoding="base64")
         for content, result in zip(to_embed, results):
-            if result.vector is None:
+            if result.vector_b64 is None:
                 content.error = result.error or "could not be embedded"
             else:
-                content.vector = result.vector
+                content.vector_b64 = result.vector_b64
 
-    to_store = [c for c in to_embed if c.vector is not None and c.image is None]
+    to_store = [c for c in to_embed if c.vector_b64 is not None and c.image is None]
     by_actor: dict[int | None, list[Content]] = {}
     for content in to_store:
         by_actor.setdefault(content.actor, []).append(content)
@@ -88,9 +88,9 @@ async def index_contents(
               for start in range(0, len(group), STORE_BATCH)]
     await bounded(concurrency, chunks, lambda chunk: _store(downstream, *chunk))
 
-    to_index = [c for c in to_embed if c.vector is not None and c.image is not None]
+    to_index = [c for c in to_embed if c.vector_b64 is not None and c.image is not None]
     if to_index:
-        points = [{"id": c.image["id"], "vector": c.vector, "payload": _payload(c.image)}
+        points = [{"id": c.image["id"], "vector_b64": c.vector_b64, "payload": _payload(c.image)}
                   for c in to_index]
         await downstream.search.upsert(model.name, points)
         await catalog.mark_indexed_many([c.image["id"] for c in to_index], model.name)

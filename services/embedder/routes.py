@@ -1,8 +1,9 @@
-from typing import Annotated
+import base64
+from typing import Annotated, Literal
 
 import numpy as np
 from anyio import to_thread
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
 from services.embedder.deps import EmbedderDep, LimiterDep, SettingsDep
 from services.embedder.errors import EmbedderError, ImageTooLarge
@@ -25,7 +26,9 @@ async def model_card(embedder: EmbedderDep) -> ModelCard:
 
 @router.post("/v1/embed")
 async def embed(embedder: EmbedderDep, settings: SettingsDep, limiter: LimiterDep,
-                files: Annotated[list[UploadFile], File()] = []) -> EmbedResponse:  # noqa: B006
+                files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
+                encoding: Annotated[Literal["json", "base64"], Query()] = "json") -> EmbedResponse:
+    """One result per file, in order: its unit-length vector, or the reason it has none."""
     if not files:
         raise HTTPException(400, "no image sent: post one or more multipart fields named 'files'")
     uploads: list[bytes | EmbedderError] = []
@@ -37,7 +40,7 @@ async def embed(embedder: EmbedderDep, settings: SettingsDep, limiter: LimiterDe
         too_big = len(data) > settings.max_image_bytes
         uploads.append(_too_big(len(data), settings.max_image_bytes) if too_big else data)
     results = await to_thread.run_sync(_embed_all, embedder, uploads, settings.max_pixels,
-                                       limiter=limiter)
+                                       encoding, limiter=limiter)
     return EmbedResponse(model=embedder.card.name, dim=embedder.dim, data=results)
 
 
@@ -45,8 +48,8 @@ def _too_big(size: int, limit: int) -> ImageTooLarge:
     return ImageTooLarge(f"file is over the limit of {limit} bytes ({size} bytes)")
 
 
-def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError],
-               max_pixels: int) -> list[EmbeddingResult]:
+def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError], max_pixels: int,
+               encoding: str = "json") -> list[EmbeddingResult]:
     """Decode, prepare and embed a batch; a file that fails gets its error, the others embed."""
     results = [EmbeddingResult() for _ in uploads]
     inputs, positions = [], []
@@ -61,5 +64,8 @@ def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError],
     if inputs:
         vectors = embedder.embed_prepared(np.stack(inputs))
         for i, vector in zip(positions, vectors):
-            results[i].vector = vector.tolist()
+            if encoding == "base64":
+                results[i].vector_b64 = base64.b64encode(vector.astype("<f4").tobytes()).decode()
+            else:
+                results[i].vector = vector.tolist()
     return results

@@ -1,5 +1,8 @@
+import base64
+import binascii
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -23,8 +26,27 @@ class CollectionOut(BaseModel):
 
 class PointIn(Strict):
     id: PointId
-    vector: Vector
+    vector: Vector | None = None
+    # Or the vector as base64 of little-endian float32 (the embedder's ?encoding=base64).
+    vector_b64: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def one_vector(self) -> "PointIn":
+        if (self.vector is None) == (self.vector_b64 is None):
+            raise ValueError("give exactly one of 'vector' or 'vector_b64'")
+        if self.vector_b64 is not None:
+            try:
+                raw = base64.b64decode(self.vector_b64, validate=True)
+            except binascii.Error:
+                raise ValueError("vector_b64 is not valid base64") from None
+            if not raw or len(raw) % 4:
+                raise ValueError("vector_b64 must hold a whole number of float32 values")
+            values = np.frombuffer(raw, dtype="<f4")
+            if not np.isfinite(values).all():
+                raise ValueError("vector_b64 holds a NaN or an infinity")
+            self.vector, self.vector_b64 = values.tolist(), None
+        return self
 
 
 class UpsertRequest(Strict):

@@ -1,3 +1,4 @@
+import base64
 import json
 
 import numpy as np
@@ -61,6 +62,18 @@ async def test_a_batch_with_bad_files_embeds_the_good_ones(client, embedder):
     vectors = np.array([data[0]["vector"], data[-1]["vector"]], np.float32)
     expected = embedder.embed_images([decode_image(p.read_bytes(), 10**8) for p in good])
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+async def test_base64_encoding_gives_the_same_vectors_as_float32_bytes(client):
+    paths = first_images("zoolake/daphnia", 2)
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+    plain = (await client.post("/v1/embed", files=files)).json()["data"]
+    packed = (await client.post("/v1/embed", files=files, params={"encoding": "base64"})).json()["data"]
+    assert all(entry["vector"] is None and entry["error"] is None for entry in packed)
+    decoded = np.array([np.frombuffer(base64.b64decode(e["vector_b64"]), "<f4") for e in packed])
+    np.testing.assert_array_equal(decoded, np.array([e["vector"] for e in plain], np.float32))
+    refused = await client.post("/v1/embed", files=files, params={"encoding": "hex"})
+    assert refused.status_code == 422 and "encoding" in refused.text
 
 
 async def test_a_batch_where_every_file_fails_still_answers_200(client):

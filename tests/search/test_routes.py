@@ -1,5 +1,6 @@
 """The HTTP contract of the search service, run against both backends."""
 
+import base64
 import math
 
 import numpy as np
@@ -83,6 +84,27 @@ async def test_wrong_dimension_upsert_stores_nothing(client):
     assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 10}
     r = await client.post("/v1/collections/plankton/query", json={"id": 100})
     assert r.status_code == 404
+
+
+async def test_vectors_may_come_as_float32_base64(client):
+    await make_collection(client, n=10)
+    vectors = unit_vectors(2, DIM, seed=7)
+    batch = [{"id": 200 + i, "vector_b64": base64.b64encode(v.astype("<f4").tobytes()).decode()}
+             for i, v in enumerate(vectors)]
+    r = await client.put("/v1/collections/plankton/points", json={"points": batch})
+    assert r.status_code == 200, r.text
+    hit = (await client.post("/v1/collections/plankton/query",
+                             json={"vector": vectors[1].tolist(), "k": 1})).json()
+    assert hit["data"][0]["id"] == 201
+    nan = base64.b64encode(np.full(DIM, np.nan, "<f4").tobytes()).decode()
+    for bad, problem in [({"vector_b64": "not base64!"}, "base64"),
+                         ({"vector_b64": base64.b64encode(b"abc").decode()}, "float32"),
+                         ({"vector_b64": nan}, "NaN"),
+                         ({"vector_b64": batch[0]["vector_b64"], "vector": [1.0] * DIM}, "exactly one"),
+                         ({}, "exactly one")]:
+        r = await client.put("/v1/collections/plankton/points", json={"points": [{"id": 300, **bad}]})
+        assert r.status_code == 422 and problem in r.text, (bad, r.text)
+    assert (await client.get("/v1/collections/plankton/count")).json() == {"count": 12}
 
 
 async def test_zero_vector_and_wrong_query_dim_are_refused(client):
