@@ -2,7 +2,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "efficientnet-lite0-imagenet.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "plankton-lite0.onnx"
 
 
 class EmbedderSettings(BaseSettings):
