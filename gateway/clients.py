@@ -260,6 +260,16 @@ class CatalogClient(ServiceClient):
                                 json={"limit": limit, "lease_s": lease_s, "with_data": with_data})
         return body["data"]
 
+    async def unindexed(self, model: str, after_id: int, limit: int) -> list[Json]:
+        body = await self._call("GET", "/v1/images/unindexed",
+                                params={"model": model, "after_id": after_id, "limit": limit})
+        return body["data"]
+
+    async def image_bytes(self, image_id: int) -> bytes:
+        response = await self._send("GET", f"/v1/images/{image_id}/file")
+        assert response is not None
+        return response.content
+
     async def item_data(self, item_id: int) -> bytes:
         response = await self._send("GET", f"/v1/jobs/items/{item_id}/data")
         assert response is not None

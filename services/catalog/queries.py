@@ -84,6 +84,14 @@ def list_images_sql(
     return page, count
 
 
+# Images not indexed in a model, in id order after a cursor: what a model change leaves to do.
+SELECT_UNINDEXED = f"""
+SELECT {IMAGE_COLUMNS} FROM images
+ WHERE id > $2 AND indexed_model IS DISTINCT FROM $1
+ ORDER BY id LIMIT $3
+"""
+
+
 # --- labels -----------------------------------------------------------------------------------
 LABEL_COLUMNS = """
     id, image_id, taxon, annotator, state, confidence, created_at, taxon_id, annotator_id,

@@ -98,6 +98,13 @@ async def list_images(
     return [_image(r) for r in records], count
 
 
+async def unindexed_images(
+    conn: asyncpg.Connection, model: str, after_id: int, limit: int
+) -> list[Image]:
+    """Images not indexed in `model`, in id order, with ids above `after_id`."""
+    return [_image(r) for r in await conn.fetch(queries.SELECT_UNINDEXED, model, after_id, limit)]
+
+
 async def append_label(conn: asyncpg.Connection, image_id: int, new: NewLabel) -> Label:
     """Append to the image's label history; the newest entry becomes its current label."""
     async with conn.transaction():

@@ -162,6 +162,18 @@ async def list_images(
     return ImageList(data=[ImagePublic.model_validate(i) for i in images], count=count)
 
 
+@router.get("/v1/images/unindexed", response_model=ImageLookup)
+async def unindexed_images(
+    conn: ConnectionDep,
+    model: Annotated[str, Query(min_length=1, max_length=200)],
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 64,
+) -> ImageLookup:
+    """Images not indexed in `model` (after a model change), in id order after `after_id`."""
+    images = await repository.unindexed_images(conn, model, after_id, limit)
+    return ImageLookup(data=[ImagePublic.model_validate(i) for i in images])
+
+
 @router.post("/v1/images/lookup", response_model=ImageLookup)
 async def lookup_images(conn: ConnectionDep, body: LookupRequest) -> ImageLookup:
     images = await repository.lookup_images(conn, body.ids)

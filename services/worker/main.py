@@ -47,6 +47,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     async def health(request: Request) -> dict[str, object]:
         worker = request.app.state.worker
         return {"status": "ok", "service": "worker", "settled": worker.settled,
+                "reindexed": worker.reindexed,
                 "service_seconds": dict(worker.seconds)}
 
     return app

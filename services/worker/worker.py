@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.active_model import ActiveModel
 from gateway.clients import Downstream, FilePart
-from gateway.errors import DownstreamError
+from gateway.errors import DownstreamError, DownstreamFailed, DownstreamRejected
 from gateway.pipeline import Content, bounded, index_contents
 from services.worker.config import WorkerSettings
 from services.worker.timing import CallTimer
@@ -31,11 +31,15 @@ class IngestWorker:
                                        for name in ("embedder", "search", "catalog")))
         self.active_model = ActiveModel(downstream)
         self.settled = 0
+        self.reindexed = 0
+        # Per model: the id up to which the catalog was re-indexed, or None once a pass is done.
+        self._reindex_cursor: dict[str, int | None] = {}
+        self._reindexing = asyncio.Lock()  # one loop of a process re-indexes at a time
 
     async def run_forever(self) -> None:
         while True:
             try:
-                worked = await self.run_once()
+                worked = await self.run_once() or await self.reindex_once()
             except DownstreamError as exc:  # the catalog itself is away: leases keep the items
                 log.warning("cannot claim or settle items: %s", exc.detail)
                 worked = False
@@ -59,6 +63,48 @@ class IngestWorker:
             results = [self._retry(item, str(exc.detail)) for item in items]
         self.settled += await catalog.record_results(results)
         return True
+
+    async def reindex_once(self) -> bool:
+        """One batch of stored images not yet indexed in the active model, as after a switch to
+        another model: their bytes come from the catalog and go through the same pipeline. One
+        pass over the catalog per model and process (new images are indexed as they come);
+        False when there is nothing to do. Job items always go first (see run_forever)."""
+        if self._reindexing.locked():
+            return False
+        async with self._reindexing:
+            model = await self.active_model.get()
+            after = self._reindex_cursor.get(model.name, 0)
+            if after is None:
+                return False
+            catalog = self.downstream.catalog
+            images = await catalog.unindexed(model.name, after, self.settings.batch_size)
+            if not images:
+                self._reindex_cursor[model.name] = None
+                if after:
+                    log.info("re-indexed the catalog in %s", model.name)
+                return False
+            data = await bounded(self.settings.catalog_concurrency, images,
+                                 lambda image: self._stored_bytes(image["id"]))
+            contents = [Content(FilePart(image["filename"] or "image", "application/octet-stream",
+                                         payload), image["sha256"])
+                        for image, payload in zip(images, data) if payload is not None]
+            await index_contents(contents, self.downstream, model,
+                                 self.settings.catalog_concurrency)
+            for content in contents:
+                if content.error is not None:
+                    log.warning("image %s not re-indexed: %s", content.image and content.image["id"],
+                                content.error)
+            self.reindexed += sum(content.error is None for content in contents)
+            self._reindex_cursor[model.name] = images[-1]["id"]
+            return True
+
+    async def _stored_bytes(self, image_id: int) -> bytes | None:
+        """The image's bytes; None (skipped, logged) when the catalog cannot give them."""
+        try:
+            return await self.downstream.catalog.image_bytes(image_id)
+        except (DownstreamRejected, DownstreamFailed) as exc:
+            log.warning("image %d not re-indexed: %s", image_id, exc.detail)
+            return None
 
     def _retry(self, item: dict[str, Any], reason: str) -> dict[str, Any]:
         if item["attempts"] >= self.settings.max_attempts:

@@ -185,3 +185,30 @@ async def test_two_workers_at_once_settle_every_item_exactly_once(
     assert count == 20
     # Every item is done or a duplicate: the image store holds the bytes, staging holds nothing.
     assert staged(catalog) == []
+
+
+async def test_idle_workers_index_stored_images_the_active_model_lacks(
+    catalog: Catalog, services: ServiceRouter, shared_data: Path
+):
+    """As after switching the embedder to another model: images stored before (here straight into
+    the catalog, indexed in no model) are embedded from their stored bytes and indexed once."""
+    images = sorted((shared_data / "zoolake" / "daphnia").iterdir())[:5]
+    ids = []
+    for path in images:
+        stored = await catalog.client.post("/v1/images", files={"file": (path.name, path.read_bytes())})
+        ids.append(stored.json()["id"])
+    lost = (await catalog.client.get(f"/v1/images/{ids[0]}")).json()
+    for file in (catalog.settings.data_dir / "images").rglob(f"{lost['sha256']}.*"):
+        file.unlink()  # its bytes are gone: skipped, the others still indexed
+    async with httpx.AsyncClient(transport=services) as http:
+        worker = worker_over(http, batch_size=2)
+        rounds = 0
+        while await worker.reindex_once():
+            rounds += 1
+        assert rounds == 3 and worker.reindexed == 4
+        assert not await worker.reindex_once()  # one pass per model: nothing more to do
+        model = (await http.get("http://embedder/v1/model")).json()["name"]
+        count = (await http.get(f"http://search/v1/collections/{model}/count")).json()["count"]
+    assert count == 4
+    left = (await catalog.client.get("/v1/images/unindexed", params={"model": model})).json()["data"]
+    assert [image["id"] for image in left] == [ids[0]]
