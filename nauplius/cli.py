@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0,
                           help="seed of --holdout and of the hyperplanes (default 0)")
     evaluate.add_argument("--tta", choices=["none", "flips", "d4"],
-                          help="test-time augmentation (default $EMBEDDER_TTA, else none)")
+                          help="test-time augmentation (default $EMBEDDER_TTA, else the model "
+                               "card's tta)")
     evaluate.add_argument("--report", type=Path, metavar="DIR",
                           help="also write an HTML report (DIR/index.html)")
     evaluate.add_argument("--model", type=Path, help="ONNX model with its card beside it "

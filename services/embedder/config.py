@@ -11,8 +11,9 @@ class EmbedderSettings(BaseSettings):
     model_path: Path = DEFAULT_MODEL
     batch_size: int = 32
     # test-time augmentation: "none", "flips" (4 copies) or "d4" (8: flips and quarter turns);
-    # the vector is the mean over the copies, at that many times the embedding cost
-    tta: str = "none"
+    # the vector is the mean over the copies, at that many times the embedding cost. Unset: the
+    # model card's `tta`. Vectors made with another TTA do not mix: re-index after changing it.
+    tta: str | None = None
     threads: int = 0  # onnxruntime intra-op threads; 0 lets it use every core
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000

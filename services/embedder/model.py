@@ -60,14 +60,16 @@ TTA_VARIANTS = {
 
 class Embedder:
     def __init__(self, model_path: Path | str, threads: int = 0, batch_size: int = 32,
-                 session: InferenceSession | None = None, tta: str = "none"):
+                 session: InferenceSession | None = None, tta: str | None = None):
+        """`tta` None: the card's; the card served (`.card`) says which TTA is in use."""
         model_path = Path(model_path)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if tta not in TTA_VARIANTS:
+        if tta is not None and tta not in TTA_VARIANTS:
             raise ValueError(f"tta must be one of {', '.join(TTA_VARIANTS)}, not {tta!r}")
-        self.tta = tta
-        self.card: ModelCard = load_card(model_path)
+        card = load_card(model_path)
+        self.tta = tta or card.tta
+        self.card: ModelCard = card.model_copy(update={"tta": self.tta})
         self._session = session if session is not None else open_session(model_path, threads)
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name

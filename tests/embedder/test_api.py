@@ -28,7 +28,8 @@ async def test_health_and_model_card(client):
     health = (await client.get("/health")).json()
     assert health == {"status": "ok", "model": "efficientnet-lite0-imagenet"}
     card = (await client.get("/v1/model")).json()
-    assert card == json.loads(MODEL.with_suffix(".json").read_text())
+    # The file's card, with the TTA in use (this card names none: the default, "none").
+    assert card == {**json.loads(MODEL.with_suffix(".json").read_text()), "tta": "none"}
 
 
 async def test_a_batch_with_bad_files_embeds_the_good_ones(client, embedder):

@@ -66,7 +66,8 @@ def test_tta_d4_gives_one_vector_for_every_flip_and_quarter_turn(shared_data):
 
     path = sorted((shared_data / "zoolake" / "daphnia").iterdir())[0]
     image = decode_image(path.read_bytes(), 10**8)
-    plain, d4 = Embedder(DEFAULT_MODEL, threads=2), Embedder(DEFAULT_MODEL, threads=2, tta="d4")
+    plain = Embedder(DEFAULT_MODEL, threads=2, tta="none")
+    d4 = Embedder(DEFAULT_MODEL, threads=2, tta="d4")
     turned = [image, np.rot90(image), image[:, ::-1], np.rot90(image[::-1], 3)]
     with_tta = d4.embed_images(turned)
     without = plain.embed_images(turned)
@@ -74,6 +75,15 @@ def test_tta_d4_gives_one_vector_for_every_flip_and_quarter_turn(shared_data):
     assert (without @ without[0]).min() < 0.99  # while the plain model tells them apart
     assert np.allclose(np.linalg.norm(with_tta, axis=1), 1.0, atol=1e-5)
     assert float(with_tta[0] @ without[0]) > 0.8
+
+
+def test_the_card_names_the_tta_and_a_setting_overrides_it():
+    from services.embedder.config import DEFAULT_MODEL
+
+    shipped = Embedder(DEFAULT_MODEL, threads=2)
+    assert shipped.tta == shipped.card.tta == "flips"  # the shipped card asks for it
+    plain = Embedder(DEFAULT_MODEL, threads=2, tta="none")
+    assert plain.tta == plain.card.tta == "none"  # and the card served says what is in use
 
 
 def test_an_unknown_tta_is_refused():
