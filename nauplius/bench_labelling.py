@@ -13,8 +13,9 @@ image is validated:
   learnt from a handful of seeds);
 - otherwise look at one page (at most 50 images) of the largest suggestion group, most confident
   first, or, when nothing is suggested, the similar-image page of the first unvalidated image:
-  confirm the images showing the page's most common class in one action and fix every other image
-  on the page with one action each.
+  confirm the images showing the page's most common class in one action. The other images stay
+  for a later page (re-suggested from their newly validated neighbours, most come back in a group
+  of their own class); `fix_on_page` fixes each of them at once instead, one action per image.
 
 It never picks images by their true label: pages come from the UI's own queries and the truth is
 only used to judge what a page shows. The one-image-per-action baseline labels each image alone:
@@ -60,12 +61,14 @@ class Tally:
 
 class Oracle:
     def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
-                 min_group: int, min_calibrated: int, progress: tqdm) -> None:
+                 min_group: int, min_calibrated: int, progress: tqdm,
+                 fix_on_page: bool = False) -> None:
         self.api = api
         self.truth = truth
         self.accept_confidence = accept_confidence
         self.min_group = min_group
         self.min_calibrated = min_calibrated
+        self.fix_on_page = fix_on_page
         self.calibrated_on = 0
         self.tally = Tally(images=len(truth))
         self.progress = progress
@@ -113,13 +116,19 @@ class Oracle:
         self.show_progress()
 
     def judge_page(self, image_ids: list[int]) -> None:
-        """Confirm the page's most common class in one action, fix each other image alone."""
+        """Confirm the page's most common class in one action. The other images are fixed one
+        action each only when `fix_on_page`; otherwise they are left for a later page, where,
+        re-suggested from their freshly validated neighbours, they are most likely part of a
+        majority confirmed in one action (a person would do the same: "those come up under
+        their own taxon")."""
         if not image_ids:
             return
         majority, _ = Counter(self.truth[i] for i in image_ids).most_common(1)[0]
         self.assign([i for i in image_ids if self.truth[i] == majority], majority)
         self.tally.pages += 1
         self.tally.page_confirms += 1
+        if not self.fix_on_page:
+            return
         for image_id in image_ids:
             if self.truth[image_id] != majority:
                 self.label_one(image_id)
@@ -187,7 +196,8 @@ def _sha256(path: Path) -> str:
 
 
 def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, min_group: int = 10,
-        min_calibrated: int = 300, seed: int = 0, progress: bool = True) -> dict:
+        min_calibrated: int = 300, seed: int = 0, progress: bool = True,
+        fix_on_page: bool = False) -> dict:
     found = find_images([data], label_from_folder=True)
     truth_by_sha = {}
     for image in found:
@@ -202,7 +212,8 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
             truth = {image["id"]: truth_by_sha[image["sha256"]] for image in _all_images(api)}
             with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
                       file=sys.stderr) as bar:
-                oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar)
+                oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar,
+                                fix_on_page)
                 tally = oracle.run(seed_per_class, seed)
             final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
@@ -210,7 +221,8 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
     return {
         "data": str(data), "images": len(truth), "classes": len(set(truth.values())),
         "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
-        "min_group": min_group, "min_calibrated": min_calibrated, "actions": tally.actions,
+        "min_group": min_group, "min_calibrated": min_calibrated, "fix_on_page": fix_on_page,
+        "actions": tally.actions,
         "images_per_action": len(truth) / tally.actions,
         "label_precision": right / len(final), "unvalidated": unvalidated,
         "baseline": {"actions": len(truth), "images_per_action": 1.0, "label_precision": 1.0},
@@ -229,6 +241,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-calibrated", type=int, default=300,
                         help="accept unseen only once the confidences are calibrated on this many "
                              "labels a person looked at (default 300)")
+    parser.add_argument("--fix-on-page", action="store_true",
+                        help="fix every wrong image of a judged page at once (one action each) "
+                             "instead of leaving it for a later page")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the hand-labelled images")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -239,7 +254,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     # Progress bars go to stderr, so --json keeps stdout to one object and still shows progress.
     result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group,
-                 args.min_calibrated, args.seed)
+                 args.min_calibrated, args.seed, fix_on_page=args.fix_on_page)
     if args.json:
         print(json.dumps(result))
         return 0
