@@ -3,7 +3,7 @@ preprocess + ONNX at batch 32, on real plankton images, after a warm-up batch.
 
     .venv/bin/python benchmarks/embedding_cost.py --models models/plankton-lite0.onnx \\
         models/efficientnet-lite0-imagenet.onnx [--data ../shared/data/ndsb] [--images 512] \\
-        [--threads 0] [--tta none]
+        [--threads 0] [--tta none|flips|d4]
 
 Prints one row per model: ms/image for the whole embed call and for inference alone, and the
 load average, because on a shared machine the figure is only as good as the idle cores it had.
@@ -30,7 +30,7 @@ from services.embedder.preprocess import decode_image, prepare  # noqa: E402
 BATCH = 32
 
 
-def measure(model: Path, payloads: list[bytes], threads: int, tta: str) -> dict:
+def measure(model: Path, payloads: list[bytes], threads: int, tta: str | None) -> dict:
     embedder = Embedder(model, threads=threads, batch_size=BATCH, tta=tta)
     batches = [payloads[i:i + BATCH] for i in range(0, len(payloads), BATCH)]
 
@@ -49,7 +49,7 @@ def measure(model: Path, payloads: list[bytes], threads: int, tta: str) -> dict:
         inference += done - ready
     n = len(payloads)
     return {"model": embedder.card.name, "input_size": list(embedder.card.input_size),
-            "images": n, "batch": BATCH, "threads": threads or "all cores", "tta": tta,
+            "images": n, "batch": BATCH, "threads": threads or "all cores", "tta": embedder.tta,
             "ms_per_image": round(1000 * total / n, 2),
             "inference_ms_per_image": round(1000 * inference / n, 2),
             "load_average_1min": round(os.getloadavg()[0], 2)}
@@ -62,17 +62,18 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "ndsb")
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: all)")
-    parser.add_argument("--tta", default="none")
+    parser.add_argument("--tta", choices=["none", "flips", "d4"],
+                        help="test-time augmentation (default: each model card's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     found = find_images([args.data], label_from_folder=False)
     chosen = random.Random(args.seed).sample(found, min(args.images, len(found)))
     payloads = [image.path.read_bytes() for image in chosen]
-    print("| model | input | images | ms/image (decode+prepare+ONNX) | inference ms/image | load |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| model | input | TTA | images | ms/image (decode+prepare+ONNX) | inference ms/image | load |")
+    print("|---|---|---|---:|---:|---:|---:|")
     for model in args.models:
         row = measure(model, payloads, args.threads, args.tta)
-        print(f"| {row['model']} | {row['input_size'][0]} px | {row['images']} | "
+        print(f"| {row['model']} | {row['input_size'][0]} px | {row['tta']} | {row['images']} | "
               f"{row['ms_per_image']} | {row['inference_ms_per_image']} | {row['load_average_1min']} |")
         print(json.dumps(row), file=sys.stderr)
     return 0
