@@ -68,15 +68,16 @@ def run(data: Path, limit: int | None = None, seed: int = 0, env: dict[str, str]
     counts = status["counts"]
     wall_s = finished - started
     index_s = finished - sent
-    service_seconds = {name: round(s, 1) for name, s in sorted(worker["service_seconds"].items())}
+    # Three decimals: a small fast run spends well under 0.05 s in some services.
+    service_seconds = {name: round(s, 3) for name, s in sorted(worker["service_seconds"].items())}
     return {
         "data": str(data), "images": len(images), "stored": counts["done"],
         "duplicates": counts["duplicate"], "failed": counts["failed"], "indexed": indexed,
-        "seconds": round(wall_s, 1), "images_per_s": round(counts["done"] / wall_s, 1),
-        "send_s": round(sent - started, 1), "index_s": round(index_s, 1),
+        "seconds": round(wall_s, 2), "images_per_s": round(counts["done"] / wall_s, 1),
+        "send_s": round(sent - started, 2), "index_s": round(index_s, 2),
         # Where the worker's time went while indexing (seconds in calls to each service).
         "service_seconds": service_seconds,
-        "worker_overhead_s": round(max(0.0, index_s - sum(service_seconds.values())), 1),
+        "worker_overhead_s": round(max(0.0, index_s - sum(service_seconds.values())), 3),
         "cpu_seconds": cpu, "cpu_seconds_total": round(sum(cpu.values()), 1),
         "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
         "settings": env or {},

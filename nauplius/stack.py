@@ -148,10 +148,15 @@ class Stack:
         for service in reversed(list(self.services.values())):
             if service.process.poll() is None:
                 service.process.terminate()
+        # One grace period for all of them, then SIGKILL: stopping never takes much longer
+        # than timeout_s, however many services linger.
+        deadline = time.monotonic() + timeout_s
         for service in self.services.values():
             try:
-                service.process.wait(timeout=timeout_s)
+                service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s of SIGTERM: killed", service.name,
+                            timeout_s)
                 service.process.kill()
                 service.process.wait()
         self.services.clear()

@@ -1,6 +1,7 @@
 """Durable ingest jobs over real processes: kill services mid-job, ingest twice, broken files."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -82,17 +83,27 @@ def test_bins_and_broken_files_in_one_job(stack, client, shared_data, tmp_path):
 
 
 def test_kill_search_mid_job_indexes_every_item_once(stack, client, shared_data):
-    images = sorted((shared_data / "ndsb" / "chaetognath_sagitta").iterdir())[:40]
+    images = [path for name in ("chaetognath_sagitta", "copepod_calanoid", "amphipods")
+              for path in sorted((shared_data / "ndsb" / name).iterdir())]
     before = indexed_count(stack)
     job_id = send_job(client, read_paths(images))
-    time.sleep(0.5)
+    # Kill as soon as the first items are done: a fixed sleep raced a fast machine to the end.
+    deadline = time.monotonic() + 60
+    while client.get(f"/api/v1/jobs/{job_id}").json()["counts"]["done"] == 0:
+        assert time.monotonic() < deadline, "no item was done within a minute"
+        time.sleep(0.02)
     stack.kill("search")
-    assert not client.get(f"/api/v1/jobs/{job_id}").json()["finished"]  # the kill is mid-job
-    time.sleep(2.0)  # the worker's rounds fail and back off meanwhile
-    stack.restart("search")
+    try:
+        assert not client.get(f"/api/v1/jobs/{job_id}").json()["finished"]  # the kill is mid-job
+        time.sleep(2.0)  # the worker's rounds fail and back off meanwhile
+    finally:
+        stack.restart("search")
     status = follow_job(client, job_id, progress=False)
-    assert status["counts"]["done"] == 40 and status["counts"]["failed"] == 0, status
-    assert indexed_count(stack) == before + 40
+    distinct = len({hashlib.sha256(path.read_bytes()).digest() for path in images})
+    counts = status["counts"]
+    assert (counts["done"], counts["duplicate"], counts["failed"]) == (
+        distinct, len(images) - distinct, 0), status
+    assert indexed_count(stack) == before + distinct
     catalog = stack.services["catalog"].url
     listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500}).json()["data"]
     assert listed and all(image["indexed_model"] for image in listed)
