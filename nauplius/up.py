@@ -50,8 +50,10 @@ def run_up(data_dir: Path, port: int) -> int:
         print(f"Using embedded Qdrant Edge in {data_dir / 'search'}", flush=True)
     ports = default_ports(port)
     stack = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
-    # SIGTERM (e.g. from a process manager) stops the services like Ctrl-C does.
+    # SIGTERM (e.g. from a process manager) stops the services like Ctrl-C does; and Ctrl-C
+    # (SIGINT) works even when a script started us in the background, where it is ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("Starting embedder, search, catalog, gateway and the ingest worker ...", flush=True)
     stack.start()
     try:

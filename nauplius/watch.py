@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -136,6 +137,10 @@ def watch_folder(folder: Path, url: str, poll_s: float, label_from_folder: bool 
                     yield thing
             return send_job(client, counted())
 
+        # Ctrl-C or SIGTERM (a process manager) stops it, even when started in the background
+        # of a script, where SIGINT is ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             Watcher(folder, send, label_from_folder).run(poll_s)
         except KeyboardInterrupt:
