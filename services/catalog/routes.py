@@ -4,10 +4,12 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from services.catalog import access, queries, repository, taxonomy
+from services.catalog.config import CatalogSettings
 from services.catalog.decoding import MEDIA_TYPES
 from services.catalog.deps import ActorDep, ConnectionDep, IngestorDep, SettingsDep
 from services.catalog.domain import DEFAULT_PROJECT_ID, ImageDetails, NewLabel
@@ -24,9 +26,9 @@ from services.catalog.form_fields import (
     metadata_field,
     text_field,
 )
+from services.catalog.ingest import Ingestor
 from services.catalog.schemas import (
     BatchEntry,
-    UploadedBatch,
     ImageList,
     ImageLookup,
     ImagePublic,
@@ -39,6 +41,7 @@ from services.catalog.schemas import (
     LabelState,
     LookupRequest,
     Sha256LookupRequest,
+    UploadedBatch,
     UploadedImage,
 )
 
@@ -109,8 +112,8 @@ async def upload_images(
     return UploadedBatch(data=results)
 
 
-async def _store(conn, ingestor, settings, file: UploadFile, fields: "UploadFields",
-                 actor: int | None) -> UploadedImage:
+async def _store(conn: asyncpg.Connection, ingestor: Ingestor, settings: CatalogSettings,
+                 file: UploadFile, fields: UploadFields, actor: int | None) -> UploadedImage:
     # Every field is checked before the bytes are looked at, so nothing is stored on bad input.
     details = ImageDetails(
         filename=text_field("filename", fields.filename),
