@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, "
                        "8 on GPU)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
+    train.add_argument("--interpolate", type=float, default=1.0, metavar="ALPHA",
+                       help="export ALPHA x the fine-tuned weights + (1 - ALPHA) x the pretrained "
+                            "ones (WiSE-FT: keeps more of the pretrained features' generality on "
+                            "other instruments); with --resume of a finished checkpoint it only "
+                            "re-exports (default 1: the fine-tuned trunk)")
 
     bench = commands.add_parser("bench", help="benchmarks over a private system")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
@@ -169,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             data=args.data, base=args.base, epochs=args.epochs, out=args.out,
             resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
             frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
-            seed=args.seed, workers=args.workers, validate_every=args.validate_every)
+            seed=args.seed, workers=args.workers, validate_every=args.validate_every,
+            interpolate=args.interpolate)
         try:
             result = train(config, resume=args.resume)
         except (ValueError, FileNotFoundError, FileExistsError) as error:

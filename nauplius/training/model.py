@@ -52,6 +52,22 @@ def train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
         stage.eval()
 
 
+def interpolate_with_base(spec, trunk: nn.Module, alpha: float) -> nn.Module:
+    """WiSE-FT (Wortsman et al., CVPR 2022): a new trunk whose every weight and batch-norm statistic
+    is alpha x the fine-tuned one + (1 - alpha) x the pretrained one. Fine-tuning on one
+    instrument's images specialises the trunk to that instrument; the blend keeps most of the gain
+    there and much of the pretrained features' generality elsewhere."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"the interpolation weight must lie in [0, 1], not {alpha}")
+    device = next(trunk.parameters()).device
+    blended = spec.build().to(device, memory_format=torch.channels_last)
+    pretrained = blended.state_dict()
+    blended.load_state_dict({
+        key: alpha * tuned + (1.0 - alpha) * pretrained[key] if tuned.is_floating_point() else tuned
+        for key, tuned in trunk.state_dict().items()})
+    return blended.eval()
+
+
 class CosineHead(nn.Module):
     """CosFace: logits = scale * (cos(x, w_c) - margin * [c == label])."""
 

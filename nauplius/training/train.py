@@ -4,7 +4,9 @@ One epoch = every training image once, freshly augmented. After each epoch the t
 held-out validation images and the training images unaugmented, and the validation images are
 scored as queries against the training images as gallery (exact cosine kNN), per data set: the
 figure the card records. A checkpoint is written after each epoch; `resume` continues from it.
-The last epoch is exported (no picking the best epoch on the validation split).
+The last epoch is exported (no picking the best epoch on the validation split), optionally
+blended with the pretrained weights (`interpolate`, WiSE-FT); resuming a finished checkpoint only
+re-exports, so one training run can be exported at several blends.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from nauplius.model_export import OPSET, export_onnx, verify_onnx
 from nauplius.retrieval_metrics import retrieval_scores
 from nauplius.training.augment import Augmentation
 from nauplius.training.data import AugmentedImages, LabelledSet, decode_all, load_sets
-from nauplius.training.model import CosineHead, base_spec, freeze_stages, train_mode
+from nauplius.training.model import (CosineHead, base_spec, freeze_stages, interpolate_with_base,
+                                     train_mode)
 from services.embedder.card import ModelCard
 
 log = logging.getLogger("nauplius.training")
@@ -51,6 +54,7 @@ class TrainConfig:
     scale: float = 30.0
     workers: int | None = None     # data-loading processes; None: 0 on CPU, 8 on GPU
     validate_every: int = 1        # epochs between validation scores (the last is always scored)
+    interpolate: float = 1.0       # exported trunk: this x fine-tuned + the rest x pretrained
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     def fingerprint(self) -> dict:
@@ -75,6 +79,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     if config.resolution % 32:
         raise ValueError(f"resolution must be a multiple of 32 (the trunk's stride), "
                          f"not {config.resolution}")
+    if not 0.0 <= config.interpolate <= 1.0:
+        raise ValueError(f"--interpolate must lie in [0, 1], not {config.interpolate}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
     spec = base_spec(config.base)
@@ -157,9 +163,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             validation = validate(trunk, card, sets, train_files, train_images,
                                   validation_images, device, progress)
         seconds += time.perf_counter() - started
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
-            name: {k: round(v, 4) for k, v in scores.items() if k != "per_class_top1"}
-            for name, scores in validation.items()}})
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **rounded(validation)})
         log.info("epoch %d: %s", epoch + 1, history[-1])
         if progress:
             tqdm.write(f"epoch {epoch + 1}: loss {history[-1]['loss']:.3f}" + "".join(
@@ -172,8 +176,19 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
 
     if not history:
         raise ValueError("no epoch was trained (epochs must be at least 1)")
+    final = {s.name: history[-1][s.name] for s in sets}
+    if config.interpolate < 1.0:
+        trunk = interpolate_with_base(spec, trunk, config.interpolate)
+        final = rounded(validate(trunk, card, sets, train_files, train_images, validation_images,
+                                 device, progress))
     trunk = trunk.eval().cpu().to(memory_format=torch.contiguous_format)
-    return export_trained(trunk, config, spec, sets, history, seconds, device)
+    return export_trained(trunk, config, spec, sets, history, final, seconds, device)
+
+
+def rounded(validation: dict[str, dict]) -> dict[str, dict]:
+    """Per set, the scores a card records (4 decimals, no per-class table)."""
+    return {name: {k: round(v, 4) for k, v in scores.items() if k != "per_class_top1"}
+            for name, scores in validation.items()}
 
 
 @torch.no_grad()
@@ -221,7 +236,9 @@ LOSS_WHY = ("CosFace cosine-softmax head (scale {scale}, margin {margin}) with l
 
 
 def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[LabelledSet],
-                   history: list[dict], seconds: float, device: torch.device) -> TrainResult:
+                   history: list[dict], final: dict[str, dict], seconds: float,
+                   device: torch.device) -> TrainResult:
+    """Writes the ONNX file and its card; `final` holds the exported trunk's validation scores."""
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx_path = out.with_name(out.name + ".onnx")
@@ -231,7 +248,6 @@ def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[Label
     base = spec.card
     set_names = ", ".join(f"{s.name} ({len(s.split.train)} images, "
                           f"{len({f.label for f in s.split.train})} classes)" for s in sets)
-    final = history[-1]
     card = {
         "name": out.name,
         "architecture": f"{base['architecture']}; fine-tuned on plankton, cosine head removed",
@@ -245,8 +261,7 @@ def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[Label
         "output_dim": dim,
         "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         "exported_with": f"torch {torch.__version__}, onnx opset {OPSET}",
-        "metrics": {"validation": {s.name: {k: v for k, v in final[s.name].items()}
-                                   for s in sets}},
+        "metrics": {"validation": final},
         "training": {
             "base": config.base,
             "base_weights": base["source_weights"],
@@ -265,6 +280,12 @@ def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[Label
             "validation": "held-out images as queries, the set's training images as gallery, "
                           f"exact cosine kNN; top1/vote5/precision_at_k (k={VALIDATION_K})",
             "history": history,
+            **({"interpolation": {
+                "fine_tuned_weight": config.interpolate,
+                "method": "WiSE-FT: every weight and batch-norm statistic of the exported trunk is "
+                          f"{config.interpolate} x the fine-tuned one + {1 - config.interpolate:g} "
+                          "x the pretrained one; history holds the fine-tuned trunk's scores, "
+                          "metrics the exported blend's"}} if config.interpolate < 1.0 else {}),
             "device": device.type,
             "seconds": round(seconds, 1),
         },

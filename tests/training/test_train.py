@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nauplius.cli import main  # noqa: E402
+from nauplius.training.model import base_spec, interpolate_with_base  # noqa: E402
 from nauplius.training.train import TrainConfig, checkpoint_path, train  # noqa: E402
 from services.embedder.card import load_card  # noqa: E402
 from services.embedder.model import Embedder  # noqa: E402
@@ -68,6 +69,22 @@ def test_onnx_embeddings_match_pytorch(trained, tiny_set):
     assert np.abs(onnx_vectors - torch_vectors).max() < 1e-4
 
 
+def test_interpolation_blends_every_weight_with_the_pretrained_one(trained):
+    spec = base_spec("efficientnet-lite0")
+    pretrained = spec.build().state_dict()
+    tuned = trained.trunk.state_dict()
+    half = interpolate_with_base(spec, trained.trunk, 0.5).state_dict()
+    moved = [key for key in tuned if tuned[key].is_floating_point()
+             and not torch.equal(tuned[key], pretrained[key])]
+    assert moved  # the tiny run did train the unfrozen stages
+    for key in moved:
+        assert torch.allclose(half[key], (tuned[key] + pretrained[key]) / 2, atol=1e-6)
+    untouched = interpolate_with_base(spec, trained.trunk, 0.0).state_dict()
+    assert all(torch.equal(untouched[key], pretrained[key]) for key in moved)
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        interpolate_with_base(spec, trained.trunk, 1.5)
+
+
 def test_resume_continues_and_refuses_other_settings(trained, tiny_set, capsys):
     """Through the command line; runs last, as it trains the module's model one more epoch."""
     out = trained.onnx_path.with_suffix("")
@@ -82,3 +99,18 @@ def test_resume_continues_and_refuses_other_settings(trained, tiny_set, capsys):
     assert [h["epoch"] for h in history] == [1, 2, 3]
     # Scored after epoch 1 (every epoch then) and after the last; not after epoch 2.
     assert ["zoolake" in h for h in history] == [True, False, True]
+
+
+def test_a_finished_checkpoint_re_exports_as_a_blend(trained, tiny_set, capsys):
+    """Runs after the resume test, on its finished 3-epoch checkpoint: nothing is trained again."""
+    out = trained.onnx_path.with_suffix("")
+    base = ["model", "train", "--data", str(tiny_set), "--out", str(out), "--resolution", "64",
+            "--batch-size", "6", "--frozen-stages", "12", "--epochs", "3", "--resume"]
+    assert main(base + ["--interpolate", "1.5"]) == 2
+    assert "--interpolate must lie in [0, 1]" in capsys.readouterr().err
+    assert main(base + ["--interpolate", "0.5"]) == 0
+    card = load_card(trained.onnx_path)  # the card's sha256 is the re-exported file's
+    training = card.model_extra["training"]
+    assert [h["epoch"] for h in training["history"]] == [1, 2, 3]
+    assert training["interpolation"]["fine_tuned_weight"] == 0.5
+    assert 0.0 <= card.metrics["validation"]["zoolake"]["top1"] <= 1.0
