@@ -119,7 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run_command(args)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM where a command turns it into one
+        print("nauplius: interrupted", file=sys.stderr)
+        return 130
 
+
+def run_command(args: argparse.Namespace) -> int:
     if args.command == "up":
         from nauplius.up import run_up
         return run_up(args.data_dir, args.port)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+from nauplius.stack import (SERVICE_APPS, Stack, admin_key_file, free_port, interrupted_by_sigterm,
+                            stack_environment)
 
 
 @dataclass
@@ -38,14 +39,16 @@ def private_system(prefix: str = "nauplius-private-", env: dict[str, str] | None
                    database_url: str | None = None) -> Iterator[PrivateSystem]:
     """Start the five services on free ports; stop them and remove everything on exit.
 
+    SIGTERM stops it like Ctrl-C: the services and the embedded PostgreSQL do not outlive it.
     `env` overrides service settings (e.g. {"EMBEDDER_THREADS": "2"}). Without `database_url` an
     embedded PostgreSQL starts inside the folder; a given database should be empty and private.
     """
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+    with (interrupted_by_sigterm(), tempfile.TemporaryDirectory(prefix=prefix) as folder,
+          ExitStack() as database):
         data_dir = Path(folder)
         if database_url is None:
-            from nauplius.up import embedded_postgres_url
-            database_url = embedded_postgres_url(data_dir)
+            from nauplius.up import embedded_postgres
+            database_url = database.enter_context(embedded_postgres(data_dir))
         ports = {name: free_port() for name in SERVICE_APPS}
         environment = stack_environment(ports, data_dir, database_url)
         # A private system: its own database and index, whatever the caller's shell points at.

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,27 @@ SERVICE_APPS = {
     # Indexes the items of ingest jobs; answers /health only. More workers may run elsewhere.
     "worker": "services.worker.main:app",
 }
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupted_by_sigterm() -> Iterator[None]:
+    """Inside, SIGTERM (a process manager, `kill`) raises KeyboardInterrupt like Ctrl-C, so the
+    services and pgserver's PostgreSQL are stopped on the way out instead of left running; and
+    Ctrl-C works even when a script started us in the background, where SIGINT is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(
+        signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 class StackError(RuntimeError):

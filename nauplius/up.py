@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from nauplius.stack import Stack, admin_key_file, default_ports, stack_environment
+from nauplius.stack import (Stack, admin_key_file, default_ports, interrupted_by_sigterm,
+                            stack_environment)
 
 log = logging.getLogger("nauplius.up")
 PGSERVER_START_ATTEMPTS = 6
@@ -17,14 +19,29 @@ PGSERVER_START_ATTEMPTS = 6
 def embedded_postgres_url(data_dir: Path) -> str:
     """Start (or reuse) a private PostgreSQL 16 from the `pgserver` wheel inside the data directory.
 
-    pgserver stops the server when this process exits.
+    pgserver stops the server when this process exits, provided the data directory still exists
+    then (its list of users lies inside): to remove the directory, use `embedded_postgres`.
     """
+    return start_embedded_postgres(data_dir).get_uri()
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """The embedded PostgreSQL's URL; the server is stopped on leaving, before anything can
+    delete its directory."""
+    server = start_embedded_postgres(data_dir)
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def start_embedded_postgres(data_dir: Path):
     import pgserver
 
     for attempt in range(PGSERVER_START_ATTEMPTS):
         try:
-            server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
-            return server.get_uri()
+            return pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
         except subprocess.TimeoutExpired:
             # pgserver gives `pg_ctl start` a fixed 10 s; on a loaded machine PostgreSQL may need
             # longer. It keeps starting, and the next attempt finds and reuses the running server.
@@ -32,10 +49,6 @@ def embedded_postgres_url(data_dir: Path) -> str:
             time.sleep(2.0)
     raise RuntimeError(f"embedded PostgreSQL in {data_dir / 'postgres'} did not start; "
                        f"see {data_dir / 'postgres' / 'log'}")
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def run_up(data_dir: Path, port: int) -> int:
@@ -50,28 +63,27 @@ def run_up(data_dir: Path, port: int) -> int:
         print(f"Using embedded Qdrant Edge in {data_dir / 'search'}", flush=True)
     ports = default_ports(port)
     stack = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
-    # SIGTERM (e.g. from a process manager) stops the services like Ctrl-C does; and Ctrl-C
-    # (SIGINT) works even when a script started us in the background, where it is ignored.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    print("Starting embedder, search, catalog, gateway and the ingest worker ...", flush=True)
-    stack.start()
-    try:
-        for name, service in stack.services.items():
-            print(f"  {name:<9} {service.url}  (log: {service.log_path})")
-        key_file = admin_key_file(data_dir)
-        print(f"\nThe admin API key is in {key_file}; for the command line:\n"
-              f"  export NAUPLIUS_API_KEY=$(cat {key_file})")
-        print(f"\nNauplius is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)", flush=True)
-        while True:
-            for service in stack.services.values():
-                if service.process.poll() is not None:
-                    print(f"{service.name} stopped unexpectedly (code {service.process.returncode}):\n"
-                          f"{service.log_tail()}", flush=True)
-                    return 1
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        print("\nStopping ...", flush=True)
-    finally:
-        stack.stop()
+    with interrupted_by_sigterm():  # a process manager's SIGTERM stops it like Ctrl-C
+        print("Starting embedder, search, catalog, gateway and the ingest worker ...", flush=True)
+        stack.start()
+        try:
+            for name, service in stack.services.items():
+                print(f"  {name:<9} {service.url}  (log: {service.log_path})")
+            key_file = admin_key_file(data_dir)
+            print(f"\nThe admin API key is in {key_file}; for the command line:\n"
+                  f"  export NAUPLIUS_API_KEY=$(cat {key_file})")
+            print(f"\nNauplius is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)",
+                  flush=True)
+            while True:
+                for service in stack.services.values():
+                    if service.process.poll() is not None:
+                        print(f"{service.name} stopped unexpectedly "
+                              f"(code {service.process.returncode}):\n{service.log_tail()}",
+                              flush=True)
+                        return 1
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            print("\nStopping ...", flush=True)
+        finally:
+            stack.stop()
     return 0
