@@ -10,9 +10,13 @@ from services.catalog.errors import InvalidMetadata
 from services.catalog.schemas import LabelState
 
 
-def text_field(name: str, value: str | None, max_length: int = 1000) -> str | None:
+def text_field(name: str, value: Any, max_length: int = 1000) -> str | None:
     """None for a missing or blank field; PostgreSQL text cannot hold NUL characters."""
-    if value is None or not value.strip():
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidMetadata(f"{name} must be a string")
+    if not value.strip():
         return None
     if "\x00" in value:
         raise InvalidMetadata(f"{name} contains a NUL character")
@@ -21,16 +25,15 @@ def text_field(name: str, value: str | None, max_length: int = 1000) -> str | No
     return value
 
 
-def captured_at_field(value: str | None) -> datetime | None:
+def captured_at_field(value: Any, name: str = "captured_at") -> datetime | None:
     """ISO 8601; a time without a UTC offset is taken as UTC."""
-    if value is None or not value.strip():
+    value = text_field(name, value)
+    if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidMetadata(
-            f"captured_at is not an ISO 8601 date-time: {value[:100]!r}"
-        ) from None
+        raise InvalidMetadata(f"{name} is not an ISO 8601 date-time: {value[:100]!r}") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -38,17 +41,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def metadata_field(value: str | None) -> dict[str, Any]:
-    if value is None or not value.strip():
+def metadata_field(value: str | dict | None, name: str = "metadata") -> dict[str, Any]:
+    """A JSON object, as form text or already parsed (a batch entry's object)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return {}
-    try:
-        parsed = json.loads(value, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise InvalidMetadata(f"metadata is not valid JSON: {exc}") from None
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise InvalidMetadata(f"{name} is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
-        raise InvalidMetadata(f"metadata must be a JSON object, not {type(parsed).__name__}")
-    if "\x00" in json.dumps(parsed, ensure_ascii=False):
-        raise InvalidMetadata("metadata contains a NUL character")
+        raise InvalidMetadata(f"{name} must be a JSON object, not {type(parsed).__name__}")
+    try:
+        text = json.dumps(parsed, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise InvalidMetadata(f"{name} holds a number JSON cannot represent (NaN or infinity)")
+    if "\x00" in text:
+        raise InvalidMetadata(f"{name} contains a NUL character")
     return parsed
 
 
@@ -66,15 +76,33 @@ def json_list(name: str, text: str | None) -> list[Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckedUpload:
+    """An upload's fields, checked and parsed as the catalog stores them."""
+
+    filename: str | None
+    instrument: str | None
+    sample: str | None
+    captured_at: datetime | None
+    metadata: dict[str, Any]
+    label: str | None
+    annotator: str | None
+    label_state: str
+    project_id: int
+    create_taxon: bool
+
+
+@dataclass(frozen=True, slots=True)
 class UploadFields:
-    """The form fields of one upload, as `POST /v1/images` takes them (each still to be checked
-    by the parsers above)."""
+    """The form fields of one upload, as `POST /v1/images` takes them; `checked` checks them.
+
+    The one place an upload's fields are checked: the catalog's store, its batch store and the
+    ingest jobs' intake all use it, so a job never accepts an item its store would refuse."""
 
     filename: str | None = None
     instrument: str | None = None
     sample: str | None = None
     captured_at: str | None = None
-    metadata: str | None = None
+    metadata: str | dict | None = None
     label: str | None = None
     annotator: str | None = None
     label_state: str = "validated"
@@ -95,9 +123,6 @@ class UploadFields:
             if value is not None and not isinstance(value, str):
                 raise InvalidMetadata(f"{where}.{key} must be a string")
             texts[key] = value
-        metadata = entry.get("metadata")
-        if metadata is not None and not isinstance(metadata, str):
-            metadata = json.dumps(metadata)
         state = entry.get("label_state", "validated")
         if state not in get_args(LabelState):
             raise InvalidMetadata(f"{where}.label_state must be one of "
@@ -109,5 +134,26 @@ class UploadFields:
         if not isinstance(create_taxon, bool):
             raise InvalidMetadata(f"{where}.create_taxon must be true or false")
         return cls(**{**texts, "filename": texts["filename"] or default_filename},
-                   metadata=metadata, label_state=state, project_id=project_id,
+                   metadata=entry.get("metadata"), label_state=state, project_id=project_id,
                    create_taxon=create_taxon)
+
+    def checked(self, where: str = "") -> CheckedUpload:
+        """Every field checked and parsed; errors name the field (prefixed with `where`)."""
+        def name(key: str) -> str:
+            return f"{where}.{key}" if where else key
+
+        label = text_field(name("label"), self.label, max_length=500)
+        if label is not None and self.label_state == "unlabelled":
+            raise InvalidMetadata(f"{name('label_state')} 'unlabelled' takes no label")
+        return CheckedUpload(
+            filename=text_field(name("filename"), self.filename),
+            instrument=text_field(name("instrument"), self.instrument),
+            sample=text_field(name("sample"), self.sample),
+            captured_at=captured_at_field(self.captured_at, name("captured_at")),
+            metadata=metadata_field(self.metadata, name("metadata")),
+            label=label,
+            annotator=text_field(name("annotator"), self.annotator, max_length=200),
+            label_state=self.label_state,
+            project_id=self.project_id,
+            create_taxon=self.create_taxon,
+        )

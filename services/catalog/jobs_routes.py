@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-import json
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -13,12 +12,10 @@ from pydantic import BaseModel, Field
 from services.catalog import jobs
 from services.catalog.deps import ActorDep, ConnectionDep, SettingsDep
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
-from services.catalog.form_fields import captured_at_field, json_list, text_field
+from services.catalog.form_fields import UploadFields, json_list, text_field
 from services.catalog.staging import StagingStore
 
 router = APIRouter(prefix="/v1/jobs")
-
-LABEL_STATES = ("predicted", "validated", "dubious")
 
 
 class JobCreate(BaseModel):
@@ -48,31 +45,28 @@ def _staging(request: Request) -> StagingStore:
     return StagingStore(request.app.state.settings.data_dir)
 
 
+# What a job item may carry for the store; other keys of an entry are ignored.
+JOB_ITEM_FIELDS = ("filename", "label", "label_state", "instrument", "sample", "captured_at",
+                   "metadata")
+
+
 def _item_fields(raw: Any, position: int) -> tuple[str | None, str, dict[str, Any]]:
-    """(filename, source, fields) of one file's entry, checked as the catalog will store them."""
-    if not isinstance(raw, dict):
-        raise InvalidMetadata(f"items[{position}] must be a JSON object")
+    """(filename, source, fields) of one file's entry, checked by the very code the store the
+    worker sends it to runs, so an item the store would refuse is refused now, not later."""
     where = f"items[{position}]"
-    fields: dict[str, Any] = {}
-    for key in ("label", "instrument", "sample"):
-        if (value := text_field(f"{where}.{key}", raw.get(key))) is not None:
-            fields[key] = value
-    state = raw.get("label_state")
-    if state is not None and state not in LABEL_STATES:
-        raise InvalidMetadata(f"{where}.label_state must be one of {', '.join(LABEL_STATES)}")
-    if state is not None and "label" in fields:
-        fields["label_state"] = state
-    if (captured := captured_at_field(raw.get("captured_at"))) is not None:
-        fields["captured_at"] = captured.isoformat()
-    metadata = raw.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise InvalidMetadata(f"{where}.metadata must be a JSON object")
-    if "\x00" in json.dumps(metadata, ensure_ascii=False):
-        raise InvalidMetadata(f"{where}.metadata contains a NUL character")
-    fields["metadata"] = metadata
-    filename = text_field(f"{where}.filename", raw.get("filename"))
+    if not isinstance(raw, dict):
+        raise InvalidMetadata(f"{where} must be a JSON object")
     source = text_field(f"{where}.source", raw.get("source"), max_length=4000)
-    return filename, source or filename or f"item {position}", fields
+    item = UploadFields.from_entry({key: raw[key] for key in JOB_ITEM_FIELDS if key in raw},
+                                   where, None).checked(where)
+    fields: dict[str, Any] = {key: value for key in ("label", "instrument", "sample")
+                              if (value := getattr(item, key)) is not None}
+    if "label" in fields and raw.get("label_state") is not None:
+        fields["label_state"] = item.label_state
+    if item.captured_at is not None:
+        fields["captured_at"] = item.captured_at.isoformat()
+    fields["metadata"] = item.metadata
+    return item.filename, source or item.filename or f"item {position}", fields
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

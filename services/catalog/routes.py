@@ -19,13 +19,7 @@ from services.catalog.errors import (
     InvalidMetadata,
     StoredFileMissing,
 )
-from services.catalog.form_fields import (
-    UploadFields,
-    captured_at_field,
-    json_list,
-    metadata_field,
-    text_field,
-)
+from services.catalog.form_fields import UploadFields, json_list
 from services.catalog.ingest import Ingestor
 from services.catalog.schemas import (
     BatchEntry,
@@ -115,27 +109,23 @@ async def upload_images(
 async def _store(conn: asyncpg.Connection, ingestor: Ingestor, settings: CatalogSettings,
                  file: UploadFile, fields: UploadFields, actor: int | None) -> UploadedImage:
     # Every field is checked before the bytes are looked at, so nothing is stored on bad input.
+    checked = fields.checked()
     details = ImageDetails(
-        filename=text_field("filename", fields.filename),
-        instrument=text_field("instrument", fields.instrument),
-        sample=text_field("sample", fields.sample),
-        captured_at=captured_at_field(fields.captured_at),
-        metadata=metadata_field(fields.metadata),
-        project_id=fields.project_id,
+        filename=checked.filename,
+        instrument=checked.instrument,
+        sample=checked.sample,
+        captured_at=checked.captured_at,
+        metadata=checked.metadata,
+        project_id=checked.project_id,
         created_by=actor,
     )
-    await access.get_project(conn, fields.project_id)
-    taxon = text_field("label", fields.label, max_length=500)
+    await access.get_project(conn, checked.project_id)
     new_label = None
-    if taxon is not None:
-        if fields.label_state == "unlabelled":
-            raise InvalidMetadata("label_state 'unlabelled' takes no label")
-        if not fields.create_taxon:  # refuse an unknown taxon before the bytes are stored
-            await taxonomy.resolve_taxon(conn, taxon)
-        new_label = NewLabel(
-            taxon, fields.label_state, text_field("annotator", fields.annotator, 200),
-            annotator_id=actor,
-        )
+    if checked.label is not None:
+        if not checked.create_taxon:  # refuse an unknown taxon before the bytes are stored
+            await taxonomy.resolve_taxon(conn, checked.label)
+        new_label = NewLabel(checked.label, checked.label_state, checked.annotator,
+                             annotator_id=actor)
     data = await file.read(settings.max_image_bytes + 1)
     if len(data) > settings.max_image_bytes:
         raise ImageTooLarge(f"file is over the limit of {settings.max_image_bytes} bytes")

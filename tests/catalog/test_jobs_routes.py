@@ -74,6 +74,13 @@ async def test_closed_job_takes_no_more_items(catalog: Catalog, zoolake):
     ('{"a": 1}', "items must be a JSON list"),
     ('["x"]', "items[0] must be a JSON object"),
     ('[{"label_state": "sure"}]', "items[0].label_state must be one of"),
+    # The store's own rules, checked at intake (they once failed only later, in the worker):
+    ('[{"label": 5}]', "items[0].label must be a string"),
+    ('[{"label": "' + "x" * 501 + '"}]', "items[0].label is longer than 500 characters"),
+    ('[{"label": "fish", "label_state": "unlabelled"}]', "'unlabelled' takes no label"),
+    ('[{"metadata": [1]}]', "items[0].metadata must be a JSON object"),
+    ('[{"captured_at": "yesterday"}]', "items[0].captured_at is not an ISO 8601"),
+    ('[{"source": 7}]', "items[0].source must be a string"),
 ])
 async def test_bad_items_json_records_and_stages_nothing(catalog: Catalog, zoolake, items, problem):
     job_id = await new_job(catalog)
