@@ -117,12 +117,8 @@ class UploadFields:
         unknown = set(entry) - set(cls.__slots__)
         if unknown:
             raise InvalidMetadata(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
-        texts = {}
-        for key in ("filename", "instrument", "sample", "captured_at", "label", "annotator"):
-            value = entry.get(key)
-            if value is not None and not isinstance(value, str):
-                raise InvalidMetadata(f"{where}.{key} must be a string")
-            texts[key] = value
+        texts = {key: entry.get(key)  # their types and values are left to `checked`
+                 for key in ("filename", "instrument", "sample", "captured_at", "label", "annotator")}
         state = entry.get("label_state", "validated")
         if state not in get_args(LabelState):
             raise InvalidMetadata(f"{where}.label_state must be one of "
