@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from nauplius.formats.ecotaxa import is_ecotaxa_tsv
 from nauplius.formats.ifcb import BIN_SUFFIXES, bin_stem
 from nauplius.formats.images import is_image_file
 from nauplius.formats.items import IngestItem, Refused
+from nauplius.stack import interrupted_by_sigterm
 
 log = logging.getLogger("nauplius.watch")
 
@@ -137,12 +137,9 @@ def watch_folder(folder: Path, url: str, poll_s: float, label_from_folder: bool 
                     yield thing
             return send_job(client, counted())
 
-        # Ctrl-C or SIGTERM (a process manager) stops it, even when started in the background
-        # of a script, where SIGINT is ignored.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            Watcher(folder, send, label_from_folder).run(poll_s)
+            with interrupted_by_sigterm():  # a process manager's SIGTERM stops it like Ctrl-C
+                Watcher(folder, send, label_from_folder).run(poll_s)
         except KeyboardInterrupt:
             return 0
     return 0
