@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, "
                        "8 on GPU)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
+    train.add_argument("--greyscale", type=float, default=0.0, metavar="P",
+                       help="augmentation: turn a colour training image grey with probability P, "
+                            "as a grey instrument would see it (default 0)")
     train.add_argument("--interpolate", type=float, default=1.0, metavar="ALPHA",
                        help="export ALPHA x the fine-tuned weights + (1 - ALPHA) x the pretrained "
                             "ones (WiSE-FT: keeps more of the pretrained features' generality on "
@@ -176,13 +179,14 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "model" and args.model_command == "train":
+        from nauplius.training.augment import Augmentation
         from nauplius.training.train import TrainConfig, train
         config = TrainConfig(
             data=args.data, base=args.base, epochs=args.epochs, out=args.out,
             resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
             frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
             seed=args.seed, workers=args.workers, validate_every=args.validate_every,
-            interpolate=args.interpolate)
+            interpolate=args.interpolate, augmentation=Augmentation(greyscale_p=args.greyscale))
         try:
             result = train(config, resume=args.resume)
         except (ValueError, FileNotFoundError, FileExistsError) as error:

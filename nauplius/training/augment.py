@@ -18,6 +18,7 @@ from services.embedder.preprocess import background_colour
 class Augmentation:
     rotation: bool = True              # any angle: organisms have no up
     flips: bool = True                 # horizontal and vertical, each with p=0.5
+    greyscale_p: float = 0.0           # colour to grey (kept 3-channel): as grey instruments see it
     blur_p: float = 0.3                # Gaussian blur with sigma in blur_sigma
     blur_sigma: tuple[float, float] = (0.3, 1.2)
     brightness: float = 0.15           # added offset, a fraction of 255
@@ -25,7 +26,8 @@ class Augmentation:
     scale: tuple[float, float] = (0.75, 1.0)  # organism size relative to its padded canvas
 
     def describe(self) -> dict:
-        return {"order": ["rotation", "flips", "blur", "brightness/contrast", "scale jitter",
+        return {"order": ["rotation", "flips", "greyscale", "blur", "brightness/contrast",
+                          "scale jitter",
                           "embedder padding + resize (preprocess.prepare)"], **asdict(self)}
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -36,6 +38,8 @@ class Augmentation:
                 image = image[:, ::-1]
             if rng.random() < 0.5:
                 image = image[::-1]
+        if self.greyscale_p and image.ndim == 3 and rng.random() < self.greyscale_p:
+            image = greyscale(image)
         if self.blur_p and rng.random() < self.blur_p:
             sigma = float(rng.uniform(*self.blur_sigma))
             image = cv2.GaussianBlur(np.ascontiguousarray(image), (0, 0), sigma)
@@ -65,6 +69,12 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
     return cv2.warpAffine(np.ascontiguousarray(image), matrix, (new_w, new_h),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=_fill(image))
+
+
+def greyscale(image: np.ndarray) -> np.ndarray:
+    """An RGB image as a grey camera would record it, still 3 channels like the colour ones."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
 
 
 def brightness_contrast(image: np.ndarray, gain: float, offset: float) -> np.ndarray:

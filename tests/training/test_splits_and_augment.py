@@ -56,6 +56,28 @@ def test_rotation_grows_the_canvas_and_never_crops(shared_data):
     assert padded.shape[:2] == (2 * h, 2 * w)
 
 
+def test_greyscale_turns_colour_grey_with_its_probability(shared_data):
+    images = _images(shared_data, 4)[0]
+    colour = [image for image in images if np.ptp(image.astype(int), axis=2).max() > 10]
+    assert colour  # ZooLake is a colour camera
+    only_grey = Augmentation(rotation=False, flips=False, blur_p=0.0, brightness=0.0,
+                             contrast=0.0, scale=(1.0, 1.0), greyscale_p=1.0)
+    for image in colour:
+        grey = only_grey(image, np.random.default_rng(0))
+        assert grey.shape == image.shape
+        assert (grey == grey[:, :, :1]).all()  # three equal channels
+        assert np.abs(grey[:, :, 0].astype(int) - image.mean(axis=2)).mean() < 10
+    unchanged = Augmentation(rotation=False, flips=False, blur_p=0.0, brightness=0.0,
+                             contrast=0.0, scale=(1.0, 1.0), greyscale_p=0.0)
+    assert all((unchanged(image, np.random.default_rng(0)) == image).all() for image in colour)
+    half = Augmentation(rotation=False, flips=False, blur_p=0.0, brightness=0.0, contrast=0.0,
+                        scale=(1.0, 1.0), greyscale_p=0.5)
+    grey = only_grey(colour[0], np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    turned = sum(bool((half(colour[0], rng) == grey).all()) for _ in range(200))
+    assert 70 < turned < 130
+
+
 def test_an_augmented_image_embeds_nearest_its_original(shared_data):
     """Augmentations change the pose and look, not what the organism is: with the shipped model
     an augmented image stays nearer its original than other taxa are, and its nearest original

@@ -108,6 +108,8 @@ def test_a_finished_checkpoint_re_exports_as_a_blend(trained, tiny_set, capsys):
             "--batch-size", "6", "--frozen-stages", "12", "--epochs", "3", "--resume"]
     assert main(base + ["--interpolate", "1.5"]) == 2
     assert "--interpolate must lie in [0, 1]" in capsys.readouterr().err
+    assert main(base + ["--greyscale", "2"]) == 2
+    assert "--greyscale must lie in [0, 1]" in capsys.readouterr().err
     assert main(base + ["--interpolate", "0.5"]) == 0
     card = load_card(trained.onnx_path)  # the card's sha256 is the re-exported file's
     training = card.model_extra["training"]
