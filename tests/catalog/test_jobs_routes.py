@@ -81,6 +81,7 @@ async def test_closed_job_takes_no_more_items(catalog: Catalog, zoolake):
     ('[{"metadata": [1]}]', "items[0].metadata must be a JSON object"),
     ('[{"captured_at": "yesterday"}]', "items[0].captured_at is not an ISO 8601"),
     ('[{"source": 7}]', "items[0].source must be a string"),
+    ('[{"metadata": {"depth_m": NaN}}]', "items[0].metadata holds a number JSON cannot represent"),
 ])
 async def test_bad_items_json_records_and_stages_nothing(catalog: Catalog, zoolake, items, problem):
     job_id = await new_job(catalog)
