@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from gateway.clients import Downstream
+from services.catalog.jobs_routes import _item_fields
 from services.worker.config import WorkerSettings
-from services.worker.worker import IngestWorker
+from services.worker.worker import FORM_FIELDS, IngestWorker
 from tests.catalog.conftest import Catalog, empty_catalog
 
 
@@ -90,6 +91,15 @@ async def test_bad_items_json_records_and_stages_nothing(catalog: Catalog, zoola
     assert problem in answer.json()["detail"]
     assert (await status(catalog, job_id))["total"] == 0
     assert staged(catalog) == []
+
+
+def test_the_worker_forwards_every_field_job_intake_keeps():
+    """Intake stores an item's fields for the worker, which sends only the keys it knows on to the
+    store: a field intake kept but the worker dropped would be lost without a word."""
+    _, _, fields = _item_fields({"filename": "a.jpg", "label": "fish", "label_state": "predicted",
+                                 "instrument": "IFCB", "sample": "D1", "metadata": {"depth_m": 3},
+                                 "captured_at": "2026-11-27T10:00:00Z"}, 0)
+    assert set(fields) == set(FORM_FIELDS)
 
 
 async def test_lease_running_out_lets_another_worker_retake_the_item(catalog: Catalog, zoolake):
