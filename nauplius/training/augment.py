@@ -27,8 +27,8 @@ class Augmentation:
 
     def describe(self) -> dict:
         return {"order": ["rotation", "flips", "greyscale", "blur", "brightness/contrast",
-                          "scale jitter",
-                          "embedder padding + resize (preprocess.prepare)"], **asdict(self)}
+                          "scale jitter", "embedder padding + resize (preprocess.prepare)"],
+                **asdict(self)}
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.rotation:

@@ -1,6 +1,7 @@
 """The validation split and the augmentations, without torch: both are shared with `nauplius eval`
 and the embedder."""
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -67,11 +68,9 @@ def test_greyscale_turns_colour_grey_with_its_probability(shared_data):
         assert grey.shape == image.shape
         assert (grey == grey[:, :, :1]).all()  # three equal channels
         assert np.abs(grey[:, :, 0].astype(int) - image.mean(axis=2)).mean() < 10
-    unchanged = Augmentation(rotation=False, flips=False, blur_p=0.0, brightness=0.0,
-                             contrast=0.0, scale=(1.0, 1.0), greyscale_p=0.0)
+    unchanged = replace(only_grey, greyscale_p=0.0)
     assert all((unchanged(image, np.random.default_rng(0)) == image).all() for image in colour)
-    half = Augmentation(rotation=False, flips=False, blur_p=0.0, brightness=0.0, contrast=0.0,
-                        scale=(1.0, 1.0), greyscale_p=0.5)
+    half = replace(only_grey, greyscale_p=0.5)
     grey = only_grey(colour[0], np.random.default_rng(0))
     rng = np.random.default_rng(1)
     turned = sum(bool((half(colour[0], rng) == grey).all()) for _ in range(200))
