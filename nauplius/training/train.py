@@ -84,6 +84,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     if not 0.0 <= config.augmentation.greyscale_p <= 1.0:
         raise ValueError(f"--greyscale must lie in [0, 1], not {config.augmentation.greyscale_p}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
     torch.manual_seed(config.seed)
     spec = base_spec(config.base)
     card = ModelCard(name=Path(config.out).name, **{**spec.card, "sha256": "", "exported_with": "",
@@ -118,11 +119,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     trunk.to(device, memory_format=torch.channels_last)
     head.to(device)
     dataset = AugmentedImages(train_images, targets, card, config.augmentation, config.seed)
-    workers = config.workers if config.workers is not None else (8 if device.type == "cuda" else 0)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=min(config.batch_size, len(dataset)), shuffle=True, drop_last=True,
-        num_workers=workers, pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(config.seed), persistent_workers=workers > 0)
+    loader = training_loader(dataset, config, device)
     optimiser = torch.optim.AdamW([
         {"params": [p for p in trunk.parameters() if p.requires_grad], "lr": config.lr},
         {"params": head.parameters(), "lr": 10 * config.lr},
@@ -164,8 +161,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
         if (epoch + 1) % config.validate_every == 0 or epoch + 1 == config.epochs:
             validation = validate(trunk, card, sets, train_files, train_images,
                                   validation_images, device, progress)
-        seconds += time.perf_counter() - started
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **rounded(validation)})
+        epoch_seconds = time.perf_counter() - started
+        seconds += epoch_seconds
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                        "seconds": round(epoch_seconds, 1), **rounded(validation)})
         log.info("epoch %d: %s", epoch + 1, history[-1])
         if progress:
             tqdm.write(f"epoch {epoch + 1}: loss {history[-1]['loss']:.3f}" + "".join(
@@ -185,6 +184,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                                  device, progress))
     trunk = trunk.eval().cpu().to(memory_format=torch.contiguous_format)
     return export_trained(trunk, config, spec, sets, history, final, seconds, device)
+
+
+def training_loader(dataset: AugmentedImages, config: TrainConfig,
+                    device: torch.device) -> torch.utils.data.DataLoader:
+    workers = config.workers if config.workers is not None else (8 if device.type == "cuda" else 0)
+    # Not persistent: each epoch's workers must start from the dataset's current `epoch`, or every
+    # epoch would repeat the first epoch's augmentations.
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=min(config.batch_size, len(dataset)), shuffle=True, drop_last=True,
+        num_workers=workers, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(config.seed))
 
 
 def rounded(validation: dict[str, dict]) -> dict[str, dict]:

@@ -10,7 +10,10 @@ torch = pytest.importorskip("torch")
 
 from nauplius.cli import main  # noqa: E402
 from nauplius.training.model import base_spec, interpolate_with_base  # noqa: E402
-from nauplius.training.train import TrainConfig, checkpoint_path, train  # noqa: E402
+from nauplius.training.augment import Augmentation  # noqa: E402
+from nauplius.training.data import AugmentedImages  # noqa: E402
+from nauplius.training.train import (TrainConfig, checkpoint_path, train,  # noqa: E402
+                                     training_loader)
 from services.embedder.card import load_card  # noqa: E402
 from services.embedder.model import Embedder  # noqa: E402
 from services.embedder.preprocess import decode_image, prepare  # noqa: E402
@@ -56,6 +59,27 @@ def test_the_card_is_complete_and_describes_the_file(trained):
     validation = raw["metrics"]["validation"]["zoolake"]
     assert 0.0 <= validation["top1"] <= 1.0 and "mean_class_top1" in validation
     assert checkpoint_path(onnx_path.with_suffix("")).exists()
+    assert training["history"][0]["seconds"] > 0
+
+
+def test_worker_processes_augment_each_epoch_afresh(trained, tiny_set):
+    """With data-loading workers (the GPU default), epoch 2 must not replay epoch 1's images."""
+    paths = sorted(tiny_set.rglob("*.jpeg"))[:4]
+    images = [decode_image(p.read_bytes(), 10_000_000) for p in paths]
+    # each image its own target, so a batch says which image each sample is
+    dataset = AugmentedImages(images, list(range(len(images))), load_card(trained.onnx_path),
+                              Augmentation(), seed=0)
+    loader = training_loader(dataset, TrainConfig(data=[], batch_size=len(images), workers=2),
+                             torch.device("cpu"))
+
+    def one_epoch(epoch: int) -> np.ndarray:
+        dataset.epoch = epoch
+        ((x, y),) = list(loader)
+        return x[torch.argsort(y)].numpy()
+
+    first, second, first_again = one_epoch(0), one_epoch(1), one_epoch(0)
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(first, first_again)  # seeded by (seed, epoch, index)
 
 
 def test_onnx_embeddings_match_pytorch(trained, tiny_set):
