@@ -84,7 +84,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     if not 0.0 <= config.augmentation.greyscale_p <= 1.0:
         raise ValueError(f"--greyscale must lie in [0, 1], not {config.augmentation.greyscale_p}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
     torch.manual_seed(config.seed)
     spec = base_spec(config.base)
     card = ModelCard(name=Path(config.out).name, **{**spec.card, "sha256": "", "exported_with": "",
