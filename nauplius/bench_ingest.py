@@ -94,16 +94,6 @@ def _settings(pairs: list[str]) -> dict[str, str]:
     return settings
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="a folder of images (any layout)")
-    parser.add_argument("--limit", type=int, help="at most this many images (a seeded random sample)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a service setting for the private system, e.g. EMBEDDER_THREADS=1 "
-                        "or WORKER_BATCH_SIZE=128 (repeatable)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
 def main(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"nauplius bench ingest: not a folder: {args.data}", file=sys.stderr)

@@ -230,24 +230,6 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
     }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="folders laid out <class>/<image>")
-    parser.add_argument("--seed-per-class", type=int, default=5,
-                        help="images of each class the oracle labels by hand first (default 5)")
-    parser.add_argument("--accept-confidence", type=float, default=0.95,
-                        help="accept a suggestion group unseen at this calibrated confidence (default 0.95)")
-    parser.add_argument("--min-group", type=int, default=10,
-                        help="smallest group worth accepting unseen (default 10)")
-    parser.add_argument("--min-calibrated", type=int, default=300,
-                        help="accept unseen only once the confidences are calibrated on this many "
-                             "labels a person looked at (default 300)")
-    parser.add_argument("--fix-on-page", action="store_true",
-                        help="fix every wrong image of a judged page at once (one action each) "
-                             "instead of leaving it for a later page")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the hand-labelled images")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
 def main(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"not a folder: {args.data}", file=sys.stderr)

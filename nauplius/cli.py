@@ -110,12 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks over a private system")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
-    from nauplius.bench_labelling import add_arguments as labelling_arguments
-    labelling_arguments(bench_commands.add_parser(
-        "labelling", help="images validated per action by an oracle annotator through the REST API"))
-    from nauplius.bench_ingest import add_arguments as ingest_arguments
-    ingest_arguments(bench_commands.add_parser(
-        "ingest", help="images/s through the whole system (gateway to indexed) and where the time goes"))
+    # The bench modules are imported only to run: they need the service packages, and building
+    # this parser must not (`model train` runs on training machines that have only torch).
+    labelling = bench_commands.add_parser(
+        "labelling", help="images validated per action by an oracle annotator through the REST API")
+    labelling.add_argument("--data", type=Path, required=True,
+                           help="folders laid out <class>/<image>")
+    labelling.add_argument("--seed-per-class", type=int, default=5,
+                           help="images of each class the oracle labels by hand first (default 5)")
+    labelling.add_argument("--accept-confidence", type=float, default=0.95,
+                           help="accept a suggestion group unseen at this calibrated confidence "
+                                "(default 0.95)")
+    labelling.add_argument("--min-group", type=int, default=10,
+                           help="smallest group worth accepting unseen (default 10)")
+    labelling.add_argument("--min-calibrated", type=int, default=300,
+                           help="accept unseen only once the confidences are calibrated on this many "
+                                "labels a person looked at (default 300)")
+    labelling.add_argument("--fix-on-page", action="store_true",
+                           help="fix every wrong image of a judged page at once (one action each) "
+                                "instead of leaving it for a later page")
+    labelling.add_argument("--seed", type=int, default=0,
+                           help="random seed of the hand-labelled images")
+    labelling.add_argument("--json", action="store_true", help="print one JSON object")
+    ingest = bench_commands.add_parser(
+        "ingest",
+        help="images/s through the whole system (gateway to indexed) and where the time goes")
+    ingest.add_argument("--data", type=Path, required=True, help="a folder of images (any layout)")
+    ingest.add_argument("--limit", type=int,
+                        help="at most this many images (a seeded random sample)")
+    ingest.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
+    ingest.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a service setting for the private system, e.g. EMBEDDER_THREADS=1 "
+                        "or WORKER_BATCH_SIZE=128 (repeatable)")
+    ingest.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
