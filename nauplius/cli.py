@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--greyscale", type=float, default=0.0, metavar="P",
                        help="augmentation: turn a colour training image grey with probability P, "
                             "as a grey instrument would see it (default 0)")
+    train.add_argument("--margin", type=float, default=0.2,
+                       help="CosFace margin subtracted from the true class's cosine (default 0.2)")
+    train.add_argument("--label-smoothing", type=float, default=0.1, metavar="EPS",
+                       help="label smoothing of the cosine-softmax loss (default 0.1)")
     train.add_argument("--interpolate", type=float, default=1.0, metavar="ALPHA",
                        help="export ALPHA x the fine-tuned weights + (1 - ALPHA) x the pretrained "
                             "ones (WiSE-FT: keeps more of the pretrained features' generality on "
@@ -213,6 +217,7 @@ def run_command(args: argparse.Namespace) -> int:
             resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
             frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
             seed=args.seed, workers=args.workers, validate_every=args.validate_every,
+            margin=args.margin, label_smoothing=args.label_smoothing,
             interpolate=args.interpolate, augmentation=Augmentation(greyscale_p=args.greyscale))
         try:
             result = train(config, resume=args.resume)

@@ -81,6 +81,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                          f"not {config.resolution}")
     if not 0.0 <= config.interpolate <= 1.0:
         raise ValueError(f"--interpolate must lie in [0, 1], not {config.interpolate}")
+    if not 0.0 <= config.margin < 1.0:
+        raise ValueError(f"--margin must lie in [0, 1), not {config.margin}")
+    if not 0.0 <= config.label_smoothing < 1.0:
+        raise ValueError(f"--label-smoothing must lie in [0, 1), not {config.label_smoothing}")
     if not 0.0 <= config.augmentation.greyscale_p <= 1.0:
         raise ValueError(f"--greyscale must lie in [0, 1], not {config.augmentation.greyscale_p}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -134,6 +134,10 @@ def test_a_finished_checkpoint_re_exports_as_a_blend(trained, tiny_set, capsys):
     assert "--interpolate must lie in [0, 1]" in capsys.readouterr().err
     assert main(base + ["--greyscale", "2"]) == 2
     assert "--greyscale must lie in [0, 1]" in capsys.readouterr().err
+    assert main(base + ["--margin", "1"]) == 2
+    assert "--margin must lie in [0, 1)" in capsys.readouterr().err
+    assert main(base + ["--label-smoothing", "-0.1"]) == 2
+    assert "--label-smoothing must lie in [0, 1)" in capsys.readouterr().err
     assert main(base + ["--interpolate", "0.5"]) == 0
     card = load_card(trained.onnx_path)  # the card's sha256 is the re-exported file's
     training = card.model_extra["training"]
