@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from nauplius.stack import (SERVICE_APPS, Stack, admin_key_file, free_port, interrupted_by_sigterm,
-                            stack_environment)
+from nauplius.stack import (SERVICE_APPS, Stack, admin_key_file, free_ports,
+                            interrupted_by_sigterm, stack_environment)
 
 
 @dataclass
@@ -49,7 +49,7 @@ def private_system(prefix: str = "nauplius-private-", env: dict[str, str] | None
         if database_url is None:
             from nauplius.up import embedded_postgres
             database_url = database.enter_context(embedded_postgres(data_dir))
-        ports = {name: free_port() for name in SERVICE_APPS}
+        ports = free_ports(SERVICE_APPS)
         environment = stack_environment(ports, data_dir, database_url)
         # A private system: its own database and index, whatever the caller's shell points at.
         environment["CATALOG_DATABASE_URL"] = database_url

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +72,15 @@ class ServiceProcess:
             return ""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(names) -> dict[str, int]:
+    """One free port per name, all different: every socket stays bound until all are chosen."""
+    with ExitStack() as sockets:
+        ports = {}
+        for name in names:
+            s = sockets.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports[name] = s.getsockname()[1]
+        return ports
 
 
 def default_ports(gateway_port: int) -> dict[str, int]:
@@ -150,9 +155,11 @@ class Stack:
                 raise StackError(f"{service.name} exited with code {service.process.returncode}:\n"
                                  f"{service.log_tail()}")
             try:
-                if httpx.get(f"{service.url}/health", timeout=2.0).status_code == 200:
+                response = httpx.get(f"{service.url}/health", timeout=2.0)
+                # The name tells our service from another process that holds the port.
+                if response.status_code == 200 and response.json().get("service") == service.name:
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.2)
         raise StackError(f"{service.name} did not answer /health within {timeout_s:.0f} s:\n"

@@ -52,10 +52,10 @@ async def drop_database(url: str) -> None:
 def running_stack(data_dir: Path, database_prefix: str, **environment: str):
     """The real processes (nauplius/stack.py) on a fresh test database, API keys on; the stack gets
     `.api_key`, the catalog's first admin key. Stopped and its database dropped on exit."""
-    from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_port, stack_environment
+    from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_ports, stack_environment
 
     database_url = asyncio.run(create_database(database_prefix))
-    ports = {name: free_port() for name in SERVICE_APPS}
+    ports = free_ports(SERVICE_APPS)
     env = stack_environment(ports, data_dir, database_url)
     env.update(GATEWAY_AUTH="on", **environment)
     stack = Stack(ports, env, data_dir / "logs")

@@ -34,9 +34,10 @@ async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONRespon
     services.update({c.service: state for c, state in zip(clients, states)})
     down = [c.service for c, state in zip(clients, states) if state != "ok"]
     if not down:
-        return JSONResponse({"status": "ok", "services": services})
+        return JSONResponse({"status": "ok", "service": "gateway", "services": services})
     return JSONResponse(
-        {"status": "degraded", "services": services, "detail": f"down: {', '.join(down)}"},
+        {"status": "degraded", "service": "gateway", "services": services,
+         "detail": f"down: {', '.join(down)}"},
         status_code=503,
     )
 

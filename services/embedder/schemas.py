@@ -20,6 +20,7 @@ class EmbedResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
+    service: str = "embedder"
     model: str
 
 

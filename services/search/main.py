@@ -47,7 +47,7 @@ def create_app(settings: SearchSettings | None = None, index: VectorIndex | None
 
     @app.get("/health")
     async def health(index: IndexDep) -> dict:
-        return {"status": "ok", **(await index.health())}
+        return {"status": "ok", "service": "search", **(await index.health())}
 
     return app
 

@@ -26,7 +26,7 @@ async def client():
 
 async def test_health_and_model_card(client):
     health = (await client.get("/health")).json()
-    assert health == {"status": "ok", "model": "efficientnet-lite0-imagenet"}
+    assert health == {"status": "ok", "service": "embedder", "model": "efficientnet-lite0-imagenet"}
     card = (await client.get("/v1/model")).json()
     # The file's card, with the TTA in use (this card names none: the default, "none").
     assert card == {**json.loads(MODEL.with_suffix(".json").read_text()), "tta": "none"}

@@ -38,7 +38,7 @@ async def make_collection(client, n: int = 60, name: str = "plankton", dim: int 
 async def test_health(client):
     r = await client.get("/health")
     assert r.status_code == 200
-    assert r.json()["status"] == "ok"
+    assert r.json()["status"] == "ok" and r.json()["service"] == "search"
 
 
 async def test_create_collection_is_idempotent_and_refuses_another_dim(client):
