@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--greyscale", type=float, default=0.0, metavar="P",
                        help="augmentation: turn a colour training image grey with probability P, "
                             "as a grey instrument would see it (default 0)")
+    train.add_argument("--balanced", action="store_true",
+                       help="class-balanced batches: draw every class equally often (with "
+                            "replacement) instead of every image once per epoch")
     train.add_argument("--margin", type=float, default=0.2,
                        help="CosFace margin subtracted from the true class's cosine (default 0.2)")
     train.add_argument("--label-smoothing", type=float, default=0.1, metavar="EPS",
@@ -217,7 +220,7 @@ def run_command(args: argparse.Namespace) -> int:
             resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
             frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
             seed=args.seed, workers=args.workers, validate_every=args.validate_every,
-            margin=args.margin, label_smoothing=args.label_smoothing,
+            margin=args.margin, label_smoothing=args.label_smoothing, balanced=args.balanced,
             interpolate=args.interpolate, augmentation=Augmentation(greyscale_p=args.greyscale))
         try:
             result = train(config, resume=args.resume)

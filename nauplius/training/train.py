@@ -55,12 +55,13 @@ class TrainConfig:
     workers: int | None = None     # data-loading processes; None: 0 on CPU, 8 on GPU
     validate_every: int = 1        # epochs between validation scores (the last is always scored)
     interpolate: float = 1.0       # exported trunk: this x fine-tuned + the rest x pretrained
+    balanced: bool = False         # draw every class equally often (with replacement)
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     def fingerprint(self) -> dict:
         """What must not change between a checkpoint and its resumption."""
         keys = ("base", "resolution", "batch_size", "lr", "weight_decay", "frozen_stages",
-                "validation_fraction", "seed", "label_smoothing", "margin", "scale")
+                "validation_fraction", "seed", "label_smoothing", "margin", "scale", "balanced")
         return {k: getattr(self, k) for k in keys} | {"augmentation": asdict(self.augmentation)}
 
 
@@ -192,12 +193,19 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
 def training_loader(dataset: AugmentedImages, config: TrainConfig,
                     device: torch.device) -> torch.utils.data.DataLoader:
     workers = config.workers if config.workers is not None else (8 if device.type == "cuda" else 0)
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = None
+    if config.balanced:
+        # An epoch stays len(dataset) draws; each class gets the same share of them.
+        counts = np.bincount(dataset.targets)
+        sampler = torch.utils.data.WeightedRandomSampler(
+            1.0 / counts[dataset.targets], len(dataset), replacement=True, generator=generator)
     # Not persistent: each epoch's workers must start from the dataset's current `epoch`, or every
     # epoch would repeat the first epoch's augmentations.
     return torch.utils.data.DataLoader(
-        dataset, batch_size=min(config.batch_size, len(dataset)), shuffle=True, drop_last=True,
-        num_workers=workers, pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(config.seed))
+        dataset, batch_size=min(config.batch_size, len(dataset)), shuffle=sampler is None,
+        sampler=sampler, drop_last=True, num_workers=workers, pin_memory=device.type == "cuda",
+        generator=generator)
 
 
 def rounded(validation: dict[str, dict]) -> dict[str, dict]:
@@ -289,6 +297,8 @@ def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[Label
             "optimiser": f"AdamW lr {config.lr} (head 10x), weight decay {config.weight_decay}, "
                          "linear warm-up then cosine decay",
             "frozen_stages": config.frozen_stages,
+            "sampling": "class-balanced: every class drawn equally often, with replacement"
+                        if config.balanced else "every training image once per epoch, shuffled",
             "loss": LOSS_WHY.format(scale=config.scale, margin=config.margin,
                                     smoothing=config.label_smoothing),
             "augmentations": config.augmentation.describe(),

@@ -56,6 +56,7 @@ def test_the_card_is_complete_and_describes_the_file(trained):
     assert {"rotation", "flips", "blur_p", "brightness", "contrast", "scale"} <= set(
         training["augmentations"])
     assert "cosine" in training["loss"].lower()
+    assert training["sampling"].startswith("every training image once")
     validation = raw["metrics"]["validation"]["zoolake"]
     assert 0.0 <= validation["top1"] <= 1.0 and "mean_class_top1" in validation
     assert checkpoint_path(onnx_path.with_suffix("")).exists()
@@ -80,6 +81,20 @@ def test_worker_processes_augment_each_epoch_afresh(trained, tiny_set):
     first, second, first_again = one_epoch(0), one_epoch(1), one_epoch(0)
     assert not np.allclose(first, second)
     np.testing.assert_array_equal(first, first_again)  # seeded by (seed, epoch, index)
+
+
+def test_balanced_sampling_draws_every_class_equally_often():
+    """One class with 90 images, one with 10: balanced, each fills about half of an epoch."""
+    targets = [0] * 90 + [1] * 10
+    dataset = AugmentedImages([np.zeros((8, 8, 3), np.uint8)] * 100, targets, None, None, seed=0)
+    drawn = {}
+    for balanced in (False, True):
+        loader = training_loader(dataset, TrainConfig(data=[], batch_size=100, balanced=balanced,
+                                                      workers=0), torch.device("cpu"))
+        indices = [i for _ in range(20) for i in loader.sampler]  # 20 epochs of draws
+        drawn[balanced] = np.mean([targets[i] for i in indices])
+    assert drawn[False] == pytest.approx(0.10)  # every image once per epoch
+    assert 0.45 < drawn[True] < 0.55
 
 
 def test_onnx_embeddings_match_pytorch(trained, tiny_set):
