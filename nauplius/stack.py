@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +72,7 @@ class ServiceProcess:
             return ""
 
 
-def free_ports(names) -> dict[str, int]:
+def free_ports(names: Iterable[str]) -> dict[str, int]:
     """One free port per name, all different: every socket stays bound until all are chosen."""
     with ExitStack() as sockets:
         ports = {}
