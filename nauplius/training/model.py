@@ -16,6 +16,8 @@ from nauplius.model_export import EXPORTS
 
 BASES = {
     "efficientnet-lite0": "efficientnet-lite0-imagenet",
+    "efficientnet-lite1": "efficientnet-lite1-imagenet",
+    "efficientnet-lite2": "efficientnet-lite2-imagenet",
     "resnet50": "resnet50-imgsim",
 }
 
@@ -28,7 +30,7 @@ def base_spec(base: str):
 
 def trunk_stages(base: str, trunk: nn.Module) -> list[nn.Module]:
     """The trunk's stages from input to output, to freeze the first ones."""
-    if base == "efficientnet-lite0":
+    if base.startswith("efficientnet-lite"):
         net = trunk.trunk
         return [nn.ModuleList([net._conv_stem, net._bn0]), *net._blocks,
                 nn.ModuleList([net._conv_head, net._bn1])]
