@@ -5,7 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nauplius.model_export import export  # noqa: E402
+from nauplius.cli import build_parser  # noqa: E402
+from nauplius.model_export import EXPORTS, export  # noqa: E402
 from nauplius.training.model import BASES, base_spec, trunk_stages  # noqa: E402
 from services.embedder.model import Embedder  # noqa: E402
 from services.embedder.preprocess import decode_image  # noqa: E402
@@ -39,3 +40,14 @@ def test_trunk_stages_cover_every_weight_once(base):
     # the ImageNet classifier stays in the EfficientNet module but is never run
     used = {id(p) for name, p in trunk.named_parameters() if "._fc." not in name}
     assert set(staged) == used
+
+
+def test_the_command_line_offers_exactly_the_known_models():
+    # the parser lists them itself: building it must not import torch
+    commands = {action.dest: action for action in build_parser()._subparsers._group_actions}
+    model = commands["command"].choices["model"]
+    (sub,) = model._subparsers._group_actions
+    export_name = next(a for a in sub.choices["export"]._actions if a.dest == "name")
+    train_base = next(a for a in sub.choices["train"]._actions if a.dest == "base")
+    assert sorted(export_name.choices) == sorted(EXPORTS)
+    assert sorted(train_base.choices) == sorted(BASES)
