@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.suggestions import reliability_table
+from nauplius.core.suggestions import reliability_table
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import private_system

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from gateway.clients import Downstream
-from gateway.errors import DownstreamRejected
+from nauplius.core.clients import Downstream
+from nauplius.core.errors import DownstreamRejected
 
 ROLES = ("viewer", "annotator", "admin")
 AUTH_CACHE_S = 10.0

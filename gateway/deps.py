@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.active_model import ActiveModel
-from gateway.clients import Downstream
+from nauplius.core.active_model import ActiveModel
+from nauplius.core.clients import Downstream
 from gateway.config import GatewaySettings
 
 

@@ -1,62 +1,9 @@
-"""Downstream failures as named exceptions, mapped to HTTP answers in one place."""
-
-from typing import Any
+"""Downstream failures (nauplius.core.errors) mapped to HTTP answers in one place."""
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-
-class DownstreamError(Exception):
-    """A call to one of the internal services did not give a usable answer."""
-
-    status_code = 502
-
-    def __init__(self, service: str) -> None:
-        super().__init__(service)
-        self.service = service
-
-    @property
-    def detail(self) -> Any:
-        return f"{self.service} service failed"
-
-
-class DownstreamTimeout(DownstreamError):
-    status_code = 504
-
-    @property
-    def detail(self) -> str:
-        return f"{self.service} service timed out"
-
-
-class DownstreamUnavailable(DownstreamError):
-    @property
-    def detail(self) -> str:
-        return f"{self.service} service unreachable"
-
-
-class DownstreamFailed(DownstreamError):
-    """The service answered 5xx (or something that is not the JSON its contract promises)."""
-
-    def __init__(self, service: str, status: int) -> None:
-        super().__init__(service)
-        self.status = status
-
-    @property
-    def detail(self) -> str:
-        return f"{self.service} service failed (HTTP {self.status})"
-
-
-class DownstreamRejected(DownstreamError):
-    """The service answered 4xx: the caller's request was refused; passed through as is."""
-
-    def __init__(self, service: str, status: int, detail: Any) -> None:
-        super().__init__(service)
-        self.status_code = status
-        self._detail = detail
-
-    @property
-    def detail(self) -> Any:
-        return self._detail
+from nauplius.core.errors import DownstreamError
 
 
 async def _downstream_error(request: Request, exc: Exception) -> JSONResponse:

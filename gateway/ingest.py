@@ -1,4 +1,4 @@
-"""Synchronous uploads: size check, sha256, then the shared pipeline (gateway.pipeline)."""
+"""Synchronous uploads: size check, sha256, then the shared pipeline (nauplius.core.pipeline)."""
 
 import hashlib
 import logging
@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import UploadFile
 
-from gateway.active_model import ActiveModel
-from gateway.clients import Downstream, FilePart
-from gateway.pipeline import Content, index_contents
+from nauplius.core.active_model import ActiveModel
+from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.pipeline import Content, index_contents
 
 log = logging.getLogger("nauplius.gateway")
 

@@ -10,8 +10,8 @@ import xstatic.pkg.jquery as xstatic_jquery
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from gateway.active_model import ActiveModel
-from gateway.clients import Downstream
+from nauplius.core.active_model import ActiveModel
+from nauplius.core.clients import Downstream
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
 from gateway.auth import KeyCache

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterable
 
-from gateway.clients import Downstream
-from gateway.errors import DownstreamRejected
+from nauplius.core.clients import Downstream
+from nauplius.core.errors import DownstreamRejected
 
 
 async def ensure_taxa(downstream: Downstream, names: Iterable[str | None], actor: int | None) -> None:

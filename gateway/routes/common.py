@@ -5,7 +5,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from gateway.clients import ByteStream
+from nauplius.core.clients import ByteStream
 
 # Files and thumbnails are content-addressed: an id's bytes never change.
 IMMUTABLE = "public, max-age=31536000, immutable"

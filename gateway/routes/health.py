@@ -6,9 +6,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gateway.clients import ServiceClient
+from nauplius.core.clients import ServiceClient
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
-from gateway.errors import DownstreamError
+from nauplius.core.errors import DownstreamError
 
 router = APIRouter(tags=["health"])
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadMeta, ingest_batch
-from gateway.labels_index import sync_index
+from nauplius.core.index_sync import sync_index
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
 
 LabelState = Literal["unlabelled", "predicted", "validated", "dubious"]

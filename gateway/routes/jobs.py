@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from gateway.auth import Annotator, Viewer
-from gateway.clients import FilePart
+from nauplius.core.clients import FilePart
 from gateway.deps import DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import blank_to_none

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import export, suggestions
+from gateway import export
+from nauplius.core import suggestions
 from gateway.auth import Admin, Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
-from gateway.labels_index import sync_ids
+from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import thumbnail_url, with_urls
 
 router = APIRouter(prefix="/api/v1", tags=["labelling"])

@@ -4,8 +4,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
-from gateway.active_model import ModelCard
-from gateway.clients import Downstream, FilePart
+from nauplius.core.active_model import ModelCard
+from nauplius.core.clients import Downstream, FilePart
 from gateway.auth import Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.clients import FilePart
+from nauplius.core.clients import FilePart
 from nauplius.formats.items import IngestItem, Refused
 
 

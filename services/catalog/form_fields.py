@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 from services.catalog.domain import DEFAULT_PROJECT_ID
 from services.catalog.errors import InvalidMetadata
-from services.catalog.schemas import LabelState
+from nauplius.core.contracts.catalog import LabelState
 
 
 def text_field(name: str, value: Any, max_length: int = 1000) -> str | None:

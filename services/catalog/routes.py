@@ -21,7 +21,7 @@ from services.catalog.errors import (
 )
 from services.catalog.form_fields import UploadFields, json_list
 from services.catalog.ingest import Ingestor
-from services.catalog.schemas import (
+from nauplius.core.contracts.catalog import (
     BatchEntry,
     ImageList,
     ImageLookup,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from services.catalog import access
 from services.catalog.deps import ActorDep, ConnectionDep
 from services.catalog.errors import InvalidMetadata, NotFound
-from services.catalog.schemas import (
+from nauplius.core.contracts.catalog import (
     AnnotatorCreate,
     ApiKeyCreate,
     ImageIds,

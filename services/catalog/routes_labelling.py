@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from services.catalog import labelling
 from services.catalog.deps import ActorDep, ConnectionDep
 from services.catalog.errors import InvalidMetadata
-from services.catalog.schemas import (
+from nauplius.core.contracts.catalog import (
     AcceptSuggestions,
     BatchLabel,
     Calibration,

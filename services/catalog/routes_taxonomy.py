@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, status
 from services.catalog import taxonomy
 from services.catalog.deps import ActorDep, ConnectionDep
 from services.catalog.errors import InvalidMetadata
-from services.catalog.schemas import TaxonIn
+from nauplius.core.contracts.catalog import TaxonIn
 
 router = APIRouter(prefix="/v1/taxa")
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request
 
-from gateway.clients import Downstream
+from nauplius.core.clients import Downstream
 from services.worker.config import WorkerSettings
 from services.worker.worker import IngestWorker
 

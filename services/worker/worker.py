@@ -6,10 +6,10 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from gateway.active_model import ActiveModel
-from gateway.clients import Downstream, FilePart
-from gateway.errors import DownstreamError, DownstreamFailed, DownstreamRejected
-from gateway.pipeline import Content, bounded, index_contents
+from nauplius.core.active_model import ActiveModel
+from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.errors import DownstreamError, DownstreamFailed, DownstreamRejected
+from nauplius.core.pipeline import Content, bounded, index_contents
 from services.worker.config import WorkerSettings
 from services.worker.timing import CallTimer
 

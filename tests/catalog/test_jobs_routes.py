@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.clients import Downstream
+from nauplius.core.clients import Downstream
 from services.catalog.jobs_routes import _item_fields
 from services.worker.config import WorkerSettings
 from services.worker.worker import FORM_FIELDS, IngestWorker

@@ -1,6 +1,6 @@
 """The k-NN vote and its calibration as pure functions (the system test runs them on real data)."""
 
-from gateway.suggestions import calibrate, fit_calibration, reliability_table, vote
+from nauplius.core.suggestions import calibrate, fit_calibration, reliability_table, vote
 
 PARENTS = {"Plankton": None, "Rotifera": "Plankton", "keratella": "Rotifera",
            "asplanchna": "Rotifera", "daphnia": "Plankton"}

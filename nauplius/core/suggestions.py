@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.clients import Downstream
+from nauplius.core.clients import Downstream
 
 K = 10
 # Weight of a neighbour: exp(cosine / TEMPERATURE); close neighbours count far more.

@@ -4,11 +4,11 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from gateway.active_model import ActiveModel
-from gateway.clients import Downstream
-from gateway.errors import DownstreamRejected
+from nauplius.core.active_model import ActiveModel
+from nauplius.core.clients import Downstream
+from nauplius.core.errors import DownstreamRejected
 
-log = logging.getLogger("nauplius.gateway")
+log = logging.getLogger("nauplius.core")
 
 
 async def sync_index(

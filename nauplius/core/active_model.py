@@ -1,13 +1,13 @@
-"""The embedder's model, resolved at first use so the gateway starts before its services."""
+"""The embedder's model, resolved at first use so a caller starts before the services it needs."""
 
 import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.clients import Downstream
+from nauplius.core.clients import Downstream
 
-log = logging.getLogger("nauplius.gateway")
+log = logging.getLogger("nauplius.core")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.active_model import ModelCard
-from gateway.clients import Downstream, FilePart
+from nauplius.core.active_model import ModelCard
+from nauplius.core.clients import Downstream, FilePart
 
-log = logging.getLogger("nauplius.gateway")
+log = logging.getLogger("nauplius.core")
 
 # Files per catalog store request: one request and one multipart parse per batch, not per image.
 STORE_BATCH = 16
