@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from nauplius.core.clients import ServiceClient
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
+from gateway.schemas import GatewayHealth, ModelCard
 from nauplius.core.errors import DownstreamError
 
 router = APIRouter(tags=["health"])
@@ -25,7 +26,7 @@ async def _probe(client: ServiceClient, timeout_s: float) -> str:
     return f"{client.service} service unhealthy"
 
 
-@router.get("/health")
+@router.get("/health", response_model=GatewayHealth, responses={503: {"model": GatewayHealth}})
 async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONResponse:
     clients: list[ServiceClient] = [downstream.embedder, downstream.search, downstream.catalog]
     timeout_s = min(settings.timeout_s, HEALTH_TIMEOUT_S)
@@ -42,6 +43,6 @@ async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONRespon
     )
 
 
-@router.get("/api/v1/model", tags=["model"])
+@router.get("/api/v1/model", tags=["model"], response_model=ModelCard)
 async def model_card(active_model: ActiveModelDep) -> dict[str, Any]:
     return (await active_model.get()).card

@@ -12,6 +12,8 @@ from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadMeta, ingest_batch
 from nauplius.core.index_sync import sync_index
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
+from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
+from nauplius.core.contracts.catalog import LabelHistory
 
 LabelState = Literal["unlabelled", "predicted", "validated", "dubious"]
 
@@ -30,7 +32,7 @@ class LabelIn(BaseModel):
     state: Literal["validated", "dubious"] = "validated"
 
 
-@router.post("")
+@router.post("", response_model=UploadAnswer)
 async def upload_images(
     downstream: DownstreamDep,
     active_model: ActiveModelDep,
@@ -68,7 +70,7 @@ async def upload_images(
     return JSONResponse({"detail": detail, "data": data}, status_code=413 if all_too_large else 422)
 
 
-@router.get("")
+@router.get("", response_model=ImagePage)
 async def list_images(
     downstream: DownstreamDep,
     _: Viewer,
@@ -90,22 +92,22 @@ async def list_images(
     return {"data": [with_urls(image) for image in page["data"]], "count": page["count"]}
 
 
-@router.get("/{image_id}")
+@router.get("/{image_id}", response_model=Image)
 async def get_image(image_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
     return with_urls(await downstream.catalog.get(image_id))
 
 
-@router.get("/{image_id}/file")
+@router.get("/{image_id}/file", response_class=StreamingResponse, responses=IMAGE_BYTES)
 async def get_file(image_id: int, downstream: DownstreamDep, _: Viewer) -> StreamingResponse:
     return stream_bytes(await downstream.catalog.file(image_id))
 
 
-@router.get("/{image_id}/thumbnail")
+@router.get("/{image_id}/thumbnail", response_class=StreamingResponse, responses=THUMBNAIL)
 async def get_thumbnail(image_id: int, downstream: DownstreamDep, _: Viewer) -> StreamingResponse:
     return stream_bytes(await downstream.catalog.thumbnail(image_id))
 
 
-@router.put("/{image_id}/label")
+@router.put("/{image_id}/label", response_model=Image)
 async def set_label(
     image_id: int,
     body: LabelIn,
@@ -123,6 +125,6 @@ async def set_label(
     return with_urls(image)
 
 
-@router.get("/{image_id}/labels")
+@router.get("/{image_id}/labels", response_model=LabelHistory)
 async def label_history(image_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
     return await downstream.catalog.labels(image_id)

@@ -14,6 +14,7 @@ from nauplius.core.clients import FilePart
 from gateway.deps import DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import blank_to_none
+from gateway.schemas import Job, JobItemsAdded, JobList
 from gateway.taxa import ensure_taxa
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -82,7 +83,7 @@ def _entries_for(files: list[UploadFile], items: str | None) -> list[dict[str, A
     return entries
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Job)
 async def create_job(
     downstream: DownstreamDep,
     settings: SettingsDep,
@@ -129,7 +130,7 @@ async def create_job(
     return JSONResponse(await downstream.catalog.job(job["id"]), status_code=201)
 
 
-@router.post("/{job_id}/items")
+@router.post("/{job_id}/items", response_model=JobItemsAdded)
 async def add_items(
     job_id: int,
     downstream: DownstreamDep,
@@ -149,12 +150,12 @@ async def add_items(
         job_id, parts, entries, (_json_list("refused", refused) or []) + too_large)
 
 
-@router.post("/{job_id}/close")
+@router.post("/{job_id}/close", response_model=Job)
 async def close_job(job_id: int, downstream: DownstreamDep, _: Annotator) -> dict[str, Any]:
     return await downstream.catalog.close_job(job_id)
 
 
-@router.get("")
+@router.get("", response_model=JobList)
 async def list_jobs(
     downstream: DownstreamDep,
     _: Viewer,
@@ -164,6 +165,6 @@ async def list_jobs(
     return await downstream.catalog.list_jobs(running, limit)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=Job)
 async def get_job(job_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
     return await downstream.catalog.job(job_id)

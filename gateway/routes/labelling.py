@@ -12,6 +12,13 @@ from gateway.auth import Admin, Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
 from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import thumbnail_url, with_urls
+from gateway.schemas import (
+    EXPORT_FILES, AnnotatorList, AnnotatorPublic, ApiKey, ApiKeyList, ExampleMatches,
+    ImagePage, ImagesMoved, LabelCounts, LabelsAssigned, Me, NewApiKey, Project, ProjectList,
+    SuggestionGroups, SuggestionRefresh, SuggestionsAccepted, TaxaImported, Taxon, TaxonList,
+    TaxonUpdated,
+)
+from nauplius.core.contracts.catalog import LabelPublic
 
 router = APIRouter(prefix="/api/v1", tags=["labelling"])
 
@@ -47,17 +54,18 @@ class SimilarIn(Strict):
 
 
 # --- taxonomy ------------------------------------------------------------------------------
-@router.get("/taxa")
+@router.get("/taxa", response_model=TaxonList)
 async def list_taxa(downstream: DownstreamDep, _: Viewer) -> Any:
     return await downstream.catalog.call("GET", "/v1/taxa")
 
 
-@router.post("/taxa", status_code=201)
+@router.post("/taxa", status_code=201, response_model=Taxon)
 async def create_taxon(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
     return await downstream.catalog.call("POST", "/v1/taxa", json=body, actor=p.annotator_id)
 
 
-@router.post("/taxa/import")
+@router.post("/taxa/import", response_model=TaxaImported, openapi_extra={
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def import_taxa(request: Request, downstream: DownstreamDep, p: Admin) -> Any:
     """Body: CSV text, header `name,rank,parent,aphia_id`."""
     return await downstream.catalog.call(
@@ -66,7 +74,7 @@ async def import_taxa(request: Request, downstream: DownstreamDep, p: Admin) -> 
     )
 
 
-@router.put("/taxa/{taxon_id}")
+@router.put("/taxa/{taxon_id}", response_model=TaxonUpdated)
 async def update_taxon(
     taxon_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin,
     body: Annotated[dict, Body()],
@@ -83,17 +91,17 @@ async def delete_taxon(taxon_id: int, downstream: DownstreamDep, p: Admin) -> Re
 
 
 # --- projects, annotators, keys ------------------------------------------------------------
-@router.get("/projects")
+@router.get("/projects", response_model=ProjectList)
 async def list_projects(downstream: DownstreamDep, _: Viewer) -> Any:
     return await downstream.catalog.call("GET", "/v1/projects")
 
 
-@router.post("/projects", status_code=201)
+@router.post("/projects", status_code=201, response_model=Project)
 async def create_project(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
     return await downstream.catalog.call("POST", "/v1/projects", json=body, actor=p.annotator_id)
 
 
-@router.post("/projects/{project_id}/images")
+@router.post("/projects/{project_id}/images", response_model=ImagesMoved)
 async def move_images(
     project_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin,
     body: Annotated[dict, Body()],
@@ -106,34 +114,34 @@ async def move_images(
     return moved
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me)
 async def me(p: Viewer) -> dict[str, Any]:
     return {"annotator_id": p.annotator_id, "name": p.name, "institution": p.institution,
             "role": p.role}
 
 
-@router.get("/annotators")
+@router.get("/annotators", response_model=AnnotatorList)
 async def list_annotators(downstream: DownstreamDep, _: Admin) -> Any:
     return await downstream.catalog.call("GET", "/v1/annotators")
 
 
-@router.post("/annotators", status_code=201)
+@router.post("/annotators", status_code=201, response_model=AnnotatorPublic)
 async def create_annotator(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
     return await downstream.catalog.call("POST", "/v1/annotators", json=body, actor=p.annotator_id)
 
 
-@router.get("/api-keys")
+@router.get("/api-keys", response_model=ApiKeyList)
 async def list_keys(downstream: DownstreamDep, _: Admin) -> Any:
     return await downstream.catalog.call("GET", "/v1/api-keys")
 
 
-@router.post("/api-keys", status_code=201)
+@router.post("/api-keys", status_code=201, response_model=NewApiKey)
 async def create_key(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
     """Answers the key once, in `key`; only its hash is kept."""
     return await downstream.catalog.call("POST", "/v1/api-keys", json=body, actor=p.annotator_id)
 
 
-@router.post("/api-keys/{key_id}/revoke")
+@router.post("/api-keys/{key_id}/revoke", response_model=ApiKey)
 async def revoke_key(key_id: int, request: Request, downstream: DownstreamDep, p: Admin) -> Any:
     """Refused by this gateway at once; by other gateways within AUTH_CACHE_S."""
     revoked = await downstream.catalog.call("POST", f"/v1/api-keys/{key_id}/revoke", actor=p.annotator_id)
@@ -152,7 +160,7 @@ async def _after_validation(downstream, active_model, ids: list[int]) -> int:
     return refreshed
 
 
-@router.post("/labels/batch")
+@router.post("/labels/batch", response_model=LabelsAssigned)
 async def assign_labels(
     body: BatchLabelIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
 ) -> dict[str, Any]:
@@ -165,7 +173,7 @@ async def assign_labels(
     return result
 
 
-@router.post("/labels/{label_id}/revert")
+@router.post("/labels/{label_id}/revert", response_model=LabelPublic)
 async def revert_label(
     label_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
 ) -> Any:
@@ -176,7 +184,7 @@ async def revert_label(
 
 
 # --- suggestions and review ------------------------------------------------------------------
-@router.post("/suggestions/refresh")
+@router.post("/suggestions/refresh", response_model=SuggestionRefresh)
 async def refresh_suggestions(
     downstream: DownstreamDep, active_model: ActiveModelDep, _: Annotator,
     project: Annotated[int | None, Query(ge=1)] = None,
@@ -191,7 +199,7 @@ async def refresh_suggestions(
             "reliability": calibration["reliability"]}
 
 
-@router.get("/suggestions/groups")
+@router.get("/suggestions/groups", response_model=SuggestionGroups)
 async def suggestion_groups(
     downstream: DownstreamDep, _: Viewer,
     min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.9,
@@ -203,7 +211,7 @@ async def suggestion_groups(
     return await downstream.catalog.call("GET", "/v1/suggestions/groups", params=params)
 
 
-@router.post("/suggestions/accept")
+@router.post("/suggestions/accept", response_model=SuggestionsAccepted)
 async def accept_suggestions(
     body: AcceptIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
 ) -> dict[str, Any]:
@@ -217,7 +225,7 @@ async def accept_suggestions(
     return result
 
 
-@router.get("/review")
+@router.get("/review", response_model=ImagePage)
 async def review_queue(
     downstream: DownstreamDep, _: Viewer,
     order: Literal["confident", "uncertain"] = "confident",
@@ -234,7 +242,7 @@ async def review_queue(
     return {"data": [with_urls(i) for i in page["data"]], "count": page["count"]}
 
 
-@router.post("/similar")
+@router.post("/similar", response_model=ExampleMatches)
 async def query_by_example(
     body: SimilarIn, downstream: DownstreamDep, active_model: ActiveModelDep, _: Viewer
 ) -> dict[str, Any]:
@@ -271,7 +279,7 @@ async def query_by_example(
     }
 
 
-@router.get("/label-counts")
+@router.get("/label-counts", response_model=LabelCounts)
 async def label_counts(
     downstream: DownstreamDep, _: Viewer, project: Annotated[int | None, Query(ge=1)] = None
 ) -> Any:
@@ -280,7 +288,7 @@ async def label_counts(
 
 
 # --- export --------------------------------------------------------------------------------
-@router.get("/export")
+@router.get("/export", response_class=Response, responses=EXPORT_FILES)
 async def export_labels(
     request: Request, downstream: DownstreamDep, _: Viewer,
     format: Literal["csv", "ecotaxa", "dwca"] = "csv",

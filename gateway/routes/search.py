@@ -10,6 +10,7 @@ from gateway.auth import Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import thumbnail_url
+from gateway.schemas import Neighbours
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -48,7 +49,7 @@ async def _neighbours(
     }
 
 
-@router.get("/images/{image_id}/similar")
+@router.get("/images/{image_id}/similar", response_model=Neighbours)
 async def similar_images(
     image_id: int,
     downstream: DownstreamDep,
@@ -62,7 +63,7 @@ async def similar_images(
     return await _neighbours(downstream, model, k=k, metric=metric, label=label, image_id=image_id)
 
 
-@router.post("/search")
+@router.post("/search", response_model=Neighbours)
 async def search_by_upload(
     downstream: DownstreamDep,
     active_model: ActiveModelDep,

@@ -1,0 +1,272 @@
+"""What the public /api/v1 answers: the catalog's contracts where an answer passes through, plus
+what the gateway adds. Field order follows the JSON partners have always received."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
+
+from nauplius.core.contracts.catalog import ImagePublic
+
+Role = Literal["viewer", "annotator", "admin"]
+# The catalog writes job times with isoformat() ("+00:00", not pydantic's "Z"): kept as text so
+# they reach partners unchanged.
+IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+# --- images --------------------------------------------------------------------------------
+class Image(ImagePublic):
+    thumbnail_url: str
+    file_url: str
+
+
+class ImagePage(BaseModel):
+    data: list[Image]
+    count: int
+
+
+class UploadEntry(BaseModel):
+    """One uploaded file, in the order sent: stored (`id`), or refused (`error`)."""
+
+    id: int | None
+    sha256: str | None
+    duplicate: bool
+    error: str | None
+
+
+class UploadAnswer(BaseModel):
+    data: list[UploadEntry]
+
+
+class Neighbour(BaseModel):
+    id: int
+    score: float
+    label: str | None
+    thumbnail_url: str
+
+
+class Neighbours(BaseModel):
+    data: list[Neighbour]
+
+
+class ExampleMatch(ImagePublic):
+    score: float
+    thumbnail_url: str
+
+
+class ExampleMatches(BaseModel):
+    data: list[ExampleMatch]
+    offset: int
+    more: bool
+
+
+# --- taxonomy, projects, people and keys ---------------------------------------------------
+class Taxon(BaseModel):
+    id: int
+    name: str
+    rank: str | None
+    parent_id: int | None
+    aphia_id: int | None
+    created_at: datetime
+    created_by: int | None
+    updated_at: datetime | None
+    updated_by: int | None
+    parent: str | None
+
+
+class TaxonList(BaseModel):
+    data: list[Taxon]
+    count: int
+
+
+class TaxonUpdated(Taxon):
+    relabelled_image_ids: list[int]
+
+
+class TaxaImported(BaseModel):
+    created: int
+    updated: int
+
+
+class Project(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+    created_by: int | None
+
+
+class ProjectSummary(Project):
+    image_count: int
+
+
+class ProjectList(BaseModel):
+    data: list[ProjectSummary]
+
+
+class ImagesMoved(BaseModel):
+    moved: int
+    image_ids: list[int]
+
+
+class Me(BaseModel):
+    annotator_id: int | None
+    name: str | None
+    institution: str | None
+    role: Role
+
+
+class AnnotatorPublic(BaseModel):
+    id: int
+    name: str
+    institution: str | None
+    created_at: datetime
+    created_by: int | None
+
+
+class AnnotatorList(BaseModel):
+    data: list[AnnotatorPublic]
+
+
+class ApiKey(BaseModel):
+    id: int
+    annotator_id: int
+    key_prefix: str
+    role: Role
+    created_at: datetime
+    created_by: int | None
+    revoked_at: datetime | None
+    revoked_by: int | None
+
+
+class NewApiKey(ApiKey):
+    key: str
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKey]
+
+
+# --- labels and suggestions ----------------------------------------------------------------
+class LabelsAssigned(BaseModel):
+    labelled: int
+    image_ids: list[int]
+    suggestions_changed: int
+
+
+class ReliabilityRow(BaseModel):
+    low: float
+    high: float
+    n: int
+    mean_confidence: float
+    accuracy: float
+
+
+class SuggestionRefresh(BaseModel):
+    images: int
+    changed: int
+    calibrated_on: int
+    reliability: list[ReliabilityRow]
+
+
+class SuggestionGroup(BaseModel):
+    taxon: str | None
+    images: int
+    confident: int
+    min_confidence: float | None
+    max_confidence: float | None
+
+
+class SuggestionGroups(BaseModel):
+    data: list[SuggestionGroup]
+
+
+class SuggestionsAccepted(BaseModel):
+    validated: int
+    image_ids: list[int]
+    suggestions_changed: int
+
+
+class LabelCounts(BaseModel):
+    unlabelled: int
+    predicted: int
+    validated: int
+    dubious: int
+
+
+# --- jobs ----------------------------------------------------------------------------------
+class JobCounts(BaseModel):
+    pending: int
+    running: int
+    done: int
+    duplicate: int
+    failed: int
+
+
+class JobError(BaseModel):
+    source: str
+    filename: str | None
+    error: str | None
+
+
+class Job(BaseModel):
+    id: int
+    source: str | None
+    created_at: IsoTime
+    created_by: int | None
+    closed: bool
+    finished: bool
+    finished_at: IsoTime | None
+    total: int
+    counts: JobCounts
+    rate: float
+    elapsed_s: float
+    errors: list[JobError]
+
+
+class JobList(BaseModel):
+    data: list[Job]
+
+
+class JobItemsAdded(BaseModel):
+    accepted: int
+    refused: int
+
+
+# --- model and health ----------------------------------------------------------------------
+class ModelCard(BaseModel):
+    """The embedder's card; a card may carry more (training record, notes), passed on as is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    architecture: str
+    source_weights: str
+    licence: str
+    training_data: str
+    input_size: tuple[int, int]
+    colour_mode: Literal["rgb", "grey"]
+    mean: list[float]
+    std: list[float]
+    output_dim: int
+    sha256: str
+    exported_with: str
+    metrics: dict[str, Any]
+    tta: Literal["none", "flips", "d4"]
+
+
+class GatewayHealth(BaseModel):
+    status: Literal["ok", "degraded"]
+    service: str
+    services: dict[str, str]
+    detail: str | None = None
+
+
+# --- answers that are not JSON -------------------------------------------------------------
+IMAGE_BYTES: dict[int | str, dict[str, Any]] = {200: {"description": "the image file as stored", "content": {
+    media_type: {} for media_type in ("image/jpeg", "image/png", "image/tiff", "image/bmp")}}}
+THUMBNAIL: dict[int | str, dict[str, Any]] = {200: {"description": "a JPEG thumbnail",
+                                                    "content": {"image/jpeg": {}}}}
+EXPORT_FILES: dict[int | str, dict[str, Any]] = {200: {
+    "description": "CSV (format=csv), EcoTaxa TSV (ecotaxa) or a Darwin Core Archive zip (dwca)",
+    "content": {"text/csv": {}, "text/tab-separated-values": {}, "application/zip": {}}}}
