@@ -33,8 +33,9 @@ class ActiveModel:
             return self._card
         async with self._lock:
             if self._card is None:
-                raw = await self._downstream.embedder.model_card()
-                card = ModelCard(name=raw["name"], output_dim=int(raw["output_dim"]), card=raw)
+                served = await self._downstream.embedder.model_card()
+                card = ModelCard(name=served.name, output_dim=served.output_dim,
+                                 card=served.model_dump(mode="json"))
                 await self._downstream.search.ensure_collection(card.name, card.output_dim)
                 log.info("model %s (dim %d) ready; collection ensured", card.name, card.output_dim)
                 self._card = card

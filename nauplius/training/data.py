@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from nauplius.core.contracts.embedder import ModelCard
 from nauplius.datasets import ImageFile, labelled_images
 from nauplius.splits import Split, file_list_sha256, set_name, stratified_split
 from nauplius.training.augment import Augmentation
-from services.embedder.card import ModelCard
 from services.embedder.config import EmbedderSettings
 from services.embedder.preprocess import decode_image, prepare
 

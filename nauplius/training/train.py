@@ -23,13 +23,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from nauplius.core.contracts.embedder import ModelCard
 from nauplius.model_export import OPSET, export_onnx, verify_onnx
 from nauplius.retrieval_metrics import retrieval_scores
 from nauplius.training.augment import Augmentation
 from nauplius.training.data import AugmentedImages, LabelledSet, decode_all, load_sets
 from nauplius.training.model import (CosineHead, base_spec, freeze_stages, interpolate_with_base,
                                      train_mode)
-from services.embedder.card import ModelCard
 
 log = logging.getLogger("nauplius.training")
 

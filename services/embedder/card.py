@@ -1,46 +1,13 @@
-"""The model card: the JSON file beside NAME.onnx that says how to feed the model."""
+"""Loading the model card (`nauplius.core.contracts.embedder.ModelCard`) beside NAME.onnx."""
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
+from nauplius.core.contracts.embedder import ModelCard
 from services.embedder.errors import ModelCardError
-
-
-class ModelCard(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: str = Field(pattern=r"^[a-z0-9_-]+$")
-    architecture: str
-    source_weights: str
-    licence: str
-    training_data: str
-    input_size: tuple[int, int]  # (height, width)
-    colour_mode: Literal["rgb", "grey"]
-    mean: list[float]
-    std: list[float]
-    output_dim: int = Field(gt=0)
-    sha256: str
-    exported_with: str
-    metrics: dict = {}
-    # Test-time augmentation the model's vectors are made with: "none", "flips" (the mean over the
-    # 4 flips) or "d4" (8: flips and quarter turns). Part of the model's vector space: a
-    # collection holds vectors of one model card, so of one TTA.
-    tta: Literal["none", "flips", "d4"] = "none"
-
-    @field_validator("std")
-    @classmethod
-    def _std_positive(cls, std: list[float]) -> list[float]:
-        if any(s <= 0 for s in std):
-            raise ValueError("std values must be positive")
-        return std
-
-    @property
-    def channels(self) -> int:
-        return len(self.mean)
 
 
 def load_card(model_path: Path) -> ModelCard:

@@ -7,7 +7,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import onnxruntime as ort
 
-from services.embedder.card import ModelCard, load_card
+from nauplius.core.contracts.embedder import ModelCard
+from services.embedder.card import load_card
 from services.embedder.errors import ModelCardError
 from services.embedder.preprocess import prepare
 

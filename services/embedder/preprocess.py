@@ -13,7 +13,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 28))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from services.embedder.card import ModelCard  # noqa: E402
+from nauplius.core.contracts.embedder import ModelCard  # noqa: E402
 from services.embedder.errors import ImageTooLarge, UndecodableImage  # noqa: E402
 from services.image_probe import (  # noqa: E402
     NotAnImage,

@@ -5,18 +5,18 @@ import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
+from nauplius.core.contracts.embedder import EmbedderHealth, EmbeddingResult, EmbedResponse, ModelCard
 from services.embedder.deps import EmbedderDep, LimiterDep, SettingsDep
 from services.embedder.errors import EmbedderError, ImageTooLarge
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image, prepare
-from services.embedder.schemas import EmbeddingResult, EmbedResponse, Health, ModelCard
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health(embedder: EmbedderDep) -> Health:
-    return Health(status="ok", model=embedder.card.name)
+async def health(embedder: EmbedderDep) -> EmbedderHealth:
+    return EmbedderHealth(status="ok", model=embedder.card.name)
 
 
 @router.get("/v1/model")

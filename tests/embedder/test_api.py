@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import httpx
 
+from nauplius.core.clients import EmbedderClient, FilePart
+from nauplius.core.contracts.embedder import ModelCard
 from services.embedder.config import EmbedderSettings
 from services.embedder.main import create_app
 from services.embedder.preprocess import decode_image
@@ -95,3 +97,15 @@ async def test_text_in_the_files_field_is_a_422(client):
     response = await client.post("/v1/embed", data={"files": "text"})
     assert response.status_code == 422
     assert "UploadFile" in response.text
+
+
+async def test_the_client_answers_the_card_and_per_file_results(client):
+    embedder = EmbedderClient(client, "http://embedder")
+    card = await embedder.model_card()
+    assert isinstance(card, ModelCard) and card.name == "efficientnet-lite0-imagenet"
+    assert card.model_dump(mode="json") == (await client.get("/v1/model")).json()
+    path = first_images("zoolake/daphnia")[0]
+    files = [FilePart(path.name, "image/jpeg", path.read_bytes()), FilePart("x.txt", "text/plain", b"x")]
+    good, bad = await embedder.embed(files, encoding="base64")
+    assert len(np.frombuffer(base64.b64decode(good.vector_b64), "<f4")) == card.output_dim
+    assert good.vector is None and bad.vector_b64 is None and "not an image" in bad.error

@@ -6,10 +6,10 @@ import httpx
 
 from nauplius.core.clients.base import ByteStream, FilePart, ServiceClient
 from nauplius.core.clients.catalog import CatalogClient, StoredImage
-from nauplius.core.clients.embedder import EmbedderClient, EmbedResult
+from nauplius.core.clients.embedder import EmbedderClient
 from nauplius.core.clients.search import SearchClient
 
-__all__ = ["ByteStream", "CatalogClient", "Downstream", "EmbedResult", "EmbedderClient", "FilePart",
+__all__ = ["ByteStream", "CatalogClient", "Downstream", "EmbedderClient", "FilePart",
            "SearchClient", "ServiceClient", "StoredImage"]
 
 
