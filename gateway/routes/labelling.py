@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import export
@@ -18,7 +18,9 @@ from gateway.schemas import (
     SuggestionGroups, SuggestionRefresh, SuggestionsAccepted, TaxaImported, Taxon, TaxonList,
     TaxonUpdated,
 )
-from nauplius.core.contracts.catalog import LabelPublic
+from nauplius.core.contracts.catalog import (
+    AnnotatorCreate, ApiKeyCreate, ImageIds, LabelPublic, ProjectCreate, TaxonIn,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["labelling"])
 
@@ -60,8 +62,8 @@ async def list_taxa(downstream: DownstreamDep, _: Viewer) -> Any:
 
 
 @router.post("/taxa", status_code=201, response_model=Taxon)
-async def create_taxon(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
-    return await downstream.catalog.call("POST", "/v1/taxa", json=body, actor=p.annotator_id)
+async def create_taxon(downstream: DownstreamDep, p: Admin, body: TaxonIn) -> Any:
+    return await downstream.catalog.call("POST", "/v1/taxa", json=body.model_dump(), actor=p.annotator_id)
 
 
 @router.post("/taxa/import", response_model=TaxaImported, openapi_extra={
@@ -76,10 +78,11 @@ async def import_taxa(request: Request, downstream: DownstreamDep, p: Admin) -> 
 
 @router.put("/taxa/{taxon_id}", response_model=TaxonUpdated)
 async def update_taxon(
-    taxon_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin,
-    body: Annotated[dict, Body()],
+    taxon_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin, body: TaxonIn,
 ) -> Any:
-    taxon = await downstream.catalog.call("PUT", f"/v1/taxa/{taxon_id}", json=body, actor=p.annotator_id)
+    taxon = await downstream.catalog.call(
+        "PUT", f"/v1/taxa/{taxon_id}", json=body.model_dump(), actor=p.annotator_id
+    )
     await sync_ids(downstream, active_model, taxon["relabelled_image_ids"])
     return taxon
 
@@ -97,17 +100,16 @@ async def list_projects(downstream: DownstreamDep, _: Viewer) -> Any:
 
 
 @router.post("/projects", status_code=201, response_model=Project)
-async def create_project(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
-    return await downstream.catalog.call("POST", "/v1/projects", json=body, actor=p.annotator_id)
+async def create_project(downstream: DownstreamDep, p: Admin, body: ProjectCreate) -> Any:
+    return await downstream.catalog.call("POST", "/v1/projects", json=body.model_dump(), actor=p.annotator_id)
 
 
 @router.post("/projects/{project_id}/images", response_model=ImagesMoved)
 async def move_images(
-    project_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin,
-    body: Annotated[dict, Body()],
+    project_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin, body: ImageIds,
 ) -> Any:
     moved = await downstream.catalog.call(
-        "POST", f"/v1/projects/{project_id}/images", json=body, actor=p.annotator_id
+        "POST", f"/v1/projects/{project_id}/images", json=body.model_dump(), actor=p.annotator_id
     )
     model = await active_model.get()
     await downstream.search.set_payload(model.name, moved["image_ids"], {"project": str(project_id)})
@@ -126,8 +128,10 @@ async def list_annotators(downstream: DownstreamDep, _: Admin) -> Any:
 
 
 @router.post("/annotators", status_code=201, response_model=AnnotatorPublic)
-async def create_annotator(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
-    return await downstream.catalog.call("POST", "/v1/annotators", json=body, actor=p.annotator_id)
+async def create_annotator(downstream: DownstreamDep, p: Admin, body: AnnotatorCreate) -> Any:
+    return await downstream.catalog.call(
+        "POST", "/v1/annotators", json=body.model_dump(), actor=p.annotator_id
+    )
 
 
 @router.get("/api-keys", response_model=ApiKeyList)
@@ -136,9 +140,9 @@ async def list_keys(downstream: DownstreamDep, _: Admin) -> Any:
 
 
 @router.post("/api-keys", status_code=201, response_model=NewApiKey)
-async def create_key(downstream: DownstreamDep, p: Admin, body: Annotated[dict, Body()]) -> Any:
+async def create_key(downstream: DownstreamDep, p: Admin, body: ApiKeyCreate) -> Any:
     """Answers the key once, in `key`; only its hash is kept."""
-    return await downstream.catalog.call("POST", "/v1/api-keys", json=body, actor=p.annotator_id)
+    return await downstream.catalog.call("POST", "/v1/api-keys", json=body.model_dump(), actor=p.annotator_id)
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKey)

@@ -1,7 +1,8 @@
-"""The public contract: /openapi.json describes every answer."""
+"""The public contract: /openapi.json describes every answer and every request body."""
 
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.config import GatewaySettings
@@ -53,3 +54,39 @@ def test_files_and_exports_name_their_media_types(spec: dict[str, Any]) -> None:
     assert "image/png" in media("/api/v1/images/{image_id}/file")
     assert media("/api/v1/export") == {"text/csv", "text/tab-separated-values", "application/zip"}
 
+
+BODIES = {
+    ("post", "/api/v1/taxa"): "TaxonIn",
+    ("put", "/api/v1/taxa/{taxon_id}"): "TaxonIn",
+    ("post", "/api/v1/projects"): "ProjectCreate",
+    ("post", "/api/v1/projects/{project_id}/images"): "ImageIds",
+    ("post", "/api/v1/annotators"): "AnnotatorCreate",
+    ("post", "/api/v1/api-keys"): "ApiKeyCreate",
+}
+
+
+def test_admin_bodies_are_typed(spec: dict[str, Any]) -> None:
+    for (method, path), model in BODIES.items():
+        body = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{model}"}, path
+
+
+@pytest.mark.parametrize(("method", "url", "body", "field"), [
+    ("POST", "/api/v1/taxa", {"nam": "Copepoda"}, "name"),
+    ("PUT", "/api/v1/taxa/1", {"name": "Copepoda", "aphia_id": 0}, "aphia_id"),
+    ("POST", "/api/v1/projects", {"name": ""}, "name"),
+    ("POST", "/api/v1/projects/1/images", {"image_ids": []}, "image_ids"),
+    ("POST", "/api/v1/annotators", {"institution": "Eawag"}, "name"),
+    ("POST", "/api/v1/api-keys", {"annotator_id": 1, "role": "boss"}, "role"),
+])
+async def test_a_bad_admin_body_is_the_gateways_422_naming_the_field(
+    unreachable_settings: GatewaySettings, method: str, url: str, body: dict, field: str
+) -> None:
+    # The catalog is unreachable: a body sent on to it would answer 502.
+    app = create_app(unreachable_settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as gw:
+        answer = await gw.request(method, url, json=body)
+    assert answer.status_code == 422, answer.text
+    assert ["body", field] in [error["loc"] for error in answer.json()["detail"]]
