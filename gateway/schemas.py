@@ -1,10 +1,11 @@
 """What the public /api/v1 answers: the catalog's contracts where an answer passes through, plus
-what the gateway adds. Field order follows the JSON partners have always received."""
+what the gateway adds. Field order follows the JSON partners have always received. The model card
+is the embedder's contract (nauplius.core.contracts.embedder.ModelCard)."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, WithJsonSchema
 
 from nauplius.core.contracts.catalog import ImagePublic
 
@@ -233,28 +234,7 @@ class JobItemsAdded(BaseModel):
     refused: int
 
 
-# --- model and health ----------------------------------------------------------------------
-class ModelCard(BaseModel):
-    """The embedder's card; a card may carry more (training record, notes), passed on as is."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    architecture: str
-    source_weights: str
-    licence: str
-    training_data: str
-    input_size: tuple[int, int]
-    colour_mode: Literal["rgb", "grey"]
-    mean: list[float]
-    std: list[float]
-    output_dim: int
-    sha256: str
-    exported_with: str
-    metrics: dict[str, Any]
-    tta: Literal["none", "flips", "d4"]
-
-
+# --- health --------------------------------------------------------------------------------
 class GatewayHealth(BaseModel):
     status: Literal["ok", "degraded"]
     service: str
@@ -262,11 +242,11 @@ class GatewayHealth(BaseModel):
     detail: str | None = None
 
 
-# --- answers that are not JSON -------------------------------------------------------------
-IMAGE_BYTES: dict[int | str, dict[str, Any]] = {200: {"description": "the image file as stored", "content": {
+# --- answers that are not JSON (OpenAPI `responses`) ---------------------------------------
+Responses = dict[int | str, dict[str, Any]]
+IMAGE_BYTES: Responses = {200: {"description": "the image file as stored", "content": {
     media_type: {} for media_type in ("image/jpeg", "image/png", "image/tiff", "image/bmp")}}}
-THUMBNAIL: dict[int | str, dict[str, Any]] = {200: {"description": "a JPEG thumbnail",
-                                                    "content": {"image/jpeg": {}}}}
-EXPORT_FILES: dict[int | str, dict[str, Any]] = {200: {
+THUMBNAIL: Responses = {200: {"description": "a JPEG thumbnail", "content": {"image/jpeg": {}}}}
+EXPORT_FILES: Responses = {200: {
     "description": "CSV (format=csv), EcoTaxa TSV (ecotaxa) or a Darwin Core Archive zip (dwca)",
     "content": {"text/csv": {}, "text/tab-separated-values": {}, "application/zip": {}}}}

@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 
 from nauplius.core.clients import ServiceClient
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
-from gateway.schemas import GatewayHealth, ModelCard
+from gateway.schemas import GatewayHealth
+from nauplius.core.contracts.embedder import ModelCard
 from nauplius.core.errors import DownstreamError
 
 router = APIRouter(tags=["health"])
