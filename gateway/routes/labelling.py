@@ -271,8 +271,8 @@ async def query_by_example(
     examples = set(body.image_ids)
     for hits in results:
         for hit in hits:
-            if hit["id"] not in examples:
-                best[hit["id"]] = max(best.get(hit["id"], -2.0), hit["score"])
+            if hit.id not in examples:
+                best[hit.id] = max(best.get(hit.id, -2.0), hit.score)
     ranked = sorted(best.items(), key=lambda item: -item[1])
     page = ranked[body.offset: body.offset + body.limit]
     images = {i["id"]: i for i in await downstream.catalog.lookup([i for i, _ in page])}

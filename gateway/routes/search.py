@@ -32,19 +32,19 @@ async def _neighbours(
     hits = await downstream.search.query(
         model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label
     )
-    hits = [hit for hit in hits if hit["id"] != image_id]
-    images = await downstream.catalog.lookup([hit["id"] for hit in hits])
+    hits = [hit for hit in hits if hit.id != image_id]
+    images = await downstream.catalog.lookup([hit.id for hit in hits])
     labels = {image["id"]: image.get("label") for image in images}
     return {
         "data": [
             {
-                "id": hit["id"],
-                "score": hit["score"],
-                "label": labels[hit["id"]],
-                "thumbnail_url": thumbnail_url(hit["id"]),
+                "id": hit.id,
+                "score": hit.score,
+                "label": labels[hit.id],
+                "thumbnail_url": thumbnail_url(hit.id),
             }
             for hit in hits
-            if hit["id"] in labels  # indexed but gone from the catalog: not shown
+            if hit.id in labels  # indexed but gone from the catalog: not shown
         ]
     }
 

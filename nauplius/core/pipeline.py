@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.search import PointIn
 
 log = logging.getLogger("nauplius.core")
 
@@ -90,7 +91,7 @@ async def index_contents(
 
     to_index = [c for c in to_embed if c.vector_b64 is not None and c.image is not None]
     if to_index:
-        points = [{"id": c.image["id"], "vector_b64": c.vector_b64, "payload": _payload(c.image)}
+        points = [PointIn(id=c.image["id"], vector_b64=c.vector_b64, payload=_payload(c.image))
                   for c in to_index]
         await downstream.search.upsert(model.name, points)
         await catalog.mark_indexed_many([c.image["id"] for c in to_index], model.name)

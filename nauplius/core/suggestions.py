@@ -150,7 +150,7 @@ async def _validated_neighbours(downstream: Downstream, model: str, ids: list[in
             hits = await downstream.search.query(
                 model, k=K, metric="cosine", image_id=image_id, filter={"state": "validated"}
             )
-        return [(h["payload"]["label"], h["score"]) for h in hits if h["payload"].get("label")]
+        return [(h.payload["label"], h.score) for h in hits if h.payload.get("label")]
 
     results = await asyncio.gather(*(one(i) for i in ids))
     return dict(zip(ids, results))
@@ -222,7 +222,7 @@ async def neighbours_to_refresh(downstream: Downstream, model: str, changed: lis
             hits = await downstream.search.query(
                 model, k=K, metric="cosine", image_id=image_id, filter={"state": state}
             )
-        return [h["id"] for h in hits]
+        return [h.id for h in hits]
 
     found = await asyncio.gather(*(one(i, s) for i in changed for s in ("unlabelled", "predicted")))
     return sorted({i for ids in found for i in ids})

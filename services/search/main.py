@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from nauplius.core.contracts.search import SearchHealth
 from services.search.backends.base import VectorIndex
 from services.search.config import SearchSettings
 from services.search.deps import IndexDep
@@ -46,8 +47,8 @@ def create_app(settings: SearchSettings | None = None, index: VectorIndex | None
     app.include_router(router)
 
     @app.get("/health")
-    async def health(index: IndexDep) -> dict:
-        return {"status": "ok", "service": "search", **(await index.health())}
+    async def health(index: IndexDep) -> SearchHealth:
+        return SearchHealth(status="ok", **(await index.health()))
 
     return app
 

@@ -1,6 +1,23 @@
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from nauplius.core.contracts.search import (
+    CollectionCreate,
+    CollectionInfo,
+    CountResponse,
+    DeleteRequest,
+    DeleteResponse,
+    PayloadRequest,
+    PayloadResponse,
+    QueryRequest,
+    QueryResponse,
+    RetrieveRequest,
+    RetrieveResponse,
+    ScrollRequest,
+    ScrollResponse,
+    UpsertRequest,
+    UpsertResponse,
+)
 from services.search.backends.base import PointRecord
 from services.search.deps import CollectionName, IndexDep
 from services.search.errors import (
@@ -11,20 +28,6 @@ from services.search.errors import (
     PointNotFound,
     SearchError,
     ShardLocked,
-)
-from services.search.schemas import (
-    CollectionCreate,
-    CollectionOut,
-    CountResponse,
-    DeleteRequest,
-    DeleteResponse,
-    HitOut,
-    PayloadRequest,
-    PayloadResponse,
-    QueryRequest,
-    QueryResponse,
-    UpsertRequest,
-    UpsertResponse,
 )
 
 router = APIRouter(prefix="/v1/collections")
@@ -48,41 +51,65 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SearchError, search_error_handler)
 
 
-@router.put("/{name}", response_model=CollectionOut)
-async def ensure_collection(name: CollectionName, body: CollectionCreate, index: IndexDep):
-    return (await index.ensure_collection(name, body.dim)).__dict__
+@router.put("/{name}")
+async def ensure_collection(
+    name: CollectionName, body: CollectionCreate, index: IndexDep
+) -> CollectionInfo:
+    return await index.ensure_collection(name, body.dim)
 
 
-@router.get("/{name}", response_model=CollectionOut)
-async def collection_info(name: CollectionName, index: IndexDep):
-    return (await index.collection_info(name)).__dict__
+@router.get("/{name}")
+async def collection_info(name: CollectionName, index: IndexDep) -> CollectionInfo:
+    return await index.collection_info(name)
 
 
-@router.put("/{name}/points", response_model=UpsertResponse)
-async def upsert_points(name: CollectionName, body: UpsertRequest, index: IndexDep):
-    points = [PointRecord(p.id, p.vector, p.payload) for p in body.points]
+@router.put("/{name}/points")
+async def upsert_points(
+    name: CollectionName, body: UpsertRequest, index: IndexDep
+) -> UpsertResponse:
+    points = [PointRecord(p.id, p.vector_values(), p.payload) for p in body.points]
     return UpsertResponse(upserted=await index.upsert(name, points))
 
 
-@router.post("/{name}/points/delete", response_model=DeleteResponse)
-async def delete_points(name: CollectionName, body: DeleteRequest, index: IndexDep):
+@router.post("/{name}/points/delete")
+async def delete_points(
+    name: CollectionName, body: DeleteRequest, index: IndexDep
+) -> DeleteResponse:
     return DeleteResponse(deleted=await index.delete(name, body.ids))
 
 
-@router.post("/{name}/points/payload", response_model=PayloadResponse)
-async def set_payload(name: CollectionName, body: PayloadRequest, index: IndexDep):
+@router.post("/{name}/points/payload")
+async def set_payload(
+    name: CollectionName, body: PayloadRequest, index: IndexDep
+) -> PayloadResponse:
     return PayloadResponse(updated=await index.set_payload(name, body.ids, body.payload))
 
 
-@router.post("/{name}/query", response_model=QueryResponse)
-async def query(name: CollectionName, body: QueryRequest, index: IndexDep):
+@router.post("/{name}/points/scroll")
+async def scroll_points(
+    name: CollectionName, body: ScrollRequest, index: IndexDep
+) -> ScrollResponse:
+    """Every point in id order, without vectors, a page at a time."""
+    points, next_after_id = await index.scroll(name, body.after_id, body.limit)
+    return ScrollResponse(data=points, next_after_id=next_after_id)
+
+
+@router.post("/{name}/points/retrieve")
+async def retrieve_points(
+    name: CollectionName, body: RetrieveRequest, index: IndexDep
+) -> RetrieveResponse:
+    return RetrieveResponse(data=await index.retrieve(name, body.ids))
+
+
+@router.post("/{name}/query")
+async def query(name: CollectionName, body: QueryRequest, index: IndexDep) -> QueryResponse:
     filter = body.filter.model_dump(exclude_none=True) if body.filter else None
     hits = await index.query(
         name, vector=body.vector, point_id=body.id, k=body.k, metric=body.metric, filter=filter
     )
-    return QueryResponse(data=[HitOut(id=h.id, score=h.score, payload=dict(h.payload)) for h in hits])
+    return QueryResponse(data=hits)
 
 
-@router.get("/{name}/count", response_model=CountResponse)
-async def count(name: CollectionName, index: IndexDep):
+@router.get("/{name}/count")
+async def count(name: CollectionName, index: IndexDep) -> CountResponse:
     return CountResponse(count=await index.count(name))

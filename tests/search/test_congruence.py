@@ -29,6 +29,15 @@ def assert_same(edge_hits, local_hits):
             assert e.id in tied, f"rank {rank}: edge {e.id} vs local {loc.id}"
 
 
+async def scroll_all(index, limit: int = 37) -> list:
+    found, after = [], None
+    while True:
+        page, after = await index.scroll("plankton", after, limit)
+        found += page
+        if after is None:
+            return found
+
+
 @pytest.mark.parametrize("dim", [16, 1280])
 async def test_edge_and_local_qdrant_agree(tmp_path, dim):
     n = 400 if dim == 16 else 150
@@ -53,6 +62,12 @@ async def test_edge_and_local_qdrant_agree(tmp_path, dim):
                     args = dict(point_id=point_id, k=10, metric=metric, filter=flt)
                     assert_same(await edge.query("plankton", **args), await local.query("plankton", **args))
         assert await edge.count("plankton") == await local.count("plankton") == n - 2
+        edge_points, local_points = await scroll_all(edge), await scroll_all(local)
+        assert edge_points == local_points
+        assert [p.id for p in edge_points] == [i for i in range(n) if i not in (5, 6)]
+        ids = [9, 5, 7, n + 10, 0, 9]
+        assert await edge.retrieve("plankton", ids) == await local.retrieve("plankton", ids)
+        assert [p.id for p in await edge.retrieve("plankton", ids)] == [9, 7, 0]
     finally:
         await edge.close()
         await local.close()

@@ -67,6 +67,27 @@ async def test_hnsw_after_optimize_matches_exact_search(tmp_path):
         await index.close()
 
 
+async def test_scroll_keeps_id_order_across_optimized_and_new_segments(tmp_path):
+    vectors = unit_vectors(1200, 32, seed=5)
+    index = open_edge(tmp_path, indexing_threshold_kb=10)
+    try:
+        await index.ensure_collection("plankton", 32)
+        evens = [PointRecord(i, vectors[i].tolist()) for i in range(0, 1200, 2)]
+        await index.upsert("plankton", evens)
+        assert await index.optimize("plankton")  # now in an indexed segment
+        odds = [PointRecord(i, vectors[i].tolist()) for i in range(1, 600, 2)]
+        await index.upsert("plankton", odds)  # in a new plain segment
+        ids, after = [], None
+        while True:
+            page, after = await index.scroll("plankton", after, 250)
+            ids += [p.id for p in page]
+            if after is None:
+                break
+        assert ids == sorted(set(range(0, 1200, 2)) | set(range(1, 600, 2)))
+    finally:
+        await index.close()
+
+
 async def test_background_optimize_waits_for_quiet(tmp_path):
     vectors = unit_vectors(1500, 64, seed=4)
     index = open_edge(tmp_path, optimize_delay_s=0.3)

@@ -214,3 +214,50 @@ async def test_model_sized_vectors(client):
     r = await client.post("/v1/collections/efficientnet-lite0/query", json={"id": 2, "k": 3})
     ids = [d["id"] for d in r.json()["data"]]
     assert ids == np.argsort(-(vectors @ vectors[2]))[1:4].tolist()
+
+
+async def test_scroll_pages_every_point_in_id_order_without_vectors(client):
+    await client.put("/v1/collections/plankton", json={"dim": DIM})
+    ids = [2**62, 17, 3, 40, 8, 0, 1000, 5, 21]
+    batch = points(unit_vectors(len(ids), DIM, seed=4))
+    for point, point_id in zip(batch, ids):
+        point["id"] = point_id
+    await client.put("/v1/collections/plankton/points", json={"points": batch})
+    await client.post("/v1/collections/plankton/points/delete", json={"ids": [40]})
+    payloads = {p["id"]: p["payload"] for p in batch if p["id"] != 40}
+    pages, after = [], None
+    while True:
+        r = await client.post("/v1/collections/plankton/points/scroll",
+                              json={"after_id": after, "limit": 4})
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        after = r.json()["next_after_id"]
+        if after is None:
+            break
+        assert after == r.json()["data"][-1]["id"]
+    # 8 points in pages of 4: the second page is full and also the last
+    assert [len(page["data"]) for page in pages] == [4, 4]
+    scrolled = [point for page in pages for point in page["data"]]
+    assert [p["id"] for p in scrolled] == sorted(payloads)
+    assert all(p == {"id": p["id"], "payload": payloads[p["id"]]} for p in scrolled)
+
+
+async def test_scroll_limits_and_an_empty_collection(client):
+    await client.put("/v1/collections/plankton", json={"dim": DIM})
+    url = "/v1/collections/plankton/points/scroll"
+    assert (await client.post(url, json={"limit": 10})).json() == {"data": [], "next_after_id": None}
+    for bad in [{"limit": 0}, {"limit": 10_001}, {"after_id": -1, "limit": 5}, {"offset": 3}]:
+        assert (await client.post(url, json=bad)).status_code == 422, bad
+    assert (await client.post("/v1/collections/nope/points/scroll", json={"limit": 5})).status_code == 404
+
+
+async def test_retrieve_answers_the_ids_that_exist_in_the_order_asked(client):
+    await make_collection(client, n=10)
+    url = "/v1/collections/plankton/points/retrieve"
+    stored = points(unit_vectors(10, DIM))
+    r = await client.post(url, json={"ids": [7, 999, 2, 7]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": [{"id": i, "payload": stored[i]["payload"]} for i in (7, 2)]}
+    assert (await client.post(url, json={"ids": []})).json() == {"data": []}
+    assert (await client.post(url, json={"ids": list(range(10_001))})).status_code == 422
+    assert (await client.post("/v1/collections/nope/points/retrieve", json={"ids": [1]})).status_code == 404

@@ -1,22 +1,63 @@
-"""Client of the search service (`/v1/collections/...`)."""
+"""Client of the search service (`/v1/collections/...`); answers are its contracts' models."""
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from nauplius.core.clients.base import Json, ServiceClient
+from nauplius.core.contracts.search import (
+    MAX_IDS,
+    CollectionInfo,
+    CountResponse,
+    DeleteResponse,
+    Hit,
+    PayloadResponse,
+    PointIn,
+    QueryResponse,
+    RetrieveResponse,
+    ScrollResponse,
+    StoredPoint,
+    UpsertResponse,
+)
+from nauplius.core.errors import DownstreamFailed
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class SearchClient(ServiceClient):
     service = "search"
 
-    async def ensure_collection(self, name: str, dim: int) -> None:
-        await self._call("PUT", f"/v1/collections/{name}", json={"dim": dim})
+    async def _ask(self, answer: type[M], method: str, path: str, **kw: Any) -> M:
+        body = await self._call(method, f"/v1/collections/{path}", **kw)
+        try:
+            return answer.model_validate(body)
+        except ValidationError as exc:  # not the contract's answer: a failure of the service
+            raise DownstreamFailed(self.service, 200) from exc
 
-    async def upsert(self, collection: str, points: list[Json]) -> int:
-        body = await self._call("PUT", f"/v1/collections/{collection}/points", json={"points": points})
-        return int(body["upserted"])
+    async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
+        return await self._ask(CollectionInfo, "PUT", name, json={"dim": dim})
 
-    async def set_payload(self, collection: str, ids: list[int], payload: Json) -> None:
-        await self._call(
-            "POST", f"/v1/collections/{collection}/points/payload", json={"ids": ids, "payload": payload}
-        )
+    async def collection_info(self, name: str) -> CollectionInfo:
+        return await self._ask(CollectionInfo, "GET", name)
+
+    async def count(self, collection: str) -> int:
+        return (await self._ask(CountResponse, "GET", f"{collection}/count")).count
+
+    async def upsert(self, collection: str, points: Sequence[PointIn]) -> int:
+        body = {"points": [p.model_dump(mode="json", exclude_unset=True) for p in points]}
+        return (await self._ask(UpsertResponse, "PUT", f"{collection}/points", json=body)).upserted
+
+    async def delete(self, collection: str, ids: Sequence[int]) -> int:
+        answer = await self._ask(DeleteResponse, "POST", f"{collection}/points/delete",
+                                 json={"ids": list(ids)})
+        return answer.deleted
+
+    async def set_payload(self, collection: str, ids: Sequence[int], payload: Json) -> int:
+        """Merge payload keys into these points; returns how many of them exist."""
+        answer = await self._ask(PayloadResponse, "POST", f"{collection}/points/payload",
+                                 json={"ids": list(ids), "payload": payload})
+        return answer.updated
 
     async def query(
         self,
@@ -28,7 +69,7 @@ class SearchClient(ServiceClient):
         vector: list[float] | None = None,
         label: str | None = None,
         filter: Json | None = None,
-    ) -> list[Json]:
+    ) -> list[Hit]:
         body: Json = {"k": k, "metric": metric}
         if image_id is not None:
             body["id"] = image_id
@@ -37,5 +78,20 @@ class SearchClient(ServiceClient):
         conditions = {**(filter or {}), **({"label": label} if label is not None else {})}
         if conditions:
             body["filter"] = conditions
-        result = await self._call("POST", f"/v1/collections/{collection}/query", json=body)
-        return result["data"]
+        return (await self._ask(QueryResponse, "POST", f"{collection}/query", json=body)).data
+
+    async def scroll(
+        self, collection: str, after_id: int | None = None, limit: int = 1000
+    ) -> ScrollResponse:
+        """One page of every point in id order (no vectors); pass its `next_after_id` on."""
+        body = {"after_id": after_id, "limit": limit}
+        return await self._ask(ScrollResponse, "POST", f"{collection}/points/scroll", json=body)
+
+    async def retrieve(self, collection: str, ids: Sequence[int]) -> list[StoredPoint]:
+        """The points among these ids (any number), in the order asked; no vectors."""
+        found: list[StoredPoint] = []
+        for start in range(0, len(ids), MAX_IDS):
+            page = await self._ask(RetrieveResponse, "POST", f"{collection}/points/retrieve",
+                                   json={"ids": list(ids[start:start + MAX_IDS])})
+            found += page.data
+        return found

@@ -1,10 +1,3 @@
-from services.search.backends.base import (
-    PAYLOAD_KEYS,
-    CollectionInfo,
-    Hit,
-    Metric,
-    PointRecord,
-    VectorIndex,
-)
+from services.search.backends.base import PAYLOAD_KEYS, Metric, PointRecord, VectorIndex
 
-__all__ = ["PAYLOAD_KEYS", "CollectionInfo", "Hit", "Metric", "PointRecord", "VectorIndex"]
+__all__ = ["PAYLOAD_KEYS", "Metric", "PointRecord", "VectorIndex"]

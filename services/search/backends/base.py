@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.errors import DimensionMismatch, InvalidVector
 
 Metric = Literal["cosine", "euclidean"]
@@ -25,20 +26,6 @@ class PointRecord:
     id: int
     vector: Sequence[float]
     payload: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: int
-    score: float
-    payload: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    name: str
-    dim: int
-    count: int
 
 
 @runtime_checkable
@@ -75,6 +62,15 @@ class VectorIndex(Protocol):
 
     async def count(self, name: str) -> int: ...
 
+    async def scroll(
+        self, name: str, after_id: int | None, limit: int
+    ) -> tuple[list[StoredPoint], int | None]:
+        """Up to `limit` points after `after_id` in id order, and the cursor of the next page
+        (the last id returned; None once no point follows)."""
+
+    async def retrieve(self, name: str, ids: Sequence[int]) -> list[StoredPoint]:
+        """The points among these ids, in the order asked, each once."""
+
     async def health(self) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
@@ -110,4 +106,10 @@ def finish_hits(
     Backends return hits by descending cosine, which is already ascending Euclidean distance.
     """
     kept = [h for h in hits if h.id != exclude_id][:k]
-    return [Hit(h.id, to_metric(h.score, metric), h.payload) for h in kept]
+    return [h.model_copy(update={"score": to_metric(h.score, metric)}) for h in kept]
+
+
+def in_asked_order(ids: Sequence[int], records: Sequence[Any]) -> list[StoredPoint]:
+    """Backend records (`.id`, `.payload`) of the asked ids, in the order asked, each once."""
+    found = {int(r.id): r.payload or {} for r in records}
+    return [StoredPoint(id=i, payload=found[i]) for i in dict.fromkeys(ids) if i in found]

@@ -14,6 +14,7 @@ safe.
 """
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -28,15 +29,15 @@ import anyio
 import anyio.to_thread
 import qdrant_edge as qe
 
+from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
     PAYLOAD_KEYS,
-    CollectionInfo,
-    Hit,
     Metric,
     PointRecord,
     check_points,
     check_vector,
     finish_hits,
+    in_asked_order,
 )
 from services.search.backends.shard_lock import FolderLock
 from services.search.config import DEFAULT_INDEXING_THRESHOLD_KB
@@ -268,7 +269,7 @@ class EdgeIndex:
 
     async def collection_info(self, name: str) -> CollectionInfo:
         collection = self._get(name)
-        return CollectionInfo(name, collection.dim, await self.count(name))
+        return CollectionInfo(name=name, dim=collection.dim, count=await self.count(name))
 
     async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
         collection = self._get(name)
@@ -338,13 +339,33 @@ class EdgeIndex:
                 with_payload=True,
                 params=params,
             )
-            return [Hit(int(p.id), p.score, p.payload or {}) for p in collection.shard.query(request)]
+            return [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
+                    for p in collection.shard.query(request)]
 
         return finish_hits(await self._run(search), metric, k, exclude_id=point_id)
 
     async def count(self, name: str) -> int:
         collection = self._get(name)
         return await self._run(collection.shard.count, qe.CountRequest(exact=True))
+
+    async def scroll(
+        self, name: str, after_id: int | None, limit: int
+    ) -> tuple[list[StoredPoint], int | None]:
+        collection = self._get(name)
+        # Edge's offset is the first id of the page, ours the last id of the one before.
+        request = qe.ScrollRequest(offset=None if after_id is None else after_id + 1, limit=limit,
+                                   with_payload=True, with_vector=False)
+        records, next_offset = await self._run(collection.shard.scroll, request)
+        points = [StoredPoint(id=int(r.id), payload=r.payload or {}) for r in records]
+        return points, (points[-1].id if next_offset is not None and points else None)
+
+    async def retrieve(self, name: str, ids: Sequence[int]) -> list[StoredPoint]:
+        collection = self._get(name)
+        if not ids:
+            return []
+        fetch = functools.partial(collection.shard.retrieve, list(ids),
+                                  with_payload=True, with_vector=False)
+        return in_asked_order(ids, await self._run(fetch))
 
     async def health(self) -> dict[str, Any]:
         return {"backend": self.kind, "collections": sorted(self._collections)}

@@ -10,15 +10,15 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
+from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
     PAYLOAD_KEYS,
-    CollectionInfo,
-    Hit,
     Metric,
     PointRecord,
     check_points,
     check_vector,
     finish_hits,
+    in_asked_order,
 )
 from services.search.errors import CollectionDimensionConflict, CollectionNotFound, PointNotFound
 
@@ -86,7 +86,7 @@ class QdrantServerIndex:
 
     async def collection_info(self, name: str) -> CollectionInfo:
         dim = await self._dim(name)
-        return CollectionInfo(name, dim, await self.count(name))
+        return CollectionInfo(name=name, dim=dim, count=await self.count(name))
 
     async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
         check_points(name, await self._dim(name), points)
@@ -144,12 +144,31 @@ class QdrantServerIndex:
             query_filter=build_filter(filter),
             with_payload=True,
         )
-        hits = [Hit(int(p.id), p.score, p.payload or {}) for p in response.points]
+        hits = [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
         return finish_hits(hits, metric, k, exclude_id=point_id)
 
     async def count(self, name: str) -> int:
         await self._dim(name)
         return (await self.client.count(name, exact=True)).count
+
+    async def scroll(
+        self, name: str, after_id: int | None, limit: int
+    ) -> tuple[list[StoredPoint], int | None]:
+        await self._dim(name)
+        # Qdrant's offset is the first id of the page, ours the last id of the one before.
+        records, next_offset = await self.client.scroll(
+            name, limit=limit, offset=None if after_id is None else after_id + 1,
+            with_payload=True, with_vectors=False,
+        )
+        points = [StoredPoint(id=int(r.id), payload=r.payload or {}) for r in records]
+        return points, (points[-1].id if next_offset is not None and points else None)
+
+    async def retrieve(self, name: str, ids: Sequence[int]) -> list[StoredPoint]:
+        await self._dim(name)
+        if not ids:
+            return []
+        records = await self.client.retrieve(name, list(ids), with_payload=True, with_vectors=False)
+        return in_asked_order(ids, records)
 
     async def health(self) -> dict[str, Any]:
         collections = await self.client.get_collections()

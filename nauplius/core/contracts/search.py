@@ -1,24 +1,35 @@
+"""Request and response bodies of the search service's /v1 API; its backends answer these too."""
+
 import base64
 import binascii
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Vector = Annotated[list[FiniteFloat], Field(min_length=1)]
 PointId = Annotated[int, Field(ge=0, lt=2**63)]
+# Most ids one request may name, and most points one scroll page may hold.
+MAX_IDS = 10_000
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SearchHealth(BaseModel):
+    status: str
+    service: str = "search"
+    backend: str
+    collections: list[str]
+
+
 class CollectionCreate(Strict):
     dim: Annotated[int, Field(ge=1, le=65_536)]
 
 
-class CollectionOut(BaseModel):
+class CollectionInfo(BaseModel):
     name: str
     dim: int
     count: int
@@ -27,9 +38,11 @@ class CollectionOut(BaseModel):
 class PointIn(Strict):
     id: PointId
     vector: Vector | None = None
-    # Or the vector as base64 of little-endian float32 (the embedder's ?encoding=base64).
+    # Or the vector as base64 of little-endian float32 (the embedder's ?encoding=base64). It
+    # travels as is from the embedder through its callers and is decoded by the search service.
     vector_b64: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+    _decoded: np.ndarray | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def one_vector(self) -> "PointIn":
@@ -45,8 +58,12 @@ class PointIn(Strict):
             values = np.frombuffer(raw, dtype="<f4")
             if not np.isfinite(values).all():
                 raise ValueError("vector_b64 holds a NaN or an infinity")
-            self.vector, self.vector_b64 = values.tolist(), None
+            self._decoded = values
         return self
+
+    def vector_values(self) -> list[float]:
+        """The vector, from whichever of `vector` and `vector_b64` was given."""
+        return self.vector if self.vector is not None else self._decoded.tolist()
 
 
 class UpsertRequest(Strict):
@@ -98,15 +115,40 @@ class QueryRequest(Strict):
         return self
 
 
-class HitOut(BaseModel):
+class Hit(BaseModel):
     id: int
     score: float
     payload: dict[str, Any]
 
 
 class QueryResponse(BaseModel):
-    data: list[HitOut]
+    data: list[Hit]
 
 
 class CountResponse(BaseModel):
     count: int
+
+
+class StoredPoint(BaseModel):
+    """A point without its vector."""
+
+    id: int
+    payload: dict[str, Any]
+
+
+class ScrollRequest(Strict):
+    after_id: PointId | None = None  # None: from the first point
+    limit: Annotated[int, Field(ge=1, le=MAX_IDS)] = 1000
+
+
+class ScrollResponse(BaseModel):
+    data: list[StoredPoint]  # in id order
+    next_after_id: int | None  # the cursor of the next page; None after the last point
+
+
+class RetrieveRequest(Strict):
+    ids: Annotated[list[PointId], Field(max_length=MAX_IDS)]
+
+
+class RetrieveResponse(BaseModel):
+    data: list[StoredPoint]  # the ids that exist, in the order asked, each once
