@@ -14,55 +14,12 @@ from pathlib import Path
 
 import asyncpg
 
+from services.catalog import queries
 from services.catalog.errors import Conflict, NotFound
 
 logger = logging.getLogger("nauplius.catalog")
 
-ROLES = ("viewer", "annotator", "admin")
 KEY_PREFIX = "npl_"
-
-ANNOTATOR_COLUMNS = "id, name, institution, created_at, created_by"
-INSERT_ANNOTATOR = f"""
-INSERT INTO annotators (name, institution, created_by) VALUES ($1, $2, $3)
-RETURNING {ANNOTATOR_COLUMNS}
-"""
-SELECT_ANNOTATORS = f"SELECT {ANNOTATOR_COLUMNS} FROM annotators ORDER BY id"
-SELECT_ANNOTATOR = f"SELECT {ANNOTATOR_COLUMNS} FROM annotators WHERE id = $1"
-
-KEY_COLUMNS = "id, annotator_id, key_prefix, role, created_at, created_by, revoked_at, revoked_by"
-INSERT_KEY = f"""
-INSERT INTO api_keys (annotator_id, key_hash, key_prefix, role, created_by)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING {KEY_COLUMNS}
-"""
-SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"
-REVOKE_KEY = f"""
-UPDATE api_keys SET revoked_at = now(), revoked_by = $2
- WHERE id = $1 AND revoked_at IS NULL
-RETURNING {KEY_COLUMNS}
-"""
-SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"
-RESOLVE_KEY = """
-SELECT k.id AS key_id, k.role, a.id AS annotator_id, a.name, a.institution
-  FROM api_keys k JOIN annotators a ON a.id = k.annotator_id
- WHERE k.key_hash = $1 AND k.revoked_at IS NULL
-"""
-ANY_KEY = "SELECT EXISTS (SELECT 1 FROM api_keys)"
-# Two catalog processes starting at once create one first key, not two.
-BOOTSTRAP_LOCK = "SELECT pg_advisory_xact_lock(x'6e61757073626f6f74'::bit(64)::bigint)"
-
-PROJECT_COLUMNS = "id, name, description, created_at, created_by"
-INSERT_PROJECT = f"""
-INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3)
-ON CONFLICT (name) DO NOTHING
-RETURNING {PROJECT_COLUMNS}
-"""
-SELECT_PROJECTS = f"""
-SELECT {PROJECT_COLUMNS}, (SELECT count(*) FROM images i WHERE i.project_id = p.id) AS image_count
-  FROM projects p ORDER BY id
-"""
-SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
-MOVE_IMAGES = "UPDATE images SET project_id = $1 WHERE id = any($2::bigint[]) RETURNING id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,33 +74,33 @@ def new_key() -> str:
 async def create_annotator(
     conn: asyncpg.Connection, name: str, institution: str | None, actor: int | None
 ) -> Annotator:
-    return Annotator(**dict(await conn.fetchrow(INSERT_ANNOTATOR, name, institution, actor)))
+    return Annotator(**dict(await conn.fetchrow(queries.INSERT_ANNOTATOR, name, institution, actor)))
 
 
 async def list_annotators(conn: asyncpg.Connection) -> list[Annotator]:
-    return [Annotator(**dict(r)) for r in await conn.fetch(SELECT_ANNOTATORS)]
+    return [Annotator(**dict(r)) for r in await conn.fetch(queries.SELECT_ANNOTATORS)]
 
 
 async def create_key(
     conn: asyncpg.Connection, annotator_id: int, role: str, actor: int | None
 ) -> tuple[ApiKey, str]:
     """(the stored key, the key itself: shown once, never stored)."""
-    if await conn.fetchrow(SELECT_ANNOTATOR, annotator_id) is None:
+    if await conn.fetchrow(queries.SELECT_ANNOTATOR, annotator_id) is None:
         raise NotFound(f"annotator {annotator_id} not found")
     key = new_key()
     prefix = key[: len(KEY_PREFIX) + 6]
-    record = await conn.fetchrow(INSERT_KEY, annotator_id, hash_key(key), prefix, role, actor)
+    record = await conn.fetchrow(queries.INSERT_API_KEY, annotator_id, hash_key(key), prefix, role, actor)
     return ApiKey(**dict(record)), key
 
 
 async def list_keys(conn: asyncpg.Connection) -> list[ApiKey]:
-    return [ApiKey(**dict(r)) for r in await conn.fetch(SELECT_KEYS)]
+    return [ApiKey(**dict(r)) for r in await conn.fetch(queries.SELECT_API_KEYS)]
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: int, actor: int | None) -> ApiKey:
-    record = await conn.fetchrow(REVOKE_KEY, key_id, actor)
+    record = await conn.fetchrow(queries.REVOKE_API_KEY, key_id, actor)
     if record is None:
-        existing = await conn.fetchrow(SELECT_KEY, key_id)
+        existing = await conn.fetchrow(queries.SELECT_API_KEY, key_id)
         if existing is None:
             raise NotFound(f"API key {key_id} not found")
         return ApiKey(**dict(existing))  # revoked already: revoking again changes nothing
@@ -151,15 +108,15 @@ async def revoke_key(conn: asyncpg.Connection, key_id: int, actor: int | None) -
 
 
 async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Principal | None:
-    record = await conn.fetchrow(RESOLVE_KEY, key_hash)
+    record = await conn.fetchrow(queries.RESOLVE_API_KEY, key_hash)
     return None if record is None else Principal(**dict(record))
 
 
 async def bootstrap_admin_key(conn: asyncpg.Connection, key_file: Path) -> bool:
     """On a catalog with no key at all, create an admin and write its key to key_file (0600)."""
     async with conn.transaction():
-        await conn.execute(BOOTSTRAP_LOCK)
-        if await conn.fetchval(ANY_KEY):
+        await conn.execute(queries.BOOTSTRAP_LOCK)
+        if await conn.fetchval(queries.ANY_API_KEY):
             return False
         admin = await create_annotator(conn, "admin", None, None)
         _, key = await create_key(conn, admin.id, "admin", None)
@@ -174,20 +131,20 @@ async def bootstrap_admin_key(conn: asyncpg.Connection, key_file: Path) -> bool:
 async def create_project(
     conn: asyncpg.Connection, name: str, description: str | None, actor: int | None
 ) -> Project:
-    record = await conn.fetchrow(INSERT_PROJECT, name, description, actor)
+    record = await conn.fetchrow(queries.INSERT_PROJECT, name, description, actor)
     if record is None:
         raise Conflict(f"a project named {name!r} exists already")
     return Project(**dict(record))
 
 
 async def list_projects(conn: asyncpg.Connection) -> list[tuple[Project, int]]:
-    records = await conn.fetch(SELECT_PROJECTS)
+    records = await conn.fetch(queries.SELECT_PROJECTS)
     return [(Project(**{k: r[k] for k in r.keys() if k != "image_count"}), r["image_count"])
             for r in records]
 
 
 async def get_project(conn: asyncpg.Connection, project_id: int) -> Project:
-    record = await conn.fetchrow(SELECT_PROJECT, project_id)
+    record = await conn.fetchrow(queries.SELECT_PROJECT, project_id)
     if record is None:
         raise NotFound(f"project {project_id} not found")
     return Project(**dict(record))
@@ -196,7 +153,7 @@ async def get_project(conn: asyncpg.Connection, project_id: int) -> Project:
 async def move_images(conn: asyncpg.Connection, project_id: int, image_ids: list[int]) -> list[int]:
     async with conn.transaction():
         await get_project(conn, project_id)
-        moved = [r["id"] for r in await conn.fetch(MOVE_IMAGES, project_id, image_ids)]
+        moved = [r["id"] for r in await conn.fetch(queries.MOVE_IMAGES, project_id, image_ids)]
         missing = sorted(set(image_ids) - set(moved))
         if missing:
             raise NotFound(f"unknown image ids: {missing[:20]}")

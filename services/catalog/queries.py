@@ -1,4 +1,6 @@
-"""All SQL of the catalog, in one place."""
+"""All SQL of the catalog, in one place: named constants grouped by resource (migrations and
+health, images, labels, taxa, annotators and API keys, projects, suggestions, counts and export,
+ingest jobs). Domain modules import them; no other catalog module holds SQL."""
 
 # --- migrations -------------------------------------------------------------------------------
 # Arbitrary constant shared by every catalog process: "nauplius" in ASCII, as a bigint.
@@ -112,4 +114,267 @@ SELECT {LABEL_COLUMNS},
        lag(taxon) OVER (ORDER BY id) AS previous_taxon,
        COALESCE(lag(state) OVER (ORDER BY id), 'unlabelled') AS previous_state
   FROM labels WHERE image_id = $1 ORDER BY id
+"""
+
+SELECT_LABEL_BY_ID = f"SELECT {LABEL_COLUMNS} FROM labels WHERE id = $1"
+SELECT_PREVIOUS_LABEL = f"""
+SELECT {LABEL_COLUMNS} FROM labels WHERE image_id = $1 AND id < $2 ORDER BY id DESC LIMIT 1
+"""
+EXISTING_IMAGE_IDS = "SELECT id FROM images WHERE id = any($1::bigint[])"
+# One label on many images; the annotator's name as in INSERT_LABEL.
+INSERT_BATCH_LABELS = """
+INSERT INTO labels (image_id, taxon, annotator, state, confidence, taxon_id, annotator_id)
+SELECT image_id, $2, COALESCE((SELECT name FROM annotators WHERE id = $7), $3), $4, $5, $6, $7
+  FROM unnest($1::bigint[]) AS image_id
+RETURNING image_id
+"""
+
+
+# --- taxa -------------------------------------------------------------------------------------
+TAXON_COLUMNS = "id, name, rank, parent_id, aphia_id, created_at, created_by, updated_at, updated_by"
+SELECT_TAXA = f"SELECT {TAXON_COLUMNS} FROM taxa ORDER BY name"
+SELECT_TAXON = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE id = $1"
+SELECT_TAXON_BY_NAME = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE name = $1"
+# The name of another taxon ($2: the one being edited, or NULL) holding this AphiaID.
+TAXON_WITH_APHIA_ID = "SELECT name FROM taxa WHERE aphia_id = $1 AND id IS DISTINCT FROM $2"
+TAXA_EXIST = "SELECT EXISTS (SELECT 1 FROM taxa)"
+CREATE_ROOT_TAXON = """
+INSERT INTO taxa (name, created_by) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id
+"""
+INSERT_TAXON = f"""
+INSERT INTO taxa (name, rank, parent_id, aphia_id, created_by) VALUES ($1, $2, $3, $4, $5)
+RETURNING {TAXON_COLUMNS}
+"""
+UPDATE_TAXON = f"""
+UPDATE taxa SET name = $2, rank = $3, parent_id = $4, aphia_id = $5,
+                updated_at = now(), updated_by = $6
+ WHERE id = $1
+RETURNING {TAXON_COLUMNS}
+"""
+# Would the new parent put the taxon under itself? True when $2 is $1 or one of its descendants.
+IS_SELF_OR_DESCENDANT = """
+WITH RECURSIVE below (id) AS (
+    SELECT $1::bigint
+    UNION ALL
+    SELECT t.id FROM taxa t JOIN below b ON t.parent_id = b.id
+)
+SELECT EXISTS (SELECT 1 FROM below WHERE id = $2)
+"""
+# Labels written while the tree did not name a taxon yet point to it once it does.
+LINK_LABELS = "UPDATE labels SET taxon_id = $1 WHERE taxon = $2 AND taxon_id IS NULL"
+# A rename carries over to the labels that name the taxon (they point to it by id).
+RENAME_IN_LABELS = "UPDATE labels SET taxon = $2 WHERE taxon_id = $1"
+RENAME_IN_IMAGES = "UPDATE images SET label = $1 WHERE label = $2 RETURNING id"
+TAXON_IN_USE = """
+SELECT EXISTS (SELECT 1 FROM labels WHERE taxon_id = $1)
+    OR EXISTS (SELECT 1 FROM taxa WHERE parent_id = $1)
+"""
+DELETE_TAXON = "DELETE FROM taxa WHERE id = $1"
+
+
+# --- annotators and API keys ------------------------------------------------------------------
+ANNOTATOR_COLUMNS = "id, name, institution, created_at, created_by"
+INSERT_ANNOTATOR = f"""
+INSERT INTO annotators (name, institution, created_by) VALUES ($1, $2, $3)
+RETURNING {ANNOTATOR_COLUMNS}
+"""
+SELECT_ANNOTATORS = f"SELECT {ANNOTATOR_COLUMNS} FROM annotators ORDER BY id"
+SELECT_ANNOTATOR = f"SELECT {ANNOTATOR_COLUMNS} FROM annotators WHERE id = $1"
+
+API_KEY_COLUMNS = "id, annotator_id, key_prefix, role, created_at, created_by, revoked_at, revoked_by"
+INSERT_API_KEY = f"""
+INSERT INTO api_keys (annotator_id, key_hash, key_prefix, role, created_by)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING {API_KEY_COLUMNS}
+"""
+SELECT_API_KEYS = f"SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id"
+SELECT_API_KEY = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"
+REVOKE_API_KEY = f"""
+UPDATE api_keys SET revoked_at = now(), revoked_by = $2
+ WHERE id = $1 AND revoked_at IS NULL
+RETURNING {API_KEY_COLUMNS}
+"""
+RESOLVE_API_KEY = """
+SELECT k.id AS key_id, k.role, a.id AS annotator_id, a.name, a.institution
+  FROM api_keys k JOIN annotators a ON a.id = k.annotator_id
+ WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+"""
+ANY_API_KEY = "SELECT EXISTS (SELECT 1 FROM api_keys)"
+# Two catalog processes starting at once create one first key, not two.
+BOOTSTRAP_LOCK = "SELECT pg_advisory_xact_lock(x'6e61757073626f6f74'::bit(64)::bigint)"
+
+
+# --- projects ---------------------------------------------------------------------------------
+PROJECT_COLUMNS = "id, name, description, created_at, created_by"
+INSERT_PROJECT = f"""
+INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO NOTHING
+RETURNING {PROJECT_COLUMNS}
+"""
+SELECT_PROJECTS = f"""
+SELECT {PROJECT_COLUMNS}, (SELECT count(*) FROM images i WHERE i.project_id = p.id) AS image_count
+  FROM projects p ORDER BY id
+"""
+SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
+MOVE_IMAGES = "UPDATE images SET project_id = $1 WHERE id = any($2::bigint[]) RETURNING id"
+
+
+# --- suggestions ------------------------------------------------------------------------------
+# Only suggestions of images nobody has judged yet; FOR UPDATE re-reads each row after its lock,
+# so an image validated while the suggestions were being computed is left alone.
+LOCK_UNJUDGED = """
+SELECT id, label, label_state, label_confidence FROM images
+ WHERE id = any($1::bigint[]) AND label_state IN ('unlabelled', 'predicted')
+ ORDER BY id FOR UPDATE
+"""
+INSERT_PREDICTIONS = """
+INSERT INTO labels (image_id, taxon, annotator, state, confidence, taxon_id)
+SELECT p.image_id, p.taxon, $4, 'predicted', p.confidence, t.id
+  FROM unnest($1::bigint[], $2::text[], $3::real[]) AS p (image_id, taxon, confidence)
+  LEFT JOIN taxa t ON t.name = p.taxon
+"""
+ACCEPT_SUGGESTIONS = """
+INSERT INTO labels (image_id, taxon, annotator, state, taxon_id, annotator_id, confidence)
+SELECT i.id, i.label, COALESCE((SELECT name FROM annotators WHERE id = $6), $7), 'validated',
+       l.taxon_id, $6, i.label_confidence
+  FROM images i JOIN labels l ON l.id = i.current_label_id
+ WHERE i.label_state = 'predicted' AND i.label = $1 AND i.label_confidence >= $2
+   AND ($3::bigint IS NULL OR i.project_id = $3)
+   AND ($4::text IS NULL OR i.instrument = $4)
+   AND ($5::bigint[] IS NULL OR i.id = any($5))
+ORDER BY i.id
+RETURNING image_id
+"""
+SUGGESTION_GROUPS = """
+SELECT label AS taxon, count(*) AS images,
+       count(*) FILTER (WHERE label_confidence >= $1) AS confident,
+       min(label_confidence) AS min_confidence, max(label_confidence) AS max_confidence
+  FROM images
+ WHERE label_state = 'predicted' AND ($2::bigint IS NULL OR project_id = $2)
+ GROUP BY label
+ ORDER BY confident DESC, images DESC, label
+"""
+SELECT_CALIBRATION = """
+SELECT calibration, created_at FROM suggestion_calibrations WHERE model = $1
+ ORDER BY id DESC LIMIT 1
+"""
+INSERT_CALIBRATION = """
+INSERT INTO suggestion_calibrations (model, calibration, created_by) VALUES ($1, $2, $3)
+"""
+
+
+# --- label counts and export rows -------------------------------------------------------------
+STATE_COUNTS = """
+SELECT label_state, count(*) FROM images
+ WHERE ($1::bigint IS NULL OR project_id = $1) GROUP BY label_state
+"""
+EXPORT_ROWS = """
+SELECT i.id, i.sha256, i.filename, i.format, i.width, i.height, i.instrument, i.sample,
+       i.captured_at, i.created_at, p.id AS project_id, p.name AS project,
+       l.taxon, l.state, l.confidence, l.created_at AS labelled_at, l.annotator,
+       a.institution, t.rank, t.aphia_id
+  FROM images i
+  JOIN projects p ON p.id = i.project_id
+  LEFT JOIN labels l ON l.id = i.current_label_id
+  LEFT JOIN annotators a ON a.id = l.annotator_id
+  LEFT JOIN taxa t ON t.id = l.taxon_id
+ WHERE i.label_state = any($1::text[]) AND ($2::bigint IS NULL OR i.project_id = $2)
+ ORDER BY i.id
+"""
+
+
+# --- ingest jobs (002_ingest_jobs.sql) --------------------------------------------------------
+MAX_JOB_ERRORS_SHOWN = 100
+
+INSERT_JOB = "INSERT INTO ingest_jobs (source, created_by) VALUES ($1, $2) RETURNING id"
+JOB_IS_OPEN = "SELECT NOT closed FROM ingest_jobs WHERE id = $1 FOR SHARE"
+INSERT_JOB_ITEMS = """
+INSERT INTO ingest_items (job_id, sha256, filename, source, fields, status, error)
+SELECT $1, i.sha256, i.filename, i.source, i.fields,
+       CASE WHEN i.error IS NULL THEN 'pending' ELSE 'failed' END, i.error
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[])
+       AS i (sha256, filename, source, fields, error)
+"""
+CLOSE_JOB = "UPDATE ingest_jobs SET closed = true WHERE id = $1 RETURNING id"
+# A closed job with no open item is finished; stamped once.
+FINISH_JOBS = """
+UPDATE ingest_jobs AS j SET finished_at = now()
+ WHERE j.id = any($1::bigint[]) AND j.closed AND j.finished_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM ingest_items i
+                    WHERE i.job_id = j.id AND i.status IN ('pending', 'running'))
+"""
+SELECT_JOB = """
+SELECT id, source, created_at, created_by, closed, finished_at,
+       extract(epoch FROM coalesce(finished_at, now()) - created_at) AS elapsed_s
+  FROM ingest_jobs WHERE id = $1
+"""
+SELECT_JOB_IDS = """
+SELECT id FROM ingest_jobs WHERE ($1::boolean IS NOT TRUE OR finished_at IS NULL)
+ ORDER BY id DESC LIMIT $2
+"""
+COUNT_JOB_ITEMS = "SELECT status, count(*) AS n FROM ingest_items WHERE job_id = $1 GROUP BY status"
+SELECT_JOB_ERRORS = f"""
+SELECT source, filename, error FROM ingest_items WHERE job_id = $1 AND status = 'failed'
+ ORDER BY id LIMIT {MAX_JOB_ERRORS_SHOWN}
+"""
+# Staged bytes are written and their items recorded under this lock held shared; they are
+# deleted under it held exclusively, so a file can never vanish between an intake's write and its
+# rows' commit (another intake of the same bytes may be in flight while its twin settles).
+STAGING_LOCK_KEY = 0x6E617570  # "naup"
+LOCK_STAGING_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
+LOCK_STAGING_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
+# Contents of these items that no open or failed item still needs: the image store has them.
+RELEASABLE_STAGED = """
+SELECT DISTINCT i.sha256 FROM ingest_items i
+ WHERE i.id = any($1::bigint[]) AND i.status IN ('done', 'duplicate')
+   AND NOT EXISTS (SELECT 1 FROM ingest_items o
+                    WHERE o.sha256 = i.sha256 AND o.status IN ('pending', 'running', 'failed'))
+"""
+# Pending items that are due, and running items whose worker let the lease run out (it died).
+CLAIM_ITEMS = """
+WITH picked AS (
+    SELECT id FROM ingest_items
+     WHERE status IN ('pending', 'running')
+       AND ((status = 'pending' AND not_before <= now())
+            OR (status = 'running' AND lease_until < now()))
+     ORDER BY id
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE ingest_items AS i
+   SET status = 'running', attempts = i.attempts + 1,
+       lease_until = now() + $2 * interval '1 second', updated_at = now()
+  FROM picked, ingest_jobs j WHERE i.id = picked.id AND j.id = i.job_id
+RETURNING i.id, i.job_id, i.sha256, i.filename, i.source, i.fields, i.attempts,
+          j.created_by
+"""
+SELECT_ITEM_SHA256 = "SELECT sha256 FROM ingest_items WHERE id = $1"
+# Only a running item takes a result: a late answer from a worker whose item was retaken and
+# finished by another is dropped.
+MARK_ITEM_DONE = """
+UPDATE ingest_items SET status = 'done', image_id = $2, error = NULL, lease_until = NULL,
+       updated_at = now()
+ WHERE id = $1 AND status = 'running'
+   AND NOT EXISTS (SELECT 1 FROM ingest_items o WHERE o.image_id = $2 AND o.status = 'done')
+   AND (SELECT created_at FROM images WHERE id = $2)
+       >= (SELECT j.created_at FROM ingest_jobs j JOIN ingest_items it ON it.job_id = j.id
+            WHERE it.id = $1)
+RETURNING job_id
+"""
+MARK_ITEM_DUPLICATE = """
+UPDATE ingest_items SET status = 'duplicate', image_id = $2, error = NULL, lease_until = NULL,
+       updated_at = now()
+ WHERE id = $1 AND status = 'running'
+RETURNING job_id
+"""
+MARK_ITEM_FAILED = """
+UPDATE ingest_items SET status = 'failed', error = $2, lease_until = NULL, updated_at = now()
+ WHERE id = $1 AND status = 'running'
+RETURNING job_id
+"""
+MARK_ITEM_RETRY = """
+UPDATE ingest_items SET status = 'pending', error = $2, lease_until = NULL,
+       not_before = now() + $3 * interval '1 second', updated_at = now()
+ WHERE id = $1 AND status = 'running'
+RETURNING job_id
 """

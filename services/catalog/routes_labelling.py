@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.catalog import labelling
+from services.catalog import labelling, queries
 from services.catalog.deps import ActorDep, ConnectionDep
 from services.catalog.errors import InvalidMetadata
 from nauplius.core.contracts.catalog import (
@@ -18,14 +18,6 @@ from nauplius.core.contracts.catalog import (
 )
 
 router = APIRouter(prefix="/v1")
-
-GET_CALIBRATION = """
-SELECT calibration, created_at FROM suggestion_calibrations WHERE model = $1
- ORDER BY id DESC LIMIT 1
-"""
-INSERT_CALIBRATION = """
-INSERT INTO suggestion_calibrations (model, calibration, created_by) VALUES ($1, $2, $3)
-"""
 
 
 @router.post("/labels/batch")
@@ -85,7 +77,7 @@ async def suggestion_groups(
 
 @router.get("/suggestions/calibration/{model}")
 async def get_calibration(conn: ConnectionDep, model: str) -> dict:
-    record = await conn.fetchrow(GET_CALIBRATION, model)
+    record = await conn.fetchrow(queries.SELECT_CALIBRATION, model)
     if record is None:
         return {"model": model, "calibration": None}
     return {"model": model, "calibration": record["calibration"], "created_at": record["created_at"]}
@@ -93,7 +85,7 @@ async def get_calibration(conn: ConnectionDep, model: str) -> dict:
 
 @router.put("/suggestions/calibration")
 async def put_calibration(conn: ConnectionDep, actor: ActorDep, body: Calibration) -> dict:
-    await conn.execute(INSERT_CALIBRATION, body.model, body.calibration, actor)
+    await conn.execute(queries.INSERT_CALIBRATION, body.model, body.calibration, actor)
     return {"model": body.model, "calibration": body.calibration}
 
 

@@ -13,45 +13,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.catalog import queries
 from services.catalog.errors import InvalidMetadata, TaxonConflict, TaxonNotFound, UnknownTaxon
-
-TAXON_COLUMNS = "id, name, rank, parent_id, aphia_id, created_at, created_by, updated_at, updated_by"
-SELECT_TAXA = f"SELECT {TAXON_COLUMNS} FROM taxa ORDER BY name"
-SELECT_TAXON = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE id = $1"
-SELECT_TAXON_BY_NAME = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE name = $1"
-TAXA_EXIST = "SELECT EXISTS (SELECT 1 FROM taxa)"
-CREATE_ROOT_TAXON = """
-INSERT INTO taxa (name, created_by) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id
-"""
-INSERT_TAXON = f"""
-INSERT INTO taxa (name, rank, parent_id, aphia_id, created_by) VALUES ($1, $2, $3, $4, $5)
-RETURNING {TAXON_COLUMNS}
-"""
-UPDATE_TAXON = f"""
-UPDATE taxa SET name = $2, rank = $3, parent_id = $4, aphia_id = $5,
-                updated_at = now(), updated_by = $6
- WHERE id = $1
-RETURNING {TAXON_COLUMNS}
-"""
-# Would the new parent put the taxon under itself? True when $2 is $1 or one of its descendants.
-IS_SELF_OR_DESCENDANT = """
-WITH RECURSIVE below (id) AS (
-    SELECT $1::bigint
-    UNION ALL
-    SELECT t.id FROM taxa t JOIN below b ON t.parent_id = b.id
-)
-SELECT EXISTS (SELECT 1 FROM below WHERE id = $2)
-"""
-# Labels written while the tree did not name a taxon yet point to it once it does.
-LINK_LABELS = "UPDATE labels SET taxon_id = $1 WHERE taxon = $2 AND taxon_id IS NULL"
-# A rename carries over to the labels that name the taxon (they point to it by id).
-RENAME_IN_LABELS = "UPDATE labels SET taxon = $2 WHERE taxon_id = $1"
-RENAME_IN_IMAGES = "UPDATE images SET label = $1 WHERE label = $2 RETURNING id"
-TAXON_IN_USE = """
-SELECT EXISTS (SELECT 1 FROM labels WHERE taxon_id = $1)
-    OR EXISTS (SELECT 1 FROM taxa WHERE parent_id = $1)
-"""
-DELETE_TAXON = "DELETE FROM taxa WHERE id = $1"
 
 CSV_COLUMNS = ("name", "rank", "parent", "aphia_id")
 MAX_NAME = 500
@@ -85,18 +48,18 @@ def _taxon(record: asyncpg.Record) -> Taxon:
 
 
 async def list_taxa(conn: asyncpg.Connection) -> list[Taxon]:
-    return [_taxon(r) for r in await conn.fetch(SELECT_TAXA)]
+    return [_taxon(r) for r in await conn.fetch(queries.SELECT_TAXA)]
 
 
 async def get_taxon(conn: asyncpg.Connection, taxon_id: int) -> Taxon:
-    record = await conn.fetchrow(SELECT_TAXON, taxon_id)
+    record = await conn.fetchrow(queries.SELECT_TAXON, taxon_id)
     if record is None:
         raise TaxonNotFound(f"taxon {taxon_id} not found")
     return _taxon(record)
 
 
 async def find_taxon(conn: asyncpg.Connection, name: str) -> Taxon | None:
-    record = await conn.fetchrow(SELECT_TAXON_BY_NAME, name)
+    record = await conn.fetchrow(queries.SELECT_TAXON_BY_NAME, name)
     return None if record is None else _taxon(record)
 
 
@@ -114,11 +77,7 @@ async def _check_unique(conn: asyncpg.Connection, fields: TaxonFields, taxon_id:
     if same_name is not None and same_name.id != taxon_id:
         raise TaxonConflict(f"a taxon named {fields.name!r} exists already (id {same_name.id})")
     if fields.aphia_id is not None:
-        other = await conn.fetchval(
-            "SELECT name FROM taxa WHERE aphia_id = $1 AND id IS DISTINCT FROM $2",
-            fields.aphia_id,
-            taxon_id,
-        )
+        other = await conn.fetchval(queries.TAXON_WITH_APHIA_ID, fields.aphia_id, taxon_id)
         if other is not None:
             raise TaxonConflict(f"AphiaID {fields.aphia_id} is already taxon {other!r}")
 
@@ -128,9 +87,9 @@ async def create_taxon(conn: asyncpg.Connection, fields: TaxonFields, actor: int
         await _check_unique(conn, fields, None)
         parent_id = await _parent_id(conn, fields.parent)
         record = await conn.fetchrow(
-            INSERT_TAXON, fields.name, fields.rank, parent_id, fields.aphia_id, actor
+            queries.INSERT_TAXON, fields.name, fields.rank, parent_id, fields.aphia_id, actor
         )
-        await conn.execute(LINK_LABELS, record["id"], fields.name)
+        await conn.execute(queries.LINK_LABELS, record["id"], fields.name)
     return _taxon(record)
 
 
@@ -143,27 +102,27 @@ async def update_taxon(
         await _check_unique(conn, fields, taxon_id)
         parent_id = await _parent_id(conn, fields.parent)
         if parent_id is not None and await conn.fetchval(
-            IS_SELF_OR_DESCENDANT, taxon_id, parent_id
+            queries.IS_SELF_OR_DESCENDANT, taxon_id, parent_id
         ):
             raise InvalidMetadata(
                 f"{fields.parent!r} is {fields.name!r} or below it: a taxon cannot be its own ancestor"
             )
         record = await conn.fetchrow(
-            UPDATE_TAXON, taxon_id, fields.name, fields.rank, parent_id, fields.aphia_id, actor
+            queries.UPDATE_TAXON, taxon_id, fields.name, fields.rank, parent_id, fields.aphia_id, actor
         )
         renamed: list[int] = []
         if before.name != fields.name:
-            await conn.execute(RENAME_IN_LABELS, taxon_id, fields.name)
-            renamed = [r["id"] for r in await conn.fetch(RENAME_IN_IMAGES, fields.name, before.name)]
+            await conn.execute(queries.RENAME_IN_LABELS, taxon_id, fields.name)
+            renamed = [r["id"] for r in await conn.fetch(queries.RENAME_IN_IMAGES, fields.name, before.name)]
     return _taxon(record), renamed
 
 
 async def delete_taxon(conn: asyncpg.Connection, taxon_id: int) -> None:
     async with conn.transaction():
         taxon = await get_taxon(conn, taxon_id)
-        if await conn.fetchval(TAXON_IN_USE, taxon_id):
+        if await conn.fetchval(queries.TAXON_IN_USE, taxon_id):
             raise TaxonConflict(f"taxon {taxon.name!r} has labels or child taxa; it cannot be deleted")
-        await conn.execute(DELETE_TAXON, taxon_id)
+        await conn.execute(queries.DELETE_TAXON, taxon_id)
 
 
 async def resolve_taxon(
@@ -178,12 +137,12 @@ async def resolve_taxon(
         return found.id
     if create:
         # Concurrent uploads may add the same name: the loser waits and then reads the winner's.
-        created = await conn.fetchval(CREATE_ROOT_TAXON, name, actor)
+        created = await conn.fetchval(queries.CREATE_ROOT_TAXON, name, actor)
         if created is None:
             return (await find_taxon(conn, name)).id
-        await conn.execute(LINK_LABELS, created, name)
+        await conn.execute(queries.LINK_LABELS, created, name)
         return created
-    if not await conn.fetchval(TAXA_EXIST):
+    if not await conn.fetchval(queries.TAXA_EXIST):
         return None
     raise UnknownTaxon(f"unknown taxon {name!r}: add it to the taxonomy first")
 
