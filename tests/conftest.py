@@ -1,19 +1,26 @@
-"""Shared fixtures: the real data set folder and fresh PostgreSQL databases."""
+"""Fixtures the whole suite shares: the real data set, and the real catalog over PostgreSQL.
+
+The helpers behind them live in tests/support, and test modules import them from there: a test
+module never imports a conftest or another test module.
+"""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-ADMIN_DATABASE_URL = os.environ.get("NAUPLIUS_TEST_DATABASE_URL",
-                                    "postgresql://root@127.0.0.1:5432/test")
+from tests.support.data import SHARED_DATA, ZOOLAKE, SampleImage, first_of_each_class
+from tests.support.database import create_database, drop_database
+
+if TYPE_CHECKING:
+    from tests.support.catalog import Catalog
+
+# Still imported from here by tests/catalog (its conftest and test_migrations), which is to move
+# to tests.support; drop these names once nothing imports them from this module.
+__all__ = ["SHARED_DATA", "create_database", "drop_database"]
 
 
 @pytest.fixture(scope="session")
@@ -23,46 +30,33 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
+@pytest.fixture(scope="session")
+def zoolake() -> list[SampleImage]:
+    """The first image of each of eight ZooLake classes, with the manifest's label and sha256."""
+    if not ZOOLAKE.is_dir():
+        pytest.fail(f"the shared data set is missing at {ZOOLAKE}")
+    return first_of_each_class(8)
 
 
-async def create_database(prefix: str) -> str:
-    """A new, empty database on the test server; returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_DATABASE_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return _with_database(ADMIN_DATABASE_URL, name)
+# The catalog fixtures import the catalog when a test asks for them, not when the suite starts:
+# a test of the command line or the formats does not need the catalog to import.
+@pytest.fixture(scope="session")
+def catalog_database_url() -> Iterator[str]:
+    """A fresh database with all the catalog's migrations applied, dropped after the session."""
+    from tests.support.catalog import create_migrated_database
+
+    url = asyncio.run(create_migrated_database())
+    yield url
+    asyncio.run(drop_database(url))
 
 
-async def drop_database(url: str) -> None:
-    name = url.rpartition("/")[2]
-    admin = await asyncpg.connect(ADMIN_DATABASE_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+@pytest.fixture
+async def catalog(catalog_database_url: str, tmp_path: Path) -> AsyncIterator[Catalog]:
+    """The real catalog app (lifespan run: pool, migrations) over an emptied database."""
+    from services.catalog.config import CatalogSettings
+    from tests.support.catalog import empty_catalog, running_catalog
 
-
-@contextlib.contextmanager
-def running_stack(data_dir: Path, database_prefix: str, **environment: str):
-    """The real processes (nauplius/stack.py) on a fresh test database, API keys on; the stack gets
-    `.api_key`, the catalog's first admin key. Stopped and its database dropped on exit."""
-    from nauplius.stack import SERVICE_APPS, Stack, admin_key_file, free_ports, stack_environment
-
-    database_url = asyncio.run(create_database(database_prefix))
-    ports = free_ports(SERVICE_APPS)
-    env = stack_environment(ports, data_dir, database_url)
-    env.update(GATEWAY_AUTH="on", **environment)
-    stack = Stack(ports, env, data_dir / "logs")
-    try:
-        stack.start()
-        stack.api_key = admin_key_file(data_dir).read_text().strip()
-        yield stack
-    finally:
-        stack.stop()
-        asyncio.run(drop_database(database_url))
+    await empty_catalog(catalog_database_url)
+    settings = CatalogSettings(database_url=catalog_database_url, data_dir=tmp_path / "catalog")
+    async with running_catalog(settings) as started:
+        yield started

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from nauplius.ingest import ingest
-from tests.conftest import running_stack
+from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.e2e
 

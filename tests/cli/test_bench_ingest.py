@@ -16,7 +16,7 @@ import pytest
 
 from nauplius.bench_ingest import run
 from nauplius.cli import main
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 

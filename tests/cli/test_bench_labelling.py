@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from nauplius.bench_labelling import run
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 

@@ -1,30 +1,11 @@
-"""Helpers to run the gateway in-process against real, unreachable or hung downstreams."""
+"""Downstreams for the in-process gateway (tests.support.gateway) that are unreachable or hung."""
 
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from gateway.config import GatewaySettings
-from gateway.main import create_app
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-@asynccontextmanager
-async def running_gateway(
-    settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway app with its lifespan running, behind an httpx client."""
-    app = create_app(settings, transport=transport)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
-        ) as client:
-            yield client
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from gateway.config import GatewaySettings
-from tests.gateway.conftest import running_gateway
+from tests.support.gateway import running_gateway
 
 
 async def test_unreachable_catalog_is_502_naming_it(unreachable_settings: GatewaySettings) -> None:

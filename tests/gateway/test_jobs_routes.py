@@ -5,8 +5,8 @@ import httpx
 import pytest
 
 from gateway.config import GatewaySettings
-from tests.catalog.conftest import Catalog, catalog, catalog_database_url  # noqa: F401 (fixtures)
-from tests.gateway.conftest import running_gateway
+from tests.support.catalog import Catalog
+from tests.support.gateway import running_gateway
 
 
 class CatalogOnly(httpx.AsyncBaseTransport):
@@ -41,7 +41,7 @@ async def test_bad_refused_field_of_added_items_is_a_422(unreachable_settings):
     assert "refused is not valid JSON" in answer.json()["detail"]
 
 
-async def test_file_over_the_limit_is_a_failed_item_named_by_source(catalog: Catalog):  # noqa: F811
+async def test_file_over_the_limit_is_a_failed_item_named_by_source(catalog: Catalog):
     settings = GatewaySettings(embedder_url="http://embedder", search_url="http://search",
                                catalog_url="http://catalog", max_upload_bytes=1000, auth="off")
     small, large = b"\x89PNG small", b"\x89PNG" + b"0" * 2000

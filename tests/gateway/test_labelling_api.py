@@ -18,14 +18,17 @@ import pytest
 import pytest_asyncio
 
 from gateway.config import GatewaySettings
-from tests.conftest import create_database, drop_database
-from tests.gateway.conftest import DATA, running_gateway
-from tests.catalog.test_jobs_routes import worker_over
-from tests.gateway.test_pipeline import ServiceRouter, catalog_app, embedder_app, search_app
+from services.catalog.main import app as catalog_app
+from services.embedder.main import app as embedder_app
+from services.search.main import app as search_app
+from tests.support.data import ZOOLAKE
+from tests.support.database import fresh_database
+from tests.support.gateway import running_gateway
+from tests.support.services import ServiceRouter, running_apps
+from tests.support.worker import worker_over
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ZOOLAKE = DATA / "zoolake"
 CLASSES = ["daphnia", "bosmina", "asplanchna", "keratella_quadrata", "dinobryon"]
 SEEDS, UNJUDGED = 6, 6  # per class: uploaded validated / uploaded without a label
 TAXA_CSV = """name,rank,parent,aphia_id
@@ -81,9 +84,9 @@ async def _upload(gw: httpx.AsyncClient, headers: dict, paths: list[Path], label
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     tmp = tmp_path_factory.mktemp("labelling")
-    database_url = await create_database("nauplius_labelling")
     key_file = tmp / "admin-api-key"
-    with pytest.MonkeyPatch.context() as env:
+    async with fresh_database("nauplius_labelling") as database_url, AsyncExitStack() as stack:
+        env = stack.enter_context(pytest.MonkeyPatch.context())
         env.setenv("EMBEDDER_THREADS", "2")
         env.setenv("SEARCH_DATA_DIR", str(tmp / "search"))
         env.setenv("CATALOG_DATABASE_URL", database_url)
@@ -92,30 +95,24 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
         settings = GatewaySettings(embedder_url="http://embedder", search_url="http://search",
                                    catalog_url="http://catalog", auth="on")
-        try:
-            async with AsyncExitStack() as stack:
-                for app in apps.values():
-                    await stack.enter_async_context(app.router.lifespan_context(app))
-                w = World()
-                w.services = ServiceRouter(apps)
-                w.gw = await stack.enter_async_context(running_gateway(settings, w.services))
-                w.admin = _key(key_file.read_text().strip())
-                imported = await w.gw.post("/api/v1/taxa/import", content=TAXA_CSV, headers=w.admin)
-                assert imported.status_code == 200, imported.text
-                w.annotator_id, annotator_key = await _person(w.gw, w.admin, "Alice", "annotator")
-                _, viewer_key = await _person(w.gw, w.admin, "Victor", "viewer")
-                w.annotator, w.viewer = _key(annotator_key), _key(viewer_key)
-                w.truth, w.seeds, w.unjudged = {}, [], []
-                for label in CLASSES:
-                    paths = sorted((ZOOLAKE / label).iterdir())[: SEEDS + UNJUDGED]
-                    seeds = await _upload(w.gw, w.annotator, paths[:SEEDS], label)
-                    unjudged = await _upload(w.gw, w.annotator, paths[SEEDS:], None)
-                    w.seeds += seeds
-                    w.unjudged += unjudged
-                    w.truth.update(dict.fromkeys(seeds + unjudged, label))
-                yield w
-        finally:
-            await drop_database(database_url)
+        w = World()
+        w.services = await stack.enter_async_context(running_apps(apps))
+        w.gw = await stack.enter_async_context(running_gateway(settings, w.services))
+        w.admin = _key(key_file.read_text().strip())
+        imported = await w.gw.post("/api/v1/taxa/import", content=TAXA_CSV, headers=w.admin)
+        assert imported.status_code == 200, imported.text
+        w.annotator_id, annotator_key = await _person(w.gw, w.admin, "Alice", "annotator")
+        _, viewer_key = await _person(w.gw, w.admin, "Victor", "viewer")
+        w.annotator, w.viewer = _key(annotator_key), _key(viewer_key)
+        w.truth, w.seeds, w.unjudged = {}, [], []
+        for label in CLASSES:
+            paths = sorted((ZOOLAKE / label).iterdir())[: SEEDS + UNJUDGED]
+            seeds = await _upload(w.gw, w.annotator, paths[:SEEDS], label)
+            unjudged = await _upload(w.gw, w.annotator, paths[SEEDS:], None)
+            w.seeds += seeds
+            w.unjudged += unjudged
+            w.truth.update(dict.fromkeys(seeds + unjudged, label))
+        yield w
 
 
 # --- keys and roles --------------------------------------------------------------------------

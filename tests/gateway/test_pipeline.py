@@ -5,62 +5,35 @@ PostgreSQL database); the gateway's shared httpx client reaches them through one
 that picks the app by host name.
 """
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from gateway.config import GatewaySettings
-from tests.gateway.conftest import DATA, running_gateway
-
-try:
-    from services.catalog.main import app as catalog_app
-    from services.embedder.main import app as embedder_app
-    from services.search.main import app as search_app
-except ImportError as exc:  # the services are being written alongside the gateway
-    pytest.skip(f"downstream service apps do not import yet: {exc}", allow_module_level=True)
-
-ADMIN_DSN = "postgresql://root@127.0.0.1:5432/test"
-ZOOLAKE = DATA / "zoolake"
-
-
-class ServiceRouter(httpx.AsyncBaseTransport):
-    """Routes http://embedder, http://search and http://catalog to the in-process apps."""
-
-    def __init__(self, apps: dict[str, Any]) -> None:
-        self._transports = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._transports[request.url.host].handle_async_request(request)
-
-
-def _images(label: str, n: int) -> list[Path]:
-    return sorted((ZOOLAKE / label).iterdir())[:n]
+from services.catalog.main import app as catalog_app
+from services.embedder.main import app as embedder_app
+from services.search.main import app as search_app
+from tests.support.data import zoolake_images
+from tests.support.database import fresh_database
+from tests.support.gateway import running_gateway
+from tests.support.services import running_apps
 
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
-    name = f"nauplius_gw_test_{os.getpid()}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {name}")
-        yield f"postgresql://root@127.0.0.1:5432/{name}"
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    async with fresh_database("nauplius_gw_test") as url:
+        yield url
 
 
 @pytest.fixture
 async def stack(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    """(gateway client, catalog client) with all four apps running."""
+    """(gateway client, catalog client) with all four apps running: the apps the stack serves,
+    configured from the environment as there."""
     monkeypatch.setenv("EMBEDDER_THREADS", "2")
     monkeypatch.setenv("SEARCH_DATA_DIR", str(tmp_path / "search"))
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
@@ -72,9 +45,7 @@ async def stack(
         auth="on",
     )
     async with AsyncExitStack() as stack:
-        for app in apps.values():
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        router = ServiceRouter(apps)
+        router = await stack.enter_async_context(running_apps(apps))
         gateway = await stack.enter_async_context(running_gateway(settings, router))
         # The admin key the catalog created at start, as `nauplius up` hands it out.
         key = (tmp_path / "admin-api-key").read_text().strip()
@@ -91,7 +62,7 @@ def _parts(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
 
 async def test_upload_browse_search_and_label(stack: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
     gw, _ = stack
-    daphnia, rotifers = _images("daphnia", 3), _images("asplanchna", 3)
+    daphnia, rotifers = zoolake_images("daphnia", 3), zoolake_images("asplanchna", 3)
     files = _parts(daphnia) + [("files", ("notes.txt", b"not an image at all", "text/plain"))]
     files += [("files", (daphnia[0].name, daphnia[0].read_bytes(), "image/jpeg"))]
     first = await gw.post("/api/v1/images", files=files, data={"label": "daphnia", "instrument": "SPC"})
@@ -155,7 +126,7 @@ async def test_image_stored_but_not_indexed_is_indexed_on_reupload(
     stack: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     gw, catalog = stack
-    [orphan, other] = _images("bosmina", 2)
+    [orphan, other] = zoolake_images("bosmina", 2)
     # As if the gateway crashed after the catalog stored the image, before search indexed it.
     stored = await catalog.post("/v1/images", files={"file": (orphan.name, orphan.read_bytes(), "image/jpeg")})
     assert stored.status_code == 201, stored.text

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gateway.config import GatewaySettings
 from gateway.ingest import UploadTooLarge, read_limited
-from tests.gateway.conftest import running_gateway
+from tests.support.gateway import running_gateway
 
 LIMIT = 1000
 

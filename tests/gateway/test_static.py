@@ -4,7 +4,7 @@ import xstatic.pkg.jquery as xstatic_jquery
 from pathlib import Path
 
 from gateway.config import GatewaySettings
-from tests.gateway.conftest import running_gateway
+from tests.support.gateway import running_gateway
 
 
 async def test_index_page_loads_jquery_and_app(unreachable_settings: GatewaySettings) -> None:

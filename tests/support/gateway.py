@@ -1,0 +1,22 @@
+"""The gateway in-process, behind an httpx client."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from gateway.config import GatewaySettings
+from gateway.main import create_app
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway app with its lifespan running, behind an httpx client."""
+    app = create_app(settings, transport=transport)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as client:
+            yield client

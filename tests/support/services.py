@@ -1,0 +1,60 @@
+"""The services in-process: real ASGI apps behind one httpx transport that routes by host name
+(http://embedder, http://search, http://catalog), as the gateway and the worker reach them."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.embedder.config import EmbedderSettings
+from services.embedder.main import create_app as create_embedder_app
+from services.search.config import SearchSettings
+from services.search.main import create_app as create_search_app
+
+
+class ServiceRouter(httpx.AsyncBaseTransport):
+    """http://<name> reaches the in-process app of that name. A name with no app, or one taken
+    `down`, is refused as a closed port is (httpx.ConnectError): a service that is away.
+
+    Every request that reached an app is kept in `requests`, body read, for tests that count
+    what was sent."""
+
+    def __init__(self, apps: dict[str, Any]) -> None:
+        self.apps = dict(apps)
+        self._transports = {name: httpx.ASGITransport(app=app) for name, app in apps.items()}
+        self.down: set[str] = set()
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        transport = self._transports.get(host)
+        if transport is None or host in self.down:
+            raise httpx.ConnectError(f"{host} is down", request=request)
+        await request.aread()
+        self.requests.append(request)
+        return await transport.handle_async_request(request)
+
+    def sent_to(self, host: str, path: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.url.host == host and r.url.path == path]
+
+
+def embedder_app(**settings: Any) -> FastAPI:
+    """The real embedder (ONNX), two threads; the shipped model unless `model_path` says."""
+    return create_embedder_app(EmbedderSettings(**{"threads": 2, **settings}))
+
+
+def search_app(data_dir: Path) -> FastAPI:
+    """The real search service on Qdrant Edge shards in `data_dir`."""
+    return create_search_app(SearchSettings(data_dir=data_dir, qdrant_url=None))
+
+
+@asynccontextmanager
+async def running_apps(apps: dict[str, FastAPI]) -> AsyncIterator[ServiceRouter]:
+    """These apps with their lifespans running, behind one ServiceRouter."""
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        yield ServiceRouter(apps)
