@@ -8,59 +8,24 @@ import hashlib
 import logging
 import os
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 
+from nauplius.core.contracts.catalog import (
+    AnnotatorPublic,
+    ApiKeyPublic,
+    Principal,
+    ProjectPublic,
+    ProjectSummary,
+    Role,
+)
 from services.catalog import queries
 from services.catalog.errors import Conflict, NotFound
 
 logger = logging.getLogger("nauplius.catalog")
 
 KEY_PREFIX = "npl_"
-
-
-@dataclass(frozen=True, slots=True)
-class Annotator:
-    id: int
-    name: str
-    institution: str | None
-    created_at: datetime
-    created_by: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: int
-    annotator_id: int
-    key_prefix: str
-    role: str
-    created_at: datetime
-    created_by: int | None
-    revoked_at: datetime | None
-    revoked_by: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a valid key speaks for."""
-
-    key_id: int
-    role: str
-    annotator_id: int
-    name: str
-    institution: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Project:
-    id: int
-    name: str
-    description: str | None
-    created_at: datetime
-    created_by: int | None
 
 
 def hash_key(key: str) -> str:
@@ -73,43 +38,48 @@ def new_key() -> str:
 
 async def create_annotator(
     conn: asyncpg.Connection, name: str, institution: str | None, actor: int | None
-) -> Annotator:
-    return Annotator(**dict(await conn.fetchrow(queries.INSERT_ANNOTATOR, name, institution, actor)))
+) -> AnnotatorPublic:
+    record = await conn.fetchrow(queries.INSERT_ANNOTATOR, name, institution, actor)
+    return AnnotatorPublic.model_validate(dict(record))
 
 
-async def list_annotators(conn: asyncpg.Connection) -> list[Annotator]:
-    return [Annotator(**dict(r)) for r in await conn.fetch(queries.SELECT_ANNOTATORS)]
+async def list_annotators(conn: asyncpg.Connection) -> list[AnnotatorPublic]:
+    records = await conn.fetch(queries.SELECT_ANNOTATORS)
+    return [AnnotatorPublic.model_validate(dict(r)) for r in records]
 
 
 async def create_key(
-    conn: asyncpg.Connection, annotator_id: int, role: str, actor: int | None
-) -> tuple[ApiKey, str]:
+    conn: asyncpg.Connection, annotator_id: int, role: Role, actor: int | None
+) -> tuple[ApiKeyPublic, str]:
     """(the stored key, the key itself: shown once, never stored)."""
     if await conn.fetchrow(queries.SELECT_ANNOTATOR, annotator_id) is None:
         raise NotFound(f"annotator {annotator_id} not found")
     key = new_key()
     prefix = key[: len(KEY_PREFIX) + 6]
-    record = await conn.fetchrow(queries.INSERT_API_KEY, annotator_id, hash_key(key), prefix, role, actor)
-    return ApiKey(**dict(record)), key
+    record = await conn.fetchrow(
+        queries.INSERT_API_KEY, annotator_id, hash_key(key), prefix, role, actor
+    )
+    return ApiKeyPublic.model_validate(dict(record)), key
 
 
-async def list_keys(conn: asyncpg.Connection) -> list[ApiKey]:
-    return [ApiKey(**dict(r)) for r in await conn.fetch(queries.SELECT_API_KEYS)]
+async def list_keys(conn: asyncpg.Connection) -> list[ApiKeyPublic]:
+    return [ApiKeyPublic.model_validate(dict(r)) for r in await conn.fetch(queries.SELECT_API_KEYS)]
 
 
-async def revoke_key(conn: asyncpg.Connection, key_id: int, actor: int | None) -> ApiKey:
+async def revoke_key(conn: asyncpg.Connection, key_id: int, actor: int | None) -> ApiKeyPublic:
     record = await conn.fetchrow(queries.REVOKE_API_KEY, key_id, actor)
     if record is None:
         existing = await conn.fetchrow(queries.SELECT_API_KEY, key_id)
         if existing is None:
             raise NotFound(f"API key {key_id} not found")
-        return ApiKey(**dict(existing))  # revoked already: revoking again changes nothing
-    return ApiKey(**dict(record))
+        # Revoked already: revoking again changes nothing.
+        return ApiKeyPublic.model_validate(dict(existing))
+    return ApiKeyPublic.model_validate(dict(record))
 
 
 async def resolve_key(conn: asyncpg.Connection, key_hash: str) -> Principal | None:
     record = await conn.fetchrow(queries.RESOLVE_API_KEY, key_hash)
-    return None if record is None else Principal(**dict(record))
+    return None if record is None else Principal.model_validate(dict(record))
 
 
 async def bootstrap_admin_key(conn: asyncpg.Connection, key_file: Path) -> bool:
@@ -130,24 +100,23 @@ async def bootstrap_admin_key(conn: asyncpg.Connection, key_file: Path) -> bool:
 
 async def create_project(
     conn: asyncpg.Connection, name: str, description: str | None, actor: int | None
-) -> Project:
+) -> ProjectPublic:
     record = await conn.fetchrow(queries.INSERT_PROJECT, name, description, actor)
     if record is None:
         raise Conflict(f"a project named {name!r} exists already")
-    return Project(**dict(record))
+    return ProjectPublic.model_validate(dict(record))
 
 
-async def list_projects(conn: asyncpg.Connection) -> list[tuple[Project, int]]:
+async def list_projects(conn: asyncpg.Connection) -> list[ProjectSummary]:
     records = await conn.fetch(queries.SELECT_PROJECTS)
-    return [(Project(**{k: r[k] for k in r.keys() if k != "image_count"}), r["image_count"])
-            for r in records]
+    return [ProjectSummary.model_validate(dict(r)) for r in records]
 
 
-async def get_project(conn: asyncpg.Connection, project_id: int) -> Project:
+async def get_project(conn: asyncpg.Connection, project_id: int) -> ProjectPublic:
     record = await conn.fetchrow(queries.SELECT_PROJECT, project_id)
     if record is None:
         raise NotFound(f"project {project_id} not found")
-    return Project(**dict(record))
+    return ProjectPublic.model_validate(dict(record))
 
 
 async def move_images(conn: asyncpg.Connection, project_id: int, image_ids: list[int]) -> list[int]:

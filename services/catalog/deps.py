@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from services.catalog.config import CatalogSettings
 from services.catalog.ingest import Ingestor
+from services.catalog.staging import StagingStore
 
 
 async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
@@ -23,9 +24,14 @@ def _settings(request: Request) -> CatalogSettings:
     return request.app.state.settings
 
 
+def _staging(request: Request) -> StagingStore:
+    return StagingStore(request.app.state.settings.data_dir)
+
+
 ConnectionDep = Annotated[asyncpg.Connection, Depends(_connection)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 SettingsDep = Annotated[CatalogSettings, Depends(_settings)]
+StagingDep = Annotated[StagingStore, Depends(_staging)]
 
 
 def _actor(

@@ -6,9 +6,10 @@ from dataclasses import dataclass, replace
 import anyio
 import asyncpg
 
+from nauplius.core.contracts.catalog import ImagePublic
 from services.catalog import repository, taxonomy
 from services.catalog.decoding import decode_image, make_thumbnail
-from services.catalog.domain import Image, ImageDetails, NewImage, NewLabel
+from services.catalog.domain import ImageDetails, NewImage, NewLabel
 from services.catalog.storage import ImageStore
 
 
@@ -45,7 +46,7 @@ class Ingestor:
         details: ImageDetails | None = None,
         label: NewLabel | None = None,
         create_taxon: bool = False,
-    ) -> tuple[Image, bool]:
+    ) -> tuple[ImagePublic, bool]:
         """(image, duplicate). A known sha256 answers the existing row and stores nothing.
 
         `create_taxon` adds the label's taxon to the tree when it is not there (admin uploads).

@@ -6,11 +6,16 @@ from typing import Any
 
 import asyncpg
 
+from nauplius.core.contracts.catalog import (
+    ITEM_STATUSES,
+    ClaimedItem,
+    ItemResult,
+    JobError,
+    JobStatus,
+    UploadEntry,
+)
 from services.catalog import queries
 from services.catalog.errors import CatalogError
-
-OPEN_STATUSES = ("pending", "running")
-STATUSES = ("pending", "running", "done", "duplicate", "failed")
 
 
 class JobNotFound(CatalogError):
@@ -30,13 +35,17 @@ class NewItem:
     error: str | None = None  # a source refused at intake: recorded failed
 
 
-@dataclass(frozen=True, slots=True)
-class ItemResult:
-    id: int
-    outcome: str  # done | retry | failed
-    image_id: int | None = None
-    error: str | None = None
-    retry_after_s: float = 0.0
+def item_fields(entry: UploadEntry) -> dict[str, Any]:
+    """What an item keeps of its entry for the store its worker sends it to (JOB_ITEM_FIELDS,
+    those set); a label's state only when the entry gives it."""
+    fields: dict[str, Any] = {key: value for key in ("label", "instrument", "sample")
+                              if (value := getattr(entry, key)) is not None}
+    if "label" in fields and "label_state" in entry.model_fields_set:
+        fields["label_state"] = entry.label_state
+    if entry.captured_at is not None:
+        fields["captured_at"] = entry.captured_at.isoformat()
+    fields["metadata"] = entry.metadata
+    return fields
 
 
 async def create_job(conn: asyncpg.Connection, source: str | None, created_by: int | None) -> int:
@@ -70,34 +79,34 @@ async def close_job(conn: asyncpg.Connection, job_id: int) -> None:
         await conn.execute(queries.FINISH_JOBS, [job_id])
 
 
-async def job_status(conn: asyncpg.Connection, job_id: int) -> dict[str, Any]:
+async def job_status(conn: asyncpg.Connection, job_id: int) -> JobStatus:
     job = await conn.fetchrow(queries.SELECT_JOB, job_id)
     if job is None:
         raise JobNotFound(f"job {job_id} not found")
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = dict.fromkeys(ITEM_STATUSES, 0)
     counts.update({r["status"]: r["n"] for r in await conn.fetch(queries.COUNT_JOB_ITEMS, job_id)})
     ended = counts["done"] + counts["duplicate"] + counts["failed"]
     elapsed = float(job["elapsed_s"])
-    errors = [dict(r) for r in await conn.fetch(queries.SELECT_JOB_ERRORS, job_id)]
-    return {
-        "id": job["id"], "source": job["source"], "created_at": job["created_at"].isoformat(),
-        "created_by": job["created_by"],
-        "closed": job["closed"], "finished": job["finished_at"] is not None,
-        "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
-        "total": sum(counts.values()), "counts": counts,
-        "rate": ended / elapsed if elapsed > 0 else 0.0, "elapsed_s": elapsed, "errors": errors,
-    }
+    errors = [JobError.model_validate(dict(r))
+              for r in await conn.fetch(queries.SELECT_JOB_ERRORS, job_id)]
+    return JobStatus(
+        id=job["id"], source=job["source"], created_at=job["created_at"],
+        created_by=job["created_by"], closed=job["closed"],
+        finished=job["finished_at"] is not None, finished_at=job["finished_at"],
+        total=sum(counts.values()), counts=counts,
+        rate=ended / elapsed if elapsed > 0 else 0.0, elapsed_s=elapsed, errors=errors,
+    )
 
 
-async def list_jobs(conn: asyncpg.Connection, running_only: bool, limit: int) -> list[dict[str, Any]]:
+async def list_jobs(conn: asyncpg.Connection, running_only: bool, limit: int) -> list[JobStatus]:
     ids = [r["id"] for r in await conn.fetch(queries.SELECT_JOB_IDS, running_only, limit)]
     return [await job_status(conn, job_id) for job_id in ids]
 
 
-async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[dict[str, Any]]:
+async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[ClaimedItem]:
     async with conn.transaction():
         records = await conn.fetch(queries.CLAIM_ITEMS, limit, lease_s)
-    return sorted((dict(r) for r in records), key=lambda r: r["id"])
+    return sorted((ClaimedItem.model_validate(dict(r)) for r in records), key=lambda i: i.id)
 
 
 async def item_sha256(conn: asyncpg.Connection, item_id: int) -> str | None:
@@ -127,15 +136,21 @@ async def record_results(conn: asyncpg.Connection, results: list[ItemResult]) ->
                 job = None
                 async with conn.transaction():  # savepoint: a concurrent `done` may win the index
                     try:
-                        job = await conn.fetchval(queries.MARK_ITEM_DONE, result.id, result.image_id)
+                        job = await conn.fetchval(
+                            queries.MARK_ITEM_DONE, result.id, result.image_id
+                        )
                     except asyncpg.UniqueViolationError:
                         job = None
                 if job is None:
-                    job = await conn.fetchval(queries.MARK_ITEM_DUPLICATE, result.id, result.image_id)
+                    job = await conn.fetchval(
+                        queries.MARK_ITEM_DUPLICATE, result.id, result.image_id
+                    )
             elif result.outcome == "failed":
                 job = await conn.fetchval(queries.MARK_ITEM_FAILED, result.id, result.error)
             else:
-                job = await conn.fetchval(queries.MARK_ITEM_RETRY, result.id, result.error, result.retry_after_s)
+                job = await conn.fetchval(
+                    queries.MARK_ITEM_RETRY, result.id, result.error, result.retry_after_s
+                )
             if job is not None:
                 changed += 1
                 jobs.add(job)

@@ -6,8 +6,16 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from nauplius.core.contracts.catalog import (
+    LABEL_STATES,
+    ExportRow,
+    LabelPublic,
+    LabelState,
+    StoredCalibration,
+    SuggestionGroup,
+)
 from services.catalog import queries, repository, taxonomy
-from services.catalog.domain import Label, NewLabel
+from services.catalog.domain import NewLabel
 from services.catalog.errors import ImageNotFound, InvalidMetadata, NotFound
 
 SUGGESTER = "suggestions"
@@ -35,7 +43,7 @@ async def assign(
     conn: asyncpg.Connection,
     image_ids: Sequence[int],
     taxon: str | None,
-    state: str,
+    state: LabelState,
     writer: Writer,
     *,
     confidence: float | None = None,
@@ -52,13 +60,13 @@ async def assign(
                 conn, taxon, create=create_taxon, actor=writer.annotator_id
             )
         records = await conn.fetch(
-            queries.INSERT_BATCH_LABELS, list(image_ids), taxon, writer.name, state, confidence, taxon_id,
-            writer.annotator_id,
+            queries.INSERT_BATCH_LABELS, list(image_ids), taxon, writer.name, state, confidence,
+            taxon_id, writer.annotator_id,
         )
     return [r["image_id"] for r in records]
 
 
-async def revert(conn: asyncpg.Connection, label_id: int, writer: Writer) -> Label:
+async def revert(conn: asyncpg.Connection, label_id: int, writer: Writer) -> LabelPublic:
     """Undo one change: a new label that puts back what the image had before `label_id`."""
     async with conn.transaction():
         undone = await conn.fetchrow(queries.SELECT_LABEL_BY_ID, label_id)
@@ -128,18 +136,33 @@ async def accept_suggestions(
 
 async def suggestion_groups(
     conn: asyncpg.Connection, min_confidence: float, project_id: int | None
-) -> list[dict]:
-    return [dict(r) for r in await conn.fetch(queries.SUGGESTION_GROUPS, min_confidence, project_id)]
+) -> list[SuggestionGroup]:
+    records = await conn.fetch(queries.SUGGESTION_GROUPS, min_confidence, project_id)
+    return [SuggestionGroup.model_validate(dict(r)) for r in records]
 
 
-async def state_counts(conn: asyncpg.Connection, project_id: int | None) -> dict[str, int]:
-    counts = {state: 0 for state in ("unlabelled", "predicted", "validated", "dubious")}
+async def latest_calibration(conn: asyncpg.Connection, model: str) -> StoredCalibration:
+    record = await conn.fetchrow(queries.SELECT_CALIBRATION, model)
+    if record is None:
+        return StoredCalibration(model=model, calibration=None)
+    return StoredCalibration(model=model, **dict(record))
+
+
+async def store_calibration(
+    conn: asyncpg.Connection, model: str, calibration: dict, actor: int | None
+) -> None:
+    await conn.execute(queries.INSERT_CALIBRATION, model, calibration, actor)
+
+
+async def state_counts(conn: asyncpg.Connection, project_id: int | None) -> dict[LabelState, int]:
+    counts = dict.fromkeys(LABEL_STATES, 0)
     for record in await conn.fetch(queries.STATE_COUNTS, project_id):
         counts[record["label_state"]] = record["count"]
     return counts
 
 
 async def export_rows(
-    conn: asyncpg.Connection, states: Sequence[str], project_id: int | None
-) -> list[dict]:
-    return [dict(r) for r in await conn.fetch(queries.EXPORT_ROWS, list(states), project_id)]
+    conn: asyncpg.Connection, states: Sequence[LabelState], project_id: int | None
+) -> list[ExportRow]:
+    records = await conn.fetch(queries.EXPORT_ROWS, list(states), project_id)
+    return [ExportRow.model_validate(dict(r)) for r in records]

@@ -7,14 +7,12 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from services.catalog import access
 from services.catalog.config import CatalogSettings
 from services.catalog.db import create_pool
 from services.catalog.errors import install_error_handlers
 from services.catalog.ingest import Ingestor
-from services.catalog import access
-from services.catalog import routes_access, routes_labelling, routes_taxonomy
-from services.catalog.jobs_routes import router as jobs_router
-from services.catalog.routes import router
+from services.catalog.routes import ROUTERS
 from services.catalog.storage import ImageStore
 
 logger = logging.getLogger("nauplius.catalog")
@@ -47,10 +45,8 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Nauplius catalog", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(jobs_router)
-    for extra in (routes_access, routes_taxonomy, routes_labelling):
-        app.include_router(extra.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 

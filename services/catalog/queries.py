@@ -132,9 +132,13 @@ RETURNING image_id
 
 # --- taxa -------------------------------------------------------------------------------------
 TAXON_COLUMNS = "id, name, rank, parent_id, aphia_id, created_at, created_by, updated_at, updated_by"
-SELECT_TAXA = f"SELECT {TAXON_COLUMNS} FROM taxa ORDER BY name"
-SELECT_TAXON = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE id = $1"
-SELECT_TAXON_BY_NAME = f"SELECT {TAXON_COLUMNS} FROM taxa WHERE name = $1"
+# A taxon as answered: its columns (of `t`) and its parent's name.
+TAXON_WITH_PARENT = (
+    f"{TAXON_COLUMNS}, (SELECT p.name FROM taxa p WHERE p.id = t.parent_id) AS parent"
+)
+SELECT_TAXA = f"SELECT {TAXON_WITH_PARENT} FROM taxa t ORDER BY name"
+SELECT_TAXON = f"SELECT {TAXON_WITH_PARENT} FROM taxa t WHERE id = $1"
+SELECT_TAXON_BY_NAME = f"SELECT {TAXON_WITH_PARENT} FROM taxa t WHERE name = $1"
 # The name of another taxon ($2: the one being edited, or NULL) holding this AphiaID.
 TAXON_WITH_APHIA_ID = "SELECT name FROM taxa WHERE aphia_id = $1 AND id IS DISTINCT FROM $2"
 TAXA_EXIST = "SELECT EXISTS (SELECT 1 FROM taxa)"
@@ -142,14 +146,21 @@ CREATE_ROOT_TAXON = """
 INSERT INTO taxa (name, created_by) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id
 """
 INSERT_TAXON = f"""
-INSERT INTO taxa (name, rank, parent_id, aphia_id, created_by) VALUES ($1, $2, $3, $4, $5)
-RETURNING {TAXON_COLUMNS}
+WITH t AS (
+    INSERT INTO taxa (name, rank, parent_id, aphia_id, created_by) VALUES ($1, $2, $3, $4, $5)
+    RETURNING {TAXON_COLUMNS}
+)
+SELECT {TAXON_WITH_PARENT} FROM t
 """
+# The parent is read as it was before the statement: the update never changes it (no cycles).
 UPDATE_TAXON = f"""
-UPDATE taxa SET name = $2, rank = $3, parent_id = $4, aphia_id = $5,
-                updated_at = now(), updated_by = $6
- WHERE id = $1
-RETURNING {TAXON_COLUMNS}
+WITH t AS (
+    UPDATE taxa SET name = $2, rank = $3, parent_id = $4, aphia_id = $5,
+                    updated_at = now(), updated_by = $6
+     WHERE id = $1
+    RETURNING {TAXON_COLUMNS}
+)
+SELECT {TAXON_WITH_PARENT} FROM t
 """
 # Would the new parent put the taxon under itself? True when $2 is $1 or one of its descendants.
 IS_SELF_OR_DESCENDANT = """
@@ -181,7 +192,9 @@ RETURNING {ANNOTATOR_COLUMNS}
 SELECT_ANNOTATORS = f"SELECT {ANNOTATOR_COLUMNS} FROM annotators ORDER BY id"
 SELECT_ANNOTATOR = f"SELECT {ANNOTATOR_COLUMNS} FROM annotators WHERE id = $1"
 
-API_KEY_COLUMNS = "id, annotator_id, key_prefix, role, created_at, created_by, revoked_at, revoked_by"
+API_KEY_COLUMNS = (
+    "id, annotator_id, key_prefix, role, created_at, created_by, revoked_at, revoked_by"
+)
 INSERT_API_KEY = f"""
 INSERT INTO api_keys (annotator_id, key_hash, key_prefix, role, created_by)
 VALUES ($1, $2, $3, $4, $5)

@@ -1,23 +1,20 @@
-"""Catalog reads and writes: functions that take a connection and return domain objects."""
+"""Images and their labels: functions that take a connection and answer the contracts' models."""
 
 from collections.abc import Sequence
 
 import asyncpg
 
+from nauplius.core.contracts.catalog import ImagePublic, LabelChange, LabelPublic
 from services.catalog import queries
-from services.catalog.domain import Image, Label, LabelChange, NewImage, NewLabel
+from services.catalog.domain import NewImage, NewLabel
 from services.catalog.errors import ImageNotFound
 
 
-def _image(record: asyncpg.Record) -> Image:
-    return Image(**dict(record))
+def _image(record: asyncpg.Record) -> ImagePublic:
+    return ImagePublic.model_validate(dict(record))
 
 
-def _label(record: asyncpg.Record) -> Label:
-    return Label(**{name: record[name] for name in Label.__slots__})
-
-
-async def insert_image(conn: asyncpg.Connection, new: NewImage) -> Image | None:
+async def insert_image(conn: asyncpg.Connection, new: NewImage) -> ImagePublic | None:
     """Insert an image row; None when an image with this sha256 already exists.
 
     A concurrent insert of the same sha256 waits on the unique index until the other
@@ -41,33 +38,33 @@ async def insert_image(conn: asyncpg.Connection, new: NewImage) -> Image | None:
     return None if record is None else _image(record)
 
 
-async def get_image(conn: asyncpg.Connection, image_id: int) -> Image:
+async def get_image(conn: asyncpg.Connection, image_id: int) -> ImagePublic:
     record = await conn.fetchrow(queries.SELECT_IMAGE_BY_ID, image_id)
     if record is None:
         raise ImageNotFound(f"image {image_id} not found")
     return _image(record)
 
 
-async def find_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> Image | None:
+async def find_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> ImagePublic | None:
     record = await conn.fetchrow(queries.SELECT_IMAGE_BY_SHA256, sha256)
     return None if record is None else _image(record)
 
 
-async def get_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> Image:
+async def get_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> ImagePublic:
     image = await find_image_by_sha256(conn, sha256)
     if image is None:
         raise ImageNotFound(f"no image with sha256 {sha256}")
     return image
 
 
-async def lookup_by_sha256(conn: asyncpg.Connection, sha256s: Sequence[str]) -> list[Image]:
+async def lookup_by_sha256(conn: asyncpg.Connection, sha256s: Sequence[str]) -> list[ImagePublic]:
     """Images of the given contents, in the order asked; unknown contents are left out."""
     records = await conn.fetch(queries.SELECT_IMAGES_BY_SHA256S, list(sha256s))
     by_sha256 = {record["sha256"]: _image(record) for record in records}
     return [by_sha256[s] for s in dict.fromkeys(sha256s) if s in by_sha256]
 
 
-async def lookup_images(conn: asyncpg.Connection, ids: Sequence[int]) -> list[Image]:
+async def lookup_images(conn: asyncpg.Connection, ids: Sequence[int]) -> list[ImagePublic]:
     """Images of the given ids, in the order asked; unknown ids are left out."""
     records = await conn.fetch(queries.SELECT_IMAGES_BY_IDS, list(ids))
     by_id = {record["id"]: _image(record) for record in records}
@@ -84,7 +81,7 @@ async def list_images(
     instrument: str | None = None,
     min_confidence: float | None = None,
     order: str = "newest",
-) -> tuple[list[Image], int]:
+) -> tuple[list[ImagePublic], int]:
     """A page of images (newest first, or a review order) and the number matching the filters."""
     filters = {"label": label, "label_state": state, "project_id": project_id,
                "instrument": instrument}
@@ -100,12 +97,12 @@ async def list_images(
 
 async def unindexed_images(
     conn: asyncpg.Connection, model: str, after_id: int, limit: int
-) -> list[Image]:
+) -> list[ImagePublic]:
     """Images not indexed in `model`, in id order, with ids above `after_id`."""
     return [_image(r) for r in await conn.fetch(queries.SELECT_UNINDEXED, model, after_id, limit)]
 
 
-async def append_label(conn: asyncpg.Connection, image_id: int, new: NewLabel) -> Label:
+async def append_label(conn: asyncpg.Connection, image_id: int, new: NewLabel) -> LabelPublic:
     """Append to the image's label history; the newest entry becomes its current label."""
     async with conn.transaction():
         if not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
@@ -121,7 +118,7 @@ async def append_label(conn: asyncpg.Connection, image_id: int, new: NewLabel) -
             new.annotator_id,
             new.reverts_label_id,
         )
-    return _label(record)
+    return LabelPublic.model_validate(dict(record))
 
 
 async def label_history(conn: asyncpg.Connection, image_id: int) -> list[LabelChange]:
@@ -130,7 +127,7 @@ async def label_history(conn: asyncpg.Connection, image_id: int) -> list[LabelCh
     records = await conn.fetch(queries.SELECT_LABEL_HISTORY, image_id)
     if not records and not await conn.fetchval(queries.IMAGE_EXISTS, image_id):
         raise ImageNotFound(f"image {image_id} not found")
-    return [LabelChange(**dict(r)) for r in records]
+    return [LabelChange.model_validate(dict(r)) for r in records]
 
 
 async def mark_indexed_many(conn: asyncpg.Connection, ids: Sequence[int], model: str) -> int:
@@ -139,7 +136,7 @@ async def mark_indexed_many(conn: asyncpg.Connection, ids: Sequence[int], model:
     return int(status.split()[-1])
 
 
-async def mark_indexed(conn: asyncpg.Connection, image_id: int, model: str) -> Image:
+async def mark_indexed(conn: asyncpg.Connection, image_id: int, model: str) -> ImagePublic:
     async with conn.transaction():
         record = await conn.fetchrow(queries.MARK_INDEXED, image_id, model)
     if record is None:

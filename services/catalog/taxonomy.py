@@ -9,28 +9,15 @@ must name one, except that an admin's upload may add the taxa its labels name (s
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
+from nauplius.core.contracts.catalog import TaxonPublic
 from services.catalog import queries
 from services.catalog.errors import InvalidMetadata, TaxonConflict, TaxonNotFound, UnknownTaxon
 
 CSV_COLUMNS = ("name", "rank", "parent", "aphia_id")
 MAX_NAME = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Taxon:
-    id: int
-    name: str
-    rank: str | None
-    parent_id: int | None
-    aphia_id: int | None
-    created_at: datetime
-    created_by: int | None
-    updated_at: datetime | None
-    updated_by: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +30,22 @@ class TaxonFields:
     aphia_id: int | None = None
 
 
-def _taxon(record: asyncpg.Record) -> Taxon:
-    return Taxon(**dict(record))
+def _taxon(record: asyncpg.Record) -> TaxonPublic:
+    return TaxonPublic.model_validate(dict(record))
 
 
-async def list_taxa(conn: asyncpg.Connection) -> list[Taxon]:
+async def list_taxa(conn: asyncpg.Connection) -> list[TaxonPublic]:
     return [_taxon(r) for r in await conn.fetch(queries.SELECT_TAXA)]
 
 
-async def get_taxon(conn: asyncpg.Connection, taxon_id: int) -> Taxon:
+async def get_taxon(conn: asyncpg.Connection, taxon_id: int) -> TaxonPublic:
     record = await conn.fetchrow(queries.SELECT_TAXON, taxon_id)
     if record is None:
         raise TaxonNotFound(f"taxon {taxon_id} not found")
     return _taxon(record)
 
 
-async def find_taxon(conn: asyncpg.Connection, name: str) -> Taxon | None:
+async def find_taxon(conn: asyncpg.Connection, name: str) -> TaxonPublic | None:
     record = await conn.fetchrow(queries.SELECT_TAXON_BY_NAME, name)
     return None if record is None else _taxon(record)
 
@@ -82,7 +69,7 @@ async def _check_unique(conn: asyncpg.Connection, fields: TaxonFields, taxon_id:
             raise TaxonConflict(f"AphiaID {fields.aphia_id} is already taxon {other!r}")
 
 
-async def create_taxon(conn: asyncpg.Connection, fields: TaxonFields, actor: int | None) -> Taxon:
+async def create_taxon(conn: asyncpg.Connection, fields: TaxonFields, actor: int | None) -> TaxonPublic:
     async with conn.transaction():
         await _check_unique(conn, fields, None)
         parent_id = await _parent_id(conn, fields.parent)
@@ -95,7 +82,7 @@ async def create_taxon(conn: asyncpg.Connection, fields: TaxonFields, actor: int
 
 async def update_taxon(
     conn: asyncpg.Connection, taxon_id: int, fields: TaxonFields, actor: int | None
-) -> tuple[Taxon, list[int]]:
+) -> tuple[TaxonPublic, list[int]]:
     """(the taxon, ids of the images whose current label was renamed with it)."""
     async with conn.transaction():
         before = await get_taxon(conn, taxon_id)

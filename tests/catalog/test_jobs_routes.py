@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from nauplius.core.clients import Downstream
-from services.catalog.jobs_routes import _item_fields
+from nauplius.core.contracts.catalog import JOB_ITEM_FIELDS, UploadEntry
+from services.catalog.jobs import item_fields
 from services.worker.config import WorkerSettings
 from services.worker.worker import FORM_FIELDS, IngestWorker
 from tests.catalog.conftest import Catalog, empty_catalog
@@ -71,18 +72,22 @@ async def test_closed_job_takes_no_more_items(catalog: Catalog, zoolake):
 
 
 @pytest.mark.parametrize(("items", "problem"), [
-    ("[{", "items is not valid JSON"),
-    ('{"a": 1}', "items must be a JSON list"),
-    ('["x"]', "items[0] must be a JSON object"),
-    ('[{"label_state": "sure"}]', "items[0].label_state must be one of"),
+    ("[{", "items: Invalid JSON"),
+    ('{"a": 1}', "items: Input should be a valid array"),
+    ('["x"]', "items[0]: must be a JSON object"),
+    ('[{"label_state": "sure"}]', "items[0].label_state: Input should be 'predicted'"),
+    ('[{}, {"colour": "red"}]', "items[1].colour: unknown field"),
+    ('[{"project_id": 2}]', "items[0].project_id: not a field of a job item"),
     # The store's own rules, checked at intake (they once failed only later, in the worker):
-    ('[{"label": 5}]', "items[0].label must be a string"),
-    ('[{"label": "' + "x" * 501 + '"}]', "items[0].label is longer than 500 characters"),
-    ('[{"label": "fish", "label_state": "unlabelled"}]', "'unlabelled' takes no label"),
-    ('[{"metadata": [1]}]', "items[0].metadata must be a JSON object"),
-    ('[{"captured_at": "yesterday"}]', "items[0].captured_at is not an ISO 8601"),
-    ('[{"source": 7}]', "items[0].source must be a string"),
-    ('[{"metadata": {"depth_m": NaN}}]', "items[0].metadata holds a number JSON cannot represent"),
+    ('[{"label": 5}]', "items[0].label: Input should be a valid string"),
+    ('[{"label": "' + "x" * 501 + '"}]', "items[0].label: is longer than 500 characters"),
+    ('[{"sample": "lake\\u0000"}]', "items[0].sample: contains a NUL character"),
+    ('[{"label": "fish", "label_state": "unlabelled"}]', "items[0]: label_state 'unlabelled' takes no label"),
+    ('[{"metadata": [1]}]', "items[0].metadata: must be a JSON object"),
+    ('[{"captured_at": "yesterday"}]', "items[0].captured_at: is not an ISO 8601"),
+    ('[{"captured_at": 1700000000}]', "items[0].captured_at: must be an ISO 8601 date-time string"),
+    ('[{"source": 7}]', "items[0].source: Input should be a valid string"),
+    ('[{"metadata": {"depth_m": NaN}}]', "items[0].metadata: holds a number JSON cannot represent"),
 ])
 async def test_bad_items_json_records_and_stages_nothing(catalog: Catalog, zoolake, items, problem):
     job_id = await new_job(catalog)
@@ -96,10 +101,23 @@ async def test_bad_items_json_records_and_stages_nothing(catalog: Catalog, zoola
 def test_the_worker_forwards_every_field_job_intake_keeps():
     """Intake stores an item's fields for the worker, which sends only the keys it knows on to the
     store: a field intake kept but the worker dropped would be lost without a word."""
-    _, _, fields = _item_fields({"filename": "a.jpg", "label": "fish", "label_state": "predicted",
-                                 "instrument": "IFCB", "sample": "D1", "metadata": {"depth_m": 3},
-                                 "captured_at": "2026-11-27T10:00:00Z"}, 0)
-    assert set(fields) == set(FORM_FIELDS)
+    fields = item_fields(UploadEntry(filename="a.jpg", label="fish", label_state="predicted",
+                                     instrument="IFCB", sample="D1", metadata={"depth_m": 3},
+                                     captured_at="2026-11-27T10:00:00Z"))
+    assert set(fields) == set(JOB_ITEM_FIELDS) == set(FORM_FIELDS)
+    assert fields["captured_at"] == "2026-11-27T10:00:00+00:00"
+
+
+async def test_an_item_without_label_state_or_with_blank_fields_is_taken(catalog: Catalog, zoolake):
+    """An archive's entries name every field, null when the source says nothing."""
+    job_id = await new_job(catalog)
+    entry = {"filename": "a.jpg", "source": "drop.zip!a.jpg", "label": None, "label_state": None,
+             "instrument": "  ", "sample": None, "captured_at": "2026-11-27T10:00:00",
+             "metadata": {}}
+    answer = await add(catalog, job_id, [("a.jpg", zoolake[0].data)], [entry])
+    assert answer.json() == {"accepted": 1, "refused": 0}, answer.text
+    [item] = (await catalog.client.post("/v1/jobs/claim", json={"lease_s": 60})).json()["data"]
+    assert item["fields"] == {"captured_at": "2026-11-27T10:00:00+00:00", "metadata": {}}
 
 
 async def test_lease_running_out_lets_another_worker_retake_the_item(catalog: Catalog, zoolake):

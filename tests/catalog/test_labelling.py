@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 
+from nauplius.core.contracts.catalog import AnnotatorPublic
 from services.catalog import access, labelling, repository, taxonomy
 from services.catalog.domain import ImageDetails, NewImage
 from services.catalog.errors import (
@@ -34,7 +35,7 @@ async def _images(conn, n: int, project_id: int = 1) -> list[int]:
     return ids
 
 
-async def _admin(conn) -> access.Annotator:
+async def _admin(conn) -> AnnotatorPublic:
     return await access.create_annotator(conn, "Ana Ruiz", "Eawag", None)
 
 
@@ -154,8 +155,8 @@ async def test_predictions_never_overwrite_a_person_and_accepting_validates_a_gr
     assert written == 3
     # The same predictions again write nothing.
     assert await labelling.store_predictions(conn, [(images[1], "Daphnia", 0.951)]) == 0
-    groups = {g["taxon"]: g for g in await labelling.suggestion_groups(conn, 0.9, None)}
-    assert (groups["Daphnia"]["images"], groups["Daphnia"]["confident"]) == (2, 1)
+    groups = {g.taxon: g for g in await labelling.suggestion_groups(conn, 0.9, None)}
+    assert (groups["Daphnia"].images, groups["Daphnia"].confident) == (2, 1)
     accepted = await labelling.accept_suggestions(conn, "Daphnia", 0.9, ana)
     assert accepted == [images[1]]
     assert await labelling.state_counts(conn, None) == {

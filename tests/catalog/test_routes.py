@@ -200,24 +200,24 @@ BAD_UPLOADS = [
         lambda z: z[5].data,
         {"metadata": "{roi: 3"},
         422,
-        "metadata is not valid JSON",
+        "metadata: is not valid JSON",
     ),
     (
         "metadata not object",
         lambda z: z[5].data,
         {"metadata": "[1, 2]"},
         422,
-        "metadata must be a JSON object",
+        "metadata: must be a JSON object, not list",
     ),
     (
         "metadata NaN",
         lambda z: z[5].data,
         {"metadata": '{"depth": NaN}'},
         422,
-        "metadata is not valid JSON",
+        "metadata: is not valid JSON: NaN",
     ),
     ("captured_at", lambda z: z[5].data, {"captured_at": "yesterday noon"}, 422, "captured_at"),
-    ("NUL in sample", lambda z: z[5].data, {"sample": "lake\x00"}, 422, "sample contains a NUL"),
+    ("NUL in sample", lambda z: z[5].data, {"sample": "lake\x00"}, 422, "sample: contains a NUL"),
     (
         "label_state",
         lambda z: z[5].data,
@@ -321,3 +321,14 @@ async def test_a_batch_whose_items_do_not_match_its_files_stores_nothing(catalog
                                          data={"items": json.dumps([{}])})
     assert response.status_code == 422 and "items has 1 entries for 2 files" in response.text
     assert await catalog.row_count() == 0 and catalog.stored_files() == set()
+
+
+async def test_a_batch_entry_names_its_bad_field_and_blank_fields_are_absent(catalog, zoolake):
+    files = [("files", (p.path.name, p.data, "image/jpeg")) for p in zoolake[:2]]
+    items = [{"colour": "red"}, {"filename": "", "instrument": "  ", "label_state": None}]
+    response = await catalog.client.post("/v1/images/batch", files=files,
+                                         data={"items": json.dumps(items)})
+    refused, stored = response.json()["data"]
+    assert refused == {"image": None, "error": "items[0].colour: unknown field"}
+    image = stored["image"]
+    assert (image["filename"], image["instrument"]) == (zoolake[1].path.name, None)

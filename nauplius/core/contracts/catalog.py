@@ -1,13 +1,48 @@
-"""Request and response bodies of the catalog's /v1 API."""
+"""Request and response bodies of the catalog's /v1 API: every route answers one of these."""
 
-from datetime import datetime
-from typing import Any, Literal
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    WithJsonSchema,
+    model_validator,
+)
 
 LabelState = Literal["predicted", "validated", "dubious", "unlabelled"]
+LABEL_STATES: tuple[LabelState, ...] = get_args(LabelState)
+Role = Literal["viewer", "annotator", "admin"]
+# Created by migration 003: images uploaded without a project belong to it.
+DEFAULT_PROJECT_ID = 1
+
+Name = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")
+OptionalText = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
+# Job times are answered as datetime.isoformat() writes them ("+00:00", not pydantic's "Z"), as
+# they always were: the gateway passes them on to partners as text.
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CatalogHealth(BaseModel):
+    status: Literal["ok"]
+    service: Literal["catalog"]
+
+
+# --- images -----------------------------------------------------------------------------------
 class ImagePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -59,6 +94,127 @@ class ImageLookup(BaseModel):
     data: list[ImagePublic]
 
 
+class IndexedRequest(BaseModel):
+    model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
+
+
+class IndexedManyRequest(IndexedRequest):
+    ids: list[int] = Field(max_length=10_000)
+
+
+class IndexedMany(BaseModel):
+    updated: int
+
+
+class Sha256LookupRequest(BaseModel):
+    sha256: list[str] = Field(max_length=10_000)
+
+
+# --- upload entries ---------------------------------------------------------------------------
+# What an upload says about its file: the form fields of POST /v1/images, one object of the
+# `items` list of POST /v1/images/batch and POST /v1/jobs/{id}/items. Blank text is absent;
+# PostgreSQL text cannot hold NUL characters.
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _plain_text(max_length: int) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        if value is not None and len(value) > max_length:
+            raise ValueError(f"is longer than {max_length} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _iso_datetime(value: Any) -> Any:
+    """ISO 8601 text; a time without a UTC offset is taken as UTC."""
+    value = _blank_is_none(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"is not an ISO 8601 date-time: {value[:100]!r}") from None
+    if not isinstance(value, datetime):
+        raise ValueError("must be an ISO 8601 date-time string")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_object(value: Any) -> Any:
+    """A JSON object, or its text (a form field); NaN and infinity have no JSON form."""
+    value = _blank_is_none(value)
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise ValueError(f"is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object, not {type(value).__name__}")
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError("holds a number JSON cannot represent (NaN or infinity)") from None
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+def _validated_when_absent(value: Any) -> Any:
+    value = _blank_is_none(value)
+    return "validated" if value is None else value
+
+
+Text = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(1000)]
+TaxonText = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(500)]
+PersonText = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(200)]
+SourceText = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(4000)]
+CapturedAt = Annotated[datetime | None, BeforeValidator(_iso_datetime)]
+Metadata = Annotated[dict[str, Any], BeforeValidator(_json_object)]
+
+
+class JobItemFields(BaseModel):
+    """What a job item keeps for the store its worker sends it to (JOB_ITEM_FIELDS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: TaxonText = None
+    label_state: Annotated[LabelState, BeforeValidator(_validated_when_absent)] = "validated"
+    instrument: Text = None
+    sample: Text = None
+    captured_at: CapturedAt = None
+    metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _label_matches_state(self) -> "JobItemFields":
+        if self.label is not None and self.label_state == "unlabelled":
+            raise ValueError("label_state 'unlabelled' takes no label")
+        return self
+
+
+class UploadEntry(JobItemFields):
+    """One upload's fields; `source` says where a job item came from (for its report)."""
+
+    filename: Text = None
+    source: SourceText = None
+    project_id: int = Field(DEFAULT_PROJECT_ID, ge=1, strict=True)
+    create_taxon: bool = Field(False, strict=True)
+    annotator: PersonText = None
+
+
+JOB_ITEM_FIELDS: tuple[str, ...] = tuple(JobItemFields.model_fields)
+
+
+# --- labels -----------------------------------------------------------------------------------
 class LabelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,57 +258,6 @@ class LabelHistory(BaseModel):
     data: list[LabelChange]
 
 
-class IndexedRequest(BaseModel):
-    model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
-
-
-class IndexedManyRequest(IndexedRequest):
-    ids: list[int] = Field(max_length=10_000)
-
-
-class IndexedMany(BaseModel):
-    updated: int
-
-
-class Sha256LookupRequest(BaseModel):
-    sha256: list[str] = Field(max_length=10_000)
-
-
-Name = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")
-OptionalText = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
-Role = Literal["viewer", "annotator", "admin"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AnnotatorCreate(Strict):
-    name: str = Name
-    institution: str | None = OptionalText
-
-
-class ApiKeyCreate(Strict):
-    annotator_id: int = Field(ge=1)
-    role: Role
-
-
-class ProjectCreate(Strict):
-    name: str = Name
-    description: str | None = OptionalText
-
-
-class ImageIds(Strict):
-    image_ids: list[int] = Field(min_length=1, max_length=10_000)
-
-
-class TaxonIn(Strict):
-    name: str = Name
-    rank: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
-    parent: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*\S")
-    aphia_id: int | None = Field(default=None, ge=1)
-
-
 class BatchLabel(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=10_000)
     taxon: str | None = Field(default=None, min_length=1, max_length=500, pattern=r"^[^\x00]*\S")
@@ -168,10 +273,144 @@ class BatchLabel(Strict):
         return self
 
 
+class LabelsAssigned(BaseModel):
+    labelled: int
+    image_ids: list[int]
+
+
 class RevertRequest(Strict):
     annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
 
 
+class LabelCounts(RootModel[dict[LabelState, int]]):
+    """How many images are in each label state."""
+
+
+# --- taxa -------------------------------------------------------------------------------------
+class TaxonIn(Strict):
+    name: str = Name
+    rank: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
+    parent: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*\S")
+    aphia_id: int | None = Field(default=None, ge=1)
+
+
+class TaxonPublic(BaseModel):
+    """A taxon; `parent` is the parent's name."""
+
+    id: int
+    name: str
+    rank: str | None
+    parent_id: int | None
+    aphia_id: int | None
+    created_at: datetime
+    created_by: int | None
+    updated_at: datetime | None
+    updated_by: int | None
+    parent: str | None
+
+
+class TaxonList(BaseModel):
+    data: list[TaxonPublic]
+    count: int
+
+
+class TaxonUpdated(TaxonPublic):
+    """The images whose current label was renamed with the taxon."""
+
+    relabelled_image_ids: list[int]
+
+
+class TaxaImported(BaseModel):
+    created: int
+    updated: int
+
+
+# --- annotators and API keys ------------------------------------------------------------------
+class AnnotatorCreate(Strict):
+    name: str = Name
+    institution: str | None = OptionalText
+
+
+class AnnotatorPublic(BaseModel):
+    id: int
+    name: str
+    institution: str | None
+    created_at: datetime
+    created_by: int | None
+
+
+class AnnotatorList(BaseModel):
+    data: list[AnnotatorPublic]
+
+
+class ApiKeyCreate(Strict):
+    annotator_id: int = Field(ge=1)
+    role: Role
+
+
+class ApiKeyPublic(BaseModel):
+    id: int
+    annotator_id: int
+    key_prefix: str
+    role: Role
+    created_at: datetime
+    created_by: int | None
+    revoked_at: datetime | None
+    revoked_by: int | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """The key itself: answered once, never stored."""
+
+    key: str
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKeyPublic]
+
+
+class Principal(BaseModel):
+    """Who a valid key speaks for."""
+
+    key_id: int
+    role: Role
+    annotator_id: int
+    name: str
+    institution: str | None
+
+
+# --- projects ---------------------------------------------------------------------------------
+class ProjectCreate(Strict):
+    name: str = Name
+    description: str | None = OptionalText
+
+
+class ProjectPublic(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+    created_by: int | None
+
+
+class ProjectSummary(ProjectPublic):
+    image_count: int
+
+
+class ProjectList(BaseModel):
+    data: list[ProjectSummary]
+
+
+class ImageIds(Strict):
+    image_ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+class ImagesMoved(BaseModel):
+    moved: int
+    image_ids: list[int]
+
+
+# --- suggestions ------------------------------------------------------------------------------
 class Prediction(Strict):
     image_id: int
     taxon: str = Name
@@ -180,6 +419,10 @@ class Prediction(Strict):
 
 class PredictionBatch(Strict):
     data: list[Prediction] = Field(max_length=10_000)
+
+
+class PredictionsWritten(BaseModel):
+    written: int
 
 
 class AcceptSuggestions(Strict):
@@ -191,6 +434,145 @@ class AcceptSuggestions(Strict):
     annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
 
 
+class SuggestionsAccepted(BaseModel):
+    validated: int
+    image_ids: list[int]
+
+
+class SuggestionGroup(BaseModel):
+    taxon: str | None
+    images: int
+    confident: int
+    min_confidence: float | None
+    max_confidence: float | None
+
+
+class SuggestionGroups(BaseModel):
+    data: list[SuggestionGroup]
+
+
 class Calibration(Strict):
     model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
     calibration: dict[str, Any]
+
+
+class StoredCalibration(BaseModel):
+    """A model's latest calibration; `calibration` null (and no `created_at`) when it has none."""
+
+    model: str
+    calibration: dict[str, Any] | None
+    created_at: datetime | None = None
+
+
+# --- export -----------------------------------------------------------------------------------
+class ExportRow(BaseModel):
+    """An image with its current label, the taxon's rank and AphiaID, and who labelled it."""
+
+    id: int
+    sha256: str
+    filename: str | None
+    format: str
+    width: int
+    height: int
+    instrument: str | None
+    sample: str | None
+    captured_at: datetime | None
+    created_at: datetime
+    project_id: int
+    project: str
+    taxon: str | None
+    state: LabelState | None
+    confidence: float | None
+    labelled_at: datetime | None
+    annotator: str | None
+    institution: str | None
+    rank: str | None
+    aphia_id: int | None
+
+
+class ExportRows(BaseModel):
+    data: list[ExportRow]
+
+
+# --- ingest jobs ------------------------------------------------------------------------------
+ItemStatus = Literal["pending", "running", "done", "duplicate", "failed"]
+ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
+
+
+class JobCreate(BaseModel):
+    source: str | None = Field(default=None, max_length=1000)
+
+
+class JobError(BaseModel):
+    source: str
+    filename: str | None
+    error: str | None
+
+
+class JobStatus(BaseModel):
+    id: int
+    source: str | None
+    created_at: IsoTime
+    created_by: int | None
+    closed: bool
+    finished: bool
+    finished_at: IsoTime | None
+    total: int
+    counts: dict[ItemStatus, int]
+    rate: float
+    elapsed_s: float
+    errors: list[JobError]
+
+
+class JobList(BaseModel):
+    data: list[JobStatus]
+
+
+class JobItemsAdded(BaseModel):
+    accepted: int
+    refused: int
+
+
+class ClaimRequest(BaseModel):
+    limit: int = Field(default=32, ge=1, le=1000)
+    lease_s: float = Field(default=120.0, gt=0, le=86400)
+    # The staged bytes inline (base64 `data`), saving the worker one request per item.
+    with_data: bool = False
+
+
+class ClaimedItem(BaseModel):
+    """A leased job item; `fields` holds its set JOB_ITEM_FIELDS. `data` (only when the claim
+    asked `with_data`): the staged bytes as base64, null when none are staged."""
+
+    id: int
+    job_id: int
+    sha256: str | None
+    filename: str | None
+    source: str
+    fields: dict[str, Any]
+    attempts: int
+    created_by: int | None
+    data: str | None = None
+
+
+class ClaimedItems(BaseModel):
+    data: list[ClaimedItem]
+
+
+class ItemResult(BaseModel):
+    id: int
+    outcome: Literal["done", "retry", "failed"]
+    image_id: int | None = None
+    error: str | None = Field(default=None, max_length=2000)
+    retry_after_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+class ItemResults(BaseModel):
+    results: list[ItemResult] = Field(max_length=10_000)
+
+
+class ResultsRecorded(BaseModel):
+    """`released`: contents whose staged bytes were deleted."""
+
+    updated: int
+    released: int

@@ -1,0 +1,18 @@
+"""The catalog's HTTP routes (its internal /v1 API), one module per resource; each answers the
+contracts of nauplius.core.contracts.catalog."""
+
+from services.catalog.routes import (
+    access,
+    exports,
+    health,
+    images,
+    jobs,
+    labels,
+    projects,
+    suggestions,
+    taxa,
+)
+
+ROUTERS = tuple(module.router for module in (
+    health, images, labels, taxa, access, projects, suggestions, exports, jobs,
+))

@@ -1,0 +1,147 @@
+"""/v1/jobs: record ingest jobs and their items, let workers claim and settle them."""
+
+import base64
+import hashlib
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi.responses import FileResponse
+
+from nauplius.core.contracts.catalog import (
+    ClaimedItem,
+    ClaimedItems,
+    ClaimRequest,
+    ItemResults,
+    JobCreate,
+    JobItemsAdded,
+    JobList,
+    JobStatus,
+    ResultsRecorded,
+    UploadEntry,
+)
+from services.catalog import jobs
+from services.catalog.deps import ActorDep, ConnectionDep, SettingsDep, StagingDep
+from services.catalog.entries import job_entries, json_list
+from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
+from services.catalog.staging import StagingStore
+
+router = APIRouter(prefix="/v1/jobs")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_job(conn: ConnectionDep, actor: ActorDep, body: JobCreate) -> JobStatus:
+    return await jobs.job_status(conn, await jobs.create_job(conn, body.source, actor))
+
+
+@router.get("")
+async def list_jobs(
+    conn: ConnectionDep,
+    running: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> JobList:
+    return JobList(data=await jobs.list_jobs(conn, running, limit))
+
+
+@router.post("/{job_id}/items")
+async def add_items(
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    staging: StagingDep,
+    job_id: int,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    items: Annotated[str | None, Form(description="JSON list, one UploadEntry per file")] = None,
+    refused: Annotated[str | None, Form(description="JSON list of {source, reason}")] = None,
+) -> JobItemsAdded:
+    """Stage every file's bytes, then record all items at once; bad input stores nothing. An
+    entry is checked by the rules of the store the worker sends it to, so an item the store
+    would refuse is refused now, not later."""
+    files = files or []
+    entries = job_entries("items", items) or [UploadEntry() for _ in files]
+    if len(entries) != len(files):
+        raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
+    new: list[jobs.NewItem] = []
+    payloads: list[tuple[str, bytes]] = []
+    for position, (upload, entry) in enumerate(zip(files, entries)):
+        source = entry.source or entry.filename or f"item {position}"
+        data = await upload.read(settings.max_image_bytes + 1)
+        if len(data) > settings.max_image_bytes:
+            raise ImageTooLarge(f"{source}: over the limit of {settings.max_image_bytes} bytes")
+        filename = entry.filename or upload.filename
+        if not data:
+            new.append(jobs.NewItem(None, filename, source, jobs.item_fields(entry), "empty file"))
+            continue
+        sha256 = hashlib.sha256(data).hexdigest()
+        payloads.append((sha256, data))
+        new.append(jobs.NewItem(sha256, filename, source, jobs.item_fields(entry)))
+    for position, entry in enumerate(json_list("refused", refused)):
+        if not isinstance(entry, dict) or not entry.get("source") or not entry.get("reason"):
+            raise InvalidMetadata(f"refused[{position}] needs source and reason")
+        new.append(jobs.NewItem(None, None, str(entry["source"])[:4000], {},
+                                str(entry["reason"])[:2000]))
+
+    def stage_all() -> None:
+        for sha256, data in payloads:
+            staging.write(sha256, data)
+
+    if new:
+        await jobs.add_items(conn, job_id, new, lambda: anyio.to_thread.run_sync(stage_all))
+    return JobItemsAdded(accepted=len(payloads), refused=len(new) - len(payloads))
+
+
+@router.post("/{job_id}/close")
+async def close_job(conn: ConnectionDep, job_id: int) -> JobStatus:
+    await jobs.close_job(conn, job_id)
+    return await jobs.job_status(conn, job_id)
+
+
+@router.get("/{job_id}")
+async def get_job(conn: ConnectionDep, job_id: int) -> JobStatus:
+    return await jobs.job_status(conn, job_id)
+
+
+# Unset: an item's `data` is answered only when the claim asks `with_data`.
+@router.post("/claim", response_model_exclude_unset=True)
+async def claim(conn: ConnectionDep, staging: StagingDep, body: ClaimRequest) -> ClaimedItems:
+    items = await jobs.claim_items(conn, body.limit, body.lease_s)
+    if body.with_data:
+        for item, data in zip(items, await anyio.to_thread.run_sync(_read_staged, staging, items)):
+            item.data = data  # None: no staged bytes; /items/{id}/data says why
+    return ClaimedItems(data=items)
+
+
+def _read_staged(staging: StagingStore, items: list[ClaimedItem]) -> list[str | None]:
+    encoded: list[str | None] = []
+    for item in items:
+        path = staging.path(item.sha256) if item.sha256 else None
+        try:
+            encoded.append(base64.b64encode(path.read_bytes()).decode() if path else None)
+        except OSError:
+            encoded.append(None)
+    return encoded
+
+
+@router.get("/items/{item_id}/data", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+async def item_data(conn: ConnectionDep, staging: StagingDep, item_id: int) -> FileResponse:
+    sha256 = await jobs.item_sha256(conn, item_id)
+    if sha256 is None:
+        raise jobs.JobNotFound(f"item {item_id} not found or has no bytes")
+    path = staging.path(sha256)
+    if not path.is_file():
+        raise StoredFileMissing(f"the staged bytes of item {item_id} are missing")
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.post("/items/results")
+async def results(conn: ConnectionDep, staging: StagingDep, body: ItemResults) -> ResultsRecorded:
+    updated = await jobs.record_results(conn, body.results)
+
+    def delete(sha256s: list[str]) -> None:
+        for sha256 in sha256s:
+            staging.delete(sha256)
+
+    released = await jobs.release_staged(
+        conn, [r.id for r in body.results if r.outcome == "done"],
+        lambda sha256s: anyio.to_thread.run_sync(delete, sha256s))
+    return ResultsRecorded(updated=updated, released=released)
