@@ -1,4 +1,4 @@
-"""The ingest worker's rounds (IngestWorker.run_once, reindex_once, run_forever) over the real
+"""The ingest worker's rounds (IngestWorker.run_once, reindex_once, and its loop) over the real
 catalog, embedder and search apps in-process. A service that is away is a host the transport
 refuses (httpx.ConnectError), as a closed port is; everything else is the real thing.
 
@@ -19,7 +19,7 @@ import pytest
 from tests.support.catalog import Catalog, closed_job, job_status
 from tests.support.data import REPO_ROOT, zoolake_images
 from tests.support.services import ServiceRouter, embedder_app, running_apps
-from tests.support.worker import worker_over
+from tests.support.worker import ingest_loop, worker_over
 
 OTHER_MODEL = REPO_ROOT / "models" / "efficientnet-lite0-imagenet.onnx"
 
@@ -244,7 +244,7 @@ async def test_the_loop_outlasts_a_catalog_outage_and_then_finishes_the_job(
     job_id = await closed_job(catalog, files("daphnia", 3))
     services.down.add("catalog")
     worker = worker_over(http, idle_poll_s=0.05)
-    loop = asyncio.create_task(worker.run_forever())
+    loop = asyncio.create_task(ingest_loop(worker))
     try:
         await asyncio.sleep(0.3)  # several rounds that cannot claim anything
         assert not loop.done() and worker.settled == 0
