@@ -152,7 +152,10 @@ class ApiKeyList(BaseModel):
 class LabelsAssigned(BaseModel):
     labelled: int
     image_ids: list[int]
-    suggestions_changed: int
+    # The incremental suggestions refresh these validations start (a job): what it changed, or
+    # None while it is still running when the answer goes out.
+    suggestions_changed: int | None
+    suggestions_job: int | None = None
 
 
 class ReliabilityRow(BaseModel):
@@ -164,10 +167,15 @@ class ReliabilityRow(BaseModel):
 
 
 class SuggestionRefresh(BaseModel):
-    images: int
-    changed: int
-    calibrated_on: int
+    """A refresh is a job; these figures are its result (None while it still runs: 202)."""
+
+    images: int | None
+    changed: int | None
+    calibrated_on: int | None
     reliability: list[ReliabilityRow]
+    mode: Literal["full", "incremental"] | None = None
+    revoted: int | None = None
+    job: "Job"
 
 
 class SuggestionGroup(BaseModel):
@@ -185,7 +193,8 @@ class SuggestionGroups(BaseModel):
 class SuggestionsAccepted(BaseModel):
     validated: int
     image_ids: list[int]
-    suggestions_changed: int
+    suggestions_changed: int | None
+    suggestions_job: int | None = None
 
 
 class LabelCounts(BaseModel):
@@ -210,8 +219,21 @@ class JobError(BaseModel):
     error: str | None
 
 
+class JobTask(BaseModel):
+    """The work of a job itself (unpack an archive, refresh suggestions, reconcile), by a worker."""
+
+    status: Literal["waiting", "pending", "running", "done", "failed"]
+    attempts: int
+    done: int
+    total: int | None
+    error: str | None
+    result: dict[str, Any] | None
+
+
 class Job(BaseModel):
     id: int
+    kind: Literal["ingest", "archive", "suggestions", "reconcile"] = "ingest"
+    task: JobTask | None = None
     source: str | None
     created_at: IsoTime
     created_by: int | None
@@ -227,6 +249,9 @@ class Job(BaseModel):
 
 class JobList(BaseModel):
     data: list[Job]
+
+
+SuggestionRefresh.model_rebuild()
 
 
 class JobItemsAdded(BaseModel):

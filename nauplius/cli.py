@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="label each image with the name of the folder it is in")
     watch.add_argument("--url", help=f"gateway URL (default $NAUPLIUS_URL, else {DEFAULT_URL})")
 
+    reconcile = commands.add_parser("reconcile", help="compare the catalog with the search index: "
+                                    "images without vectors, vectors without images, stale payloads")
+    reconcile.add_argument("--repair", action="store_true",
+                           help="mend what differs: re-index, delete stray points, rewrite payloads")
+    reconcile.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    reconcile.add_argument("--url", help=f"gateway URL (default $NAUPLIUS_URL, else {DEFAULT_URL})")
+    reconcile.add_argument("--api-key", help="an admin API key (default $NAUPLIUS_API_KEY)")
+
     evaluate = commands.add_parser("eval", help="retrieval accuracy on <class>/<image> folders")
     evaluate.add_argument("--gallery", type=_existing_dir, required=True)
     evaluate.add_argument("--queries", type=_existing_dir,
@@ -195,6 +203,22 @@ def run_command(args: argparse.Namespace) -> int:
         for path, reason in report.errors:
             print(f"  refused {path}: {reason}", file=sys.stderr)
         return 1 if report.errors else 0
+
+    if args.command == "reconcile":
+        import httpx
+
+        from nauplius.reconcile import reconcile
+        url = args.url or os.environ.get("NAUPLIUS_URL") or DEFAULT_URL
+        try:
+            return reconcile(url, args.api_key or os.environ.get("NAUPLIUS_API_KEY"), args.repair,
+                             progress=not args.json, as_json=args.json)
+        except httpx.TransportError as error:
+            print(f"nauplius reconcile: cannot reach the gateway at {url} ({error})", file=sys.stderr)
+            return 2
+        except httpx.HTTPStatusError as error:
+            print(f"nauplius reconcile: the gateway answered {error.response.status_code}: "
+                  f"{error.response.text[:500]}", file=sys.stderr)
+            return 2
 
     if args.command == "watch":
         from nauplius.watch import watch_folder

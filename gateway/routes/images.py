@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadMeta, ingest_batch
-from nauplius.core.index_sync import sync_index
+from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
 from nauplius.core.contracts.catalog import LabelHistory
@@ -121,7 +121,7 @@ async def set_label(
         # An admin's label adds a missing taxon to the tree; an annotator's must name one.
         params={"create_taxon": str(principal.may("admin")).lower()},
     )
-    await sync_index(downstream, active_model, [image])
+    await sync_ids(downstream, active_model, [image_id])
     return with_urls(image)
 
 

@@ -1,21 +1,19 @@
 """/api/v1/jobs: durable ingest jobs. Items are recorded by the catalog and indexed by workers."""
 
 import json
-import tempfile
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from gateway.auth import Annotator, Viewer
-from nauplius.core.clients import FilePart
 from gateway.deps import DownstreamDep, SettingsDep
-from gateway.ingest import UploadTooLarge, read_limited
+from gateway.ingest import CHUNK_BYTES, UploadTooLarge, read_limited
 from gateway.routes.common import blank_to_none
 from gateway.schemas import Job, JobItemsAdded, JobList
-from gateway.taxa import ensure_taxa
+from nauplius.core.clients import FilePart
+from nauplius.core.taxa import ensure_taxa
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -23,17 +21,10 @@ OptionalForm = Annotated[str | None, Form()]
 CHUNK = 256  # files per catalog call
 
 
-MAX_ARCHIVE_BYTES = 2 * 1024**3
-
-
-def _unpack(data: bytes, name: str, label_from_folder: bool) -> tuple[list[FilePart], list[dict], list[dict]]:
-    from nauplius.formats.discover import read_archive
-    from nauplius.formats.wire import split_found
-
-    with tempfile.TemporaryDirectory(prefix="nauplius-upload-") as folder:
-        path = Path(folder) / (Path(name).name or "upload.zip")
-        path.write_bytes(data)
-        return split_found(read_archive(path, label_from_folder))
+async def _archive_chunks(archive: UploadFile) -> AsyncIterator[bytes]:
+    """The upload as it was spooled, a piece at a time: the catalog enforces its size limit."""
+    while chunk := await archive.read(CHUNK_BYTES):
+        yield chunk
 
 
 async def _send(downstream, job_id: int, parts: list[FilePart], entries: list[dict],
@@ -101,19 +92,7 @@ async def create_job(
     files = files or []
     parts, entries, refused = await _read_files(files, _entries_for(files, items),
                                                 settings.max_upload_bytes)
-    source = None
-    if archive is not None:
-        source = archive.filename
-        try:
-            data = await read_limited(archive, MAX_ARCHIVE_BYTES)
-        except UploadTooLarge:
-            raise HTTPException(413, f"archive over {MAX_ARCHIVE_BYTES} bytes") from None
-        more_parts, more_entries, more_refused = await anyio.to_thread.run_sync(
-            _unpack, data, archive.filename or "upload.zip", label_from_folder)
-        parts += more_parts
-        entries += more_entries
-        refused += more_refused
-    if not parts and not refused and not keep_open:
+    if not parts and not refused and not keep_open and archive is None:
         raise HTTPException(422, "no files: send `files` (repeatable) or an `archive`")
     defaults = {"label": blank_to_none(label), "instrument": blank_to_none(instrument),
                 "sample": blank_to_none(sample)}
@@ -122,8 +101,17 @@ async def create_job(
             if value is not None and not entry.get(key):
                 entry[key] = value
     if principal.may("admin"):  # as on /images: an admin's labels add their taxa
-        await ensure_taxa(downstream, (e.get("label") for e in entries), principal.annotator_id)
-    job = await downstream.catalog.create_job(source, actor=principal.annotator_id)
+        await ensure_taxa(downstream.catalog, (e.get("label") for e in entries), principal.annotator_id)
+    if archive is not None:
+        # The worker unpacks it (a job task) and closes the job unless it is to stay open.
+        params = {"filename": archive.filename, "label_from_folder": label_from_folder,
+                  "create_taxa": principal.may("admin"), "close": not keep_open, **defaults}
+        job = await downstream.catalog.create_task_job("archive", params, archive.filename,
+                                                       actor=principal.annotator_id)
+        await _send(downstream, job["id"], parts, entries, refused)
+        await downstream.catalog.upload_archive(job["id"], _archive_chunks(archive))
+        return JSONResponse(await downstream.catalog.job(job["id"]), status_code=201)
+    job = await downstream.catalog.create_job(None, actor=principal.annotator_id)
     await _send(downstream, job["id"], parts, entries, refused)
     if not keep_open:
         return JSONResponse(await downstream.catalog.close_job(job["id"]), status_code=201)
@@ -145,7 +133,7 @@ async def add_items(
     parts, entries, too_large = await _read_files(files, _entries_for(files, items),
                                                   settings.max_upload_bytes)
     if principal.may("admin"):
-        await ensure_taxa(downstream, (e.get("label") for e in entries), principal.annotator_id)
+        await ensure_taxa(downstream.catalog, (e.get("label") for e in entries), principal.annotator_id)
     return await downstream.catalog.add_job_items(
         job_id, parts, entries, (_json_list("refused", refused) or []) + too_large)
 

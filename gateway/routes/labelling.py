@@ -7,25 +7,22 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import export
-from nauplius.core import suggestions
 from gateway.auth import Admin, Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
 from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import thumbnail_url, with_urls
 from gateway.schemas import (
-    EXPORT_FILES, AnnotatorList, AnnotatorPublic, ApiKey, ApiKeyList, ExampleMatches,
+    EXPORT_FILES, AnnotatorList, Job, AnnotatorPublic, ApiKey, ApiKeyList, ExampleMatches,
     ImagePage, ImagesMoved, LabelCounts, LabelsAssigned, Me, NewApiKey, Project, ProjectList,
     SuggestionGroups, SuggestionRefresh, SuggestionsAccepted, TaxaImported, Taxon, TaxonList,
     TaxonUpdated,
 )
 from nauplius.core.contracts.catalog import (
-    AnnotatorCreate, ApiKeyCreate, ImageIds, LabelPublic, ProjectCreate, TaxonIn,
+    AnnotatorCreate, ApiKeyCreate, ImageIds, LabelPublic, LabelState, ProjectCreate, TaxonIn,
 )
+from nauplius.core.jobs import wait_for_job
 
 router = APIRouter(prefix="/api/v1", tags=["labelling"])
-
-State = Literal["unlabelled", "predicted", "validated", "dubious"]
-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -45,9 +42,13 @@ class AcceptIn(Strict):
     image_ids: list[int] | None = Field(default=None, max_length=10_000)
 
 
+class ReconcileIn(Strict):
+    repair: bool = False
+
+
 class SimilarIn(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=50)
-    state: State | None = None
+    state: LabelState | None = None
     suggested_taxon: str | None = None
     instrument: str | None = None
     project: int | None = None
@@ -154,14 +155,31 @@ async def revoke_key(key_id: int, request: Request, downstream: DownstreamDep, p
 
 
 # --- labels --------------------------------------------------------------------------------
-async def _after_validation(downstream, active_model, ids: list[int]) -> int:
-    """Index payloads follow the catalog; suggestions around new validations are refreshed."""
-    await sync_ids(downstream, active_model, ids)
-    model = await active_model.get()
-    around = await suggestions.neighbours_to_refresh(downstream, model.name, ids)
-    refreshed = await suggestions.suggest(downstream, model.name, around)
-    await sync_ids(downstream, active_model, around)
-    return refreshed
+# How long a label write waits for the incremental suggestions refresh it starts.
+AFTER_VALIDATION_WAIT_S = 30.0
+
+
+async def _refresh_job(downstream: DownstreamDep, mode: str, project: int | None,
+                       actor: int | None, wait_s: float) -> dict[str, Any]:
+    job = await downstream.catalog.create_task_job(
+        "suggestions", {"mode": mode, "project": project}, f"suggestions refresh ({mode})",
+        actor=actor)
+    status = await wait_for_job(downstream.catalog, job["id"], wait_s)
+    task = status["task"]
+    if task["status"] == "failed":
+        raise HTTPException(500, f"suggestions job {job['id']} failed: {task['error']}")
+    return status
+
+
+async def _after_validation(downstream: DownstreamDep, active_model: ActiveModelDep,
+                            result: dict[str, Any], actor: int | None) -> dict[str, Any]:
+    """Index payloads follow the catalog at once (the outbox makes sure); the suggestions whose
+    neighbourhoods the validations changed are refreshed by an incremental job."""
+    await sync_ids(downstream, active_model, result["image_ids"])
+    status = await _refresh_job(downstream, "incremental", None, actor, AFTER_VALIDATION_WAIT_S)
+    done = status["finished"]
+    return {**result, "suggestions_changed": status["task"]["result"]["changed"] if done else None,
+            "suggestions_job": status["id"]}
 
 
 @router.post("/labels/batch", response_model=LabelsAssigned)
@@ -173,8 +191,7 @@ async def assign_labels(
         "POST", "/v1/labels/batch", json=body.model_dump(), actor=p.annotator_id,
         params={"create_taxon": str(p.may("admin")).lower()},
     )
-    result["suggestions_changed"] = await _after_validation(downstream, active_model, result["image_ids"])
-    return result
+    return await _after_validation(downstream, active_model, result, p.annotator_id)
 
 
 @router.post("/labels/{label_id}/revert", response_model=LabelPublic)
@@ -188,19 +205,33 @@ async def revert_label(
 
 
 # --- suggestions and review ------------------------------------------------------------------
-@router.post("/suggestions/refresh", response_model=SuggestionRefresh)
+@router.post("/suggestions/refresh", response_model=SuggestionRefresh,
+             responses={202: {"model": SuggestionRefresh,
+                              "description": "still running after wait_s: follow the job"}})
 async def refresh_suggestions(
-    downstream: DownstreamDep, active_model: ActiveModelDep, _: Annotator,
+    downstream: DownstreamDep, p: Annotator, response: Response,
     project: Annotated[int | None, Query(ge=1)] = None,
+    wait_s: Annotated[float, Query(ge=0, le=300, description="how long to wait for the job")] = 60,
 ) -> dict[str, Any]:
-    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image."""
-    model = await active_model.get()
-    calibration = await suggestions.measure_and_calibrate(downstream, model.name)
-    ids = await suggestions.unjudged(downstream, project)
-    written = await suggestions.suggest(downstream, model.name, ids)
-    await sync_ids(downstream, active_model, ids)
-    return {"images": len(ids), "changed": written, "calibrated_on": calibration["n"],
-            "reliability": calibration["reliability"]}
+    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image: a
+    job the worker runs; answered once done, or with 202 and the job after `wait_s`."""
+    status = await _refresh_job(downstream, "full", project, p.annotator_id, wait_s)
+    if not status["finished"]:
+        response.status_code = 202
+    result = status["task"]["result"] or {}
+    return {"images": result.get("images"), "changed": result.get("changed"),
+            "calibrated_on": result.get("calibrated_on"),
+            "reliability": result.get("reliability", []), "mode": result.get("mode"),
+            "revoted": result.get("revoted"), "job": status}
+
+
+@router.post("/reconcile", response_model=Job, status_code=202)
+async def reconcile(body: ReconcileIn, downstream: DownstreamDep, p: Admin) -> dict[str, Any]:
+    """Compare the catalog with the search index in both directions (a job; `repair` mends what
+    differs). Follow it at /api/v1/jobs/{id}; its task's result is the report."""
+    job = await downstream.catalog.create_task_job("reconcile", {"repair": body.repair},
+                                                   "reconcile", actor=p.annotator_id)
+    return await downstream.catalog.job(job["id"])
 
 
 @router.get("/suggestions/groups", response_model=SuggestionGroups)
@@ -225,8 +256,7 @@ async def accept_suggestions(
     result = await downstream.catalog.call(
         "POST", "/v1/suggestions/accept", json=payload, actor=p.annotator_id
     )
-    result["suggestions_changed"] = await _after_validation(downstream, active_model, result["image_ids"])
-    return result
+    return await _after_validation(downstream, active_model, result, p.annotator_id)
 
 
 @router.get("/review", response_model=ImagePage)
@@ -296,7 +326,7 @@ async def label_counts(
 async def export_labels(
     request: Request, downstream: DownstreamDep, _: Viewer,
     format: Literal["csv", "ecotaxa", "dwca"] = "csv",
-    states: Annotated[list[State] | None, Query(description="default: validated only")] = None,
+    states: Annotated[list[LabelState] | None, Query(description="default: validated only")] = None,
     project: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     params: dict[str, Any] = {"states": states or ["validated"]}

@@ -170,13 +170,20 @@ $(function () {
     api("GET", "/api/v1/jobs", { running: true }).done(function (result) {
       var jobs = result.data || [];
       if (!jobs.length) { $("#jobs").text("").removeClass("active"); return; }
-      var done = 0, total = 0;
+      var done = 0, total = 0, tasks = [];
       $.each(jobs, function (_, job) {
         var c = job.counts || {};
         done += (c.done || 0) + (c.duplicate || 0) + (c.failed || 0);
         total += job.total || 0;
+        if (job.task && job.kind !== "archive") {
+          // A suggestions refresh or a reconcile: its own counter.
+          tasks.push(job.kind + " " + (job.task.done || 0) + "/" + (job.task.total || "?"));
+        }
       });
-      $("#jobs").addClass("active").text("ingesting " + done + "/" + total + " (" + jobs.length + " job" + (jobs.length > 1 ? "s" : "") + ")");
+      var parts = [];
+      if (total) { parts.push("ingesting " + done + "/" + total); }
+      parts = parts.concat(tasks);
+      $("#jobs").addClass("active").text(parts.join(", ") + " (" + jobs.length + " job" + (jobs.length > 1 ? "s" : "") + ")");
     }).fail(function () { $("#jobs").text(""); });
   }
 
@@ -608,6 +615,7 @@ $(function () {
     say("computing suggestions…");
     var project = filters().project;
     api("POST", "/api/v1/suggestions/refresh" + (project ? "?project=" + project : "")).done(function (result) {
+      if (!result.job.finished) { say("suggestions are being refreshed (job " + result.job.id + ")"); pollJobs(); return; }
       say(result.changed + " suggestions changed for " + result.images + " images (calibrated on " + result.calibrated_on + ")");
       refreshAll();
     }).fail(function (xhr) { say(errorText(xhr), true); }).always(function () { $button.prop("disabled", false); });

@@ -1,35 +1,54 @@
-"""Keep the search index's label payload in step with the catalog after label writes."""
+"""The search index's payload of an image, and writing it: what keeps the index in step with the
+catalog. The catalog queues every change in its index outbox (same transaction); the worker drains
+it with `apply_payloads`; the gateway applies a label write at once too, best effort."""
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
-from nauplius.core.errors import DownstreamRejected
+from nauplius.core.clients.search import SearchClient
+from nauplius.core.errors import DownstreamError
 
 log = logging.getLogger("nauplius.core")
 
+PAYLOAD_KEYS = ("label", "state", "instrument", "sample", "project")
+Image = Mapping[str, Any] | BaseModel
 
-async def sync_index(
-    downstream: Downstream, active_model: ActiveModel, images: list[dict[str, Any]]
-) -> None:
-    """Copy each image's current label and state to its search point (one call per group)."""
-    model = await active_model.get()
-    groups: dict[tuple[str | None, str], list[int]] = defaultdict(list)
+
+def payload_of(image: Image) -> dict[str, Any]:
+    """The payload a point carries for label, state, instrument, sample and project filters."""
+    fields = dict(image)
+    return {
+        "label": fields.get("label"),
+        "state": fields.get("label_state"),
+        "instrument": fields.get("instrument"),
+        "sample": fields.get("sample"),
+        "project": str(fields.get("project_id") or 1),
+    }
+
+
+async def apply_payloads(search: SearchClient, collection: str, images: Iterable[Image]) -> None:
+    """Write each image's payload to its point, one call per distinct payload. A point missing
+    from the index is the caller's to judge (DownstreamRejected 404)."""
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for image in images:
-        groups[(image.get("label"), image.get("label_state"))].append(image["id"])
-    for (label, state), ids in groups.items():
-        try:
-            await downstream.search.set_payload(model.name, ids, {"label": label, "state": state})
-        except DownstreamRejected as exc:
-            # Not in the index yet (upload interrupted): the next upload of its bytes indexes
-            # it with the catalog's label, so the catalog stays the source of truth.
-            if exc.status_code != 404:
-                raise
-            log.warning("images %s labelled but not in collection %s", ids[:10], model.name)
+        payload = payload_of(image)
+        groups[tuple(payload[key] for key in PAYLOAD_KEYS)].append(dict(image)["id"])
+    for values, ids in groups.items():
+        await search.set_payload(collection, ids, dict(zip(PAYLOAD_KEYS, values)))
 
 
 async def sync_ids(downstream: Downstream, active_model: ActiveModel, ids: list[int]) -> None:
-    if ids:
-        await sync_index(downstream, active_model, await downstream.catalog.lookup(ids))
+    """Apply these images' payloads now, where the services allow; the outbox makes it hold."""
+    if not ids:
+        return
+    try:
+        model = await active_model.get()
+        await apply_payloads(downstream.search, model.name, await downstream.catalog.lookup(ids))
+    except DownstreamError as exc:
+        log.warning("index payloads of %d images left to the outbox: %s", len(ids), exc.detail)

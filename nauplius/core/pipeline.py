@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
 from nauplius.core.contracts.search import PointIn
+from nauplius.core.index_sync import payload_of
 
 log = logging.getLogger("nauplius.core")
 
@@ -57,10 +58,12 @@ async def bounded(limit: int, items: Iterable[T], call: Callable[[T], Awaitable[
 
 
 async def index_contents(
-    contents: list[Content], downstream: Downstream, model: ModelCard, concurrency: int
+    contents: list[Content], downstream: Downstream, model: ModelCard, concurrency: int,
+    reindex: bool = False,
 ) -> None:
     """Settle each content: `.image` (and `.duplicate`) on success, `.error` when refused.
-    Downstream outages raise (DownstreamError) so the caller can answer or retry."""
+    Downstream outages raise (DownstreamError) so the caller can answer or retry. `reindex`
+    embeds known contents even where the catalog says they are indexed (a lost vector)."""
     if not contents:
         return
     catalog = downstream.catalog
@@ -70,7 +73,7 @@ async def index_contents(
         image = known.get(content.sha256)
         if image is not None:
             content.image, content.duplicate = image, True
-        if image is None or image.get("indexed_model") != model.name:
+        if reindex or image is None or image.get("indexed_model") != model.name:
             to_embed.append(content)
 
     if to_embed:
@@ -91,7 +94,7 @@ async def index_contents(
 
     to_index = [c for c in to_embed if c.vector_b64 is not None and c.image is not None]
     if to_index:
-        points = [PointIn(id=c.image["id"], vector_b64=c.vector_b64, payload=_payload(c.image))
+        points = [PointIn(id=c.image["id"], vector_b64=c.vector_b64, payload=payload_of(c.image))
                   for c in to_index]
         await downstream.search.upsert(model.name, points)
         await catalog.mark_indexed_many([c.image["id"] for c in to_index], model.name)
@@ -107,13 +110,3 @@ async def _store(downstream: Downstream, actor: int | None, contents: list[Conte
             content.error = f"refused by catalog: {result}"
         else:
             content.image, content.duplicate = result.image, result.duplicate
-
-
-def _payload(image: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "label": image.get("label"),
-        "state": image.get("label_state"),
-        "instrument": image.get("instrument"),
-        "sample": image.get("sample"),
-        "project": str(image.get("project_id", 1)),
-    }

@@ -15,6 +15,8 @@ class CatalogSettings(BaseSettings):
     thumbnail_size: int = Field(128, ge=16, le=2048)
     max_pixels: int = Field(50_000_000, gt=0)
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    # An uploaded archive (an archive job's) is streamed to staging up to this size.
+    max_archive_bytes: int = Field(2 * 1024**3, gt=0)
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(10, ge=1)
     # Threads for decoding, thumbnails and file writes (off the event loop).

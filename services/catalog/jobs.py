@@ -11,6 +11,7 @@ from nauplius.core.contracts.catalog import (
     ClaimedItem,
     ItemResult,
     JobError,
+    JobTask,
     JobStatus,
     UploadEntry,
 )
@@ -89,8 +90,11 @@ async def job_status(conn: asyncpg.Connection, job_id: int) -> JobStatus:
     elapsed = float(job["elapsed_s"])
     errors = [JobError.model_validate(dict(r))
               for r in await conn.fetch(queries.SELECT_JOB_ERRORS, job_id)]
+    task = None if job["task_status"] is None else JobTask(
+        status=job["task_status"], attempts=job["task_attempts"], done=job["progress_done"],
+        total=job["progress_total"], error=job["task_error"], result=job["result"])
     return JobStatus(
-        id=job["id"], source=job["source"], created_at=job["created_at"],
+        id=job["id"], kind=job["kind"], task=task, source=job["source"], created_at=job["created_at"],
         created_by=job["created_by"], closed=job["closed"],
         finished=job["finished_at"] is not None, finished_at=job["finished_at"],
         total=sum(counts.values()), counts=counts,

@@ -313,11 +313,13 @@ CLOSE_JOB = "UPDATE ingest_jobs SET closed = true WHERE id = $1 RETURNING id"
 FINISH_JOBS = """
 UPDATE ingest_jobs AS j SET finished_at = now()
  WHERE j.id = any($1::bigint[]) AND j.closed AND j.finished_at IS NULL
+   AND (j.task_status IS NULL OR j.task_status IN ('done', 'failed'))
    AND NOT EXISTS (SELECT 1 FROM ingest_items i
                     WHERE i.job_id = j.id AND i.status IN ('pending', 'running'))
 """
 SELECT_JOB = """
-SELECT id, source, created_at, created_by, closed, finished_at,
+SELECT id, kind, source, created_at, created_by, closed, finished_at,
+       task_status, task_attempts, progress_done, progress_total, task_error, result,
        extract(epoch FROM coalesce(finished_at, now()) - created_at) AS elapsed_s
   FROM ingest_jobs WHERE id = $1
 """
@@ -391,3 +393,107 @@ UPDATE ingest_items SET status = 'pending', error = $2, lease_until = NULL,
  WHERE id = $1 AND status = 'running'
 RETURNING job_id
 """
+
+
+# --- job tasks (005) --------------------------------------------------------------------------
+INSERT_TASK_JOB = """
+INSERT INTO ingest_jobs (kind, params, source, created_by, closed, task_status)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+"""
+JOB_TASK_STATE = "SELECT kind, task_status FROM ingest_jobs WHERE id = $1"
+ARCHIVE_REFUSED = """
+UPDATE ingest_jobs SET task_status = 'failed', task_error = $2, closed = true
+ WHERE id = $1 AND task_status = 'waiting'
+"""
+ARCHIVE_STAGED = """
+UPDATE ingest_jobs SET task_status = 'pending', task_not_before = now()
+ WHERE id = $1 AND kind = 'archive' AND task_status = 'waiting'
+RETURNING kind
+"""
+# Due tasks, and running tasks whose worker let the lease run out (it died).
+CLAIM_TASK = """
+WITH picked AS (
+    SELECT id FROM ingest_jobs
+     WHERE task_status IN ('pending', 'running') AND kind = any($1::text[])
+       AND ((task_status = 'pending' AND task_not_before <= now())
+            OR (task_status = 'running' AND task_lease_until < now()))
+     ORDER BY id
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE ingest_jobs AS j
+   SET task_status = 'running', task_attempts = j.task_attempts + 1,
+       task_lease_until = now() + $2 * interval '1 second'
+  FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.kind, j.params, j.task_attempts AS attempts, j.created_by, j.progress_done
+"""
+TASK_PROGRESS = """
+UPDATE ingest_jobs
+   SET progress_done = coalesce($2, progress_done), progress_total = coalesce($3, progress_total),
+       task_lease_until = now() + $4 * interval '1 second'
+ WHERE id = $1 AND task_status = 'running'
+RETURNING id
+"""
+TASK_RETRY = """
+UPDATE ingest_jobs
+   SET task_status = 'pending', task_error = $2, task_lease_until = NULL,
+       task_not_before = now() + $3 * interval '1 second'
+ WHERE id = $1 AND task_status = 'running'
+RETURNING id
+"""
+# A failed archive job takes no more items: it is closed, so it can finish.
+TASK_END = """
+UPDATE ingest_jobs
+   SET task_status = $2, task_error = $3, result = $4, task_lease_until = NULL,
+       closed = closed OR $2 = 'failed'
+ WHERE id = $1 AND task_status = 'running'
+RETURNING id
+"""
+
+# --- index outbox (005) -----------------------------------------------------------------------
+# Only images already indexed: one still on its way gets its payload from the ingest pipeline.
+CLAIM_OUTBOX = """
+WITH picked AS (
+    SELECT o.image_id FROM index_outbox o JOIN images i ON i.id = o.image_id
+     WHERE o.not_before <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
+       AND i.indexed_model IS NOT NULL
+     ORDER BY o.not_before
+     LIMIT $1
+       FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE index_outbox AS o
+   SET lease_until = now() + $2 * interval '1 second', attempts = o.attempts + 1
+  FROM picked WHERE o.image_id = picked.image_id
+RETURNING o.image_id, o.version, o.attempts
+"""
+OUTBOX_REMOVE = """
+DELETE FROM index_outbox AS o USING unnest($1::bigint[], $2::bigint[]) AS d (image_id, version)
+ WHERE o.image_id = d.image_id AND o.version = d.version
+RETURNING o.image_id
+"""
+OUTBOX_RETRY = """
+UPDATE index_outbox AS o
+   SET lease_until = NULL, error = $3, not_before = now() + $4 * interval '1 second'
+  FROM unnest($1::bigint[], $2::bigint[]) AS d (image_id, version)
+ WHERE o.image_id = d.image_id AND o.version = d.version
+"""
+OUTBOX_COUNT = "SELECT count(*) FROM index_outbox"
+
+# --- what the worker reads page by page, by id (keyset paging, no offset) -----------------------
+SELECT_INDEX_ROWS = """
+SELECT id, label, label_state, instrument, sample, project_id, indexed_model
+  FROM images WHERE id > $1 ORDER BY id LIMIT $2
+"""
+# Images in some states, with their label; human_only: labels a person set looking at the image
+# (a bulk-accepted suggestion keeps its confidence).
+SELECT_LABELLED_IDS = """
+SELECT id, label FROM images
+ WHERE label_state = any($1::text[]) AND ($2::bigint IS NULL OR project_id = $2)
+   AND id > $3 AND (NOT $5 OR label_confidence IS NULL)
+ ORDER BY id LIMIT $4
+"""
+# Label changes a refresh must catch up with: every one but the suggestions' own.
+SELECT_LABEL_CHANGES = """
+SELECT id, image_id FROM labels WHERE id > $1 AND state <> 'predicted' ORDER BY id LIMIT $2
+"""
+LAST_LABEL_ID = "SELECT coalesce(max(id), 0) FROM labels"

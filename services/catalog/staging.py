@@ -14,6 +14,10 @@ class StagingStore:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
+    def archive_path(self, job_id: int) -> Path:
+        """Where an archive job's upload waits for the worker that unpacks it."""
+        return self.root / "archives" / str(job_id)
+
     def write(self, sha256: str, data: bytes) -> None:
         _write_atomic(self.path(sha256), data)
 

@@ -1,7 +1,8 @@
 """The ingest worker: `uvicorn services.worker.main:app` (settings from WORKER_* env).
 
-An app only so that it answers /health like every other service; the work is the loop started
-in its lifespan. Run as many as you like: items are claimed with FOR UPDATE SKIP LOCKED.
+An app only so that it answers /health like every other service; the work is the loops started
+in its lifespan (services/worker/loop.py). Run as many workers as you like: all work is claimed
+with FOR UPDATE SKIP LOCKED under a lease.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ from fastapi import FastAPI, Request
 
 from nauplius.core.clients import Downstream
 from services.worker.config import WorkerSettings
-from services.worker.worker import IngestWorker
+from services.worker.loop import Worker
 
 log = logging.getLogger("nauplius.worker")
 
@@ -27,9 +28,9 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         async with httpx.AsyncClient(timeout=current.timeout_s) as http:
             downstream = Downstream.over(http, current.embedder_url, current.search_url,
                                          current.catalog_url)
-            worker = IngestWorker(current, downstream)
+            worker = Worker.over(current, downstream)
             app.state.worker = worker
-            tasks = [asyncio.create_task(worker.run_forever()) for _ in range(current.loops)]
+            tasks = [asyncio.create_task(loop) for loop in worker.loops()]
             log.info("ingest worker up: batch %d, %d loops, lease %.0f s", current.batch_size,
                      current.loops, current.lease_s)
             try:
@@ -46,9 +47,10 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     @app.get("/health")
     async def health(request: Request) -> dict[str, object]:
         worker = request.app.state.worker
-        return {"status": "ok", "service": "worker", "settled": worker.settled,
-                "reindexed": worker.reindexed,
-                "service_seconds": dict(worker.seconds)}
+        return {"status": "ok", "service": "worker", "settled": worker.ingest.settled,
+                "reindexed": worker.ingest.reindexed, "payloads_applied": worker.outbox.applied,
+                "tasks_finished": worker.tasks.finished,
+                "service_seconds": dict(worker.ingest.seconds)}
 
     return app
 

@@ -1,4 +1,5 @@
-"""The ingest loop: claim items, run the shared pipeline on them, settle each one."""
+"""Ingest items: claim them, run the shared pipeline on them, settle each one; and the pass that
+indexes stored images in a newly active model."""
 
 import asyncio
 import base64
@@ -35,19 +36,6 @@ class IngestWorker:
         # Per model: the id up to which the catalog was re-indexed, or None once a pass is done.
         self._reindex_cursor: dict[str, int | None] = {}
         self._reindexing = asyncio.Lock()  # one loop of a process re-indexes at a time
-
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                worked = await self.run_once() or await self.reindex_once()
-            except DownstreamError as exc:  # the catalog itself is away: leases keep the items
-                log.warning("cannot claim or settle items: %s", exc.detail)
-                worked = False
-            except Exception:  # a bug must not stop the loop; the lease retakes the items
-                log.exception("ingest round failed")
-                worked = False
-            if not worked:
-                await asyncio.sleep(self.settings.idle_poll_s)
 
     async def run_once(self) -> bool:
         """One claimed batch, settled; False when nothing was due."""

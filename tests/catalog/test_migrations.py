@@ -77,7 +77,12 @@ EXPECTED_COLUMNS = {
         "created_at",
     },
     "schema_migrations": {"version", "name", "checksum", "applied_at"},
-    "ingest_jobs": {"id", "source", "created_at", "created_by", "closed", "finished_at"},
+    "ingest_jobs": {
+        "id", "source", "created_at", "created_by", "closed", "finished_at", "kind", "params",
+        "task_status", "task_attempts", "task_not_before", "task_lease_until", "task_error",
+        "progress_done", "progress_total", "result",
+    },
+    "index_outbox": {"image_id", "version", "attempts", "not_before", "lease_until", "error"},
     "ingest_items": {
         "id", "job_id", "sha256", "filename", "source", "fields", "status", "attempts",
         "not_before", "lease_until", "image_id", "error", "updated_at",
@@ -105,6 +110,8 @@ async def test_schema_has_expected_tables_columns_and_indexes(conn):
         "images_label_state_idx",
         "images_sha256_key",
         "ingest_items_sha256_idx",
+        "ingest_jobs_open_task_idx",
+        "index_outbox_due_idx",
     } <= indexes
     recorded = [
         r["version"]

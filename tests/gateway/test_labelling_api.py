@@ -25,7 +25,7 @@ from tests.support.data import ZOOLAKE
 from tests.support.database import fresh_database
 from tests.support.gateway import running_gateway
 from tests.support.services import ServiceRouter, running_apps
-from tests.support.worker import worker_over
+from tests.support.worker import running_worker, worker_over
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -98,6 +98,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         w = World()
         w.services = await stack.enter_async_context(running_apps(apps))
         w.gw = await stack.enter_async_context(running_gateway(settings, w.services))
+        # The worker runs the suggestions jobs and drains the index outbox.
+        http = await stack.enter_async_context(httpx.AsyncClient(transport=w.services))
+        await stack.enter_async_context(running_worker(http))
         w.admin = _key(key_file.read_text().strip())
         imported = await w.gw.post("/api/v1/taxa/import", content=TAXA_CSV, headers=w.admin)
         assert imported.status_code == 200, imported.text
@@ -124,6 +127,7 @@ WRITE_ROUTES = {
     ("POST", "/api/v1/jobs"): "annotator",
     ("POST", "/api/v1/jobs/{job_id}/items"): "annotator",
     ("POST", "/api/v1/jobs/{job_id}/close"): "annotator",
+    ("POST", "/api/v1/reconcile"): "admin",
     ("POST", "/api/v1/taxa"): "admin",
     ("POST", "/api/v1/taxa/import"): "admin",
     ("PUT", "/api/v1/taxa/{taxon_id}"): "admin",

@@ -499,8 +499,62 @@ ItemStatus = Literal["pending", "running", "done", "duplicate", "failed"]
 ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
 
 
+# --- job tasks (archive, suggestions, reconcile) -----------------------------------------------
+JobKind = Literal["ingest", "archive", "suggestions", "reconcile"]
+TaskKind = Literal["archive", "suggestions", "reconcile"]
+TaskStatus = Literal["waiting", "pending", "running", "done", "failed"]
+
+
+class JobTask(BaseModel):
+    """The work of a job itself, by a worker; `total` is None while unknown."""
+
+    status: TaskStatus
+    attempts: int
+    done: int
+    total: int | None
+    error: str | None
+    result: dict[str, Any] | None
+
+
+class TaskClaimRequest(BaseModel):
+    kinds: list[TaskKind] = Field(min_length=1)
+    lease_s: float = Field(default=120.0, gt=0, le=86400)
+
+
+class ClaimedTask(BaseModel):
+    id: int
+    kind: TaskKind
+    params: dict[str, Any]
+    attempts: int
+    created_by: int | None
+    progress_done: int
+
+
+class TaskClaim(BaseModel):
+    task: ClaimedTask | None
+
+
+class TaskProgress(BaseModel):
+    done: int | None = Field(default=None, ge=0)
+    total: int | None = Field(default=None, ge=0)
+    lease_s: float = Field(default=120.0, gt=0, le=86400)
+
+
+class TaskResult(BaseModel):
+    outcome: Literal["done", "retry", "failed"]
+    error: str | None = Field(default=None, max_length=2000)
+    result: dict[str, Any] | None = None
+    retry_after_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+
+
 class JobCreate(BaseModel):
     source: str | None = Field(default=None, max_length=1000)
+    kind: JobKind = "ingest"
+    # What a task job's worker needs (archive: filename, label_from_folder, defaults; suggestions:
+    # mode, project; reconcile: repair).
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class JobError(BaseModel):
@@ -511,6 +565,8 @@ class JobError(BaseModel):
 
 class JobStatus(BaseModel):
     id: int
+    kind: JobKind = "ingest"
+    task: JobTask | None = None  # None for an ingest job (its work is its items)
     source: str | None
     created_at: IsoTime
     created_by: int | None
@@ -576,3 +632,75 @@ class ResultsRecorded(BaseModel):
 
     updated: int
     released: int
+
+
+# --- index outbox and what the worker pages through ---------------------------------------------
+class OutboxClaimRequest(BaseModel):
+    limit: int = Field(default=256, ge=1, le=10_000)
+    lease_s: float = Field(default=120.0, gt=0, le=86400)
+
+
+class OutboxEntry(BaseModel):
+    image_id: int
+    version: int
+    attempts: int
+    image: ImagePublic
+
+
+class OutboxEntries(BaseModel):
+    data: list[OutboxEntry]
+
+
+class OutboxVersion(BaseModel):
+    image_id: int
+    version: int
+
+
+class OutboxSettle(BaseModel):
+    done: list[OutboxVersion] = Field(default_factory=list, max_length=10_000)
+    retry: list[OutboxVersion] = Field(default_factory=list, max_length=10_000)
+    error: str | None = Field(default=None, max_length=2000)
+    retry_after_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+class OutboxSettled(BaseModel):
+    removed: int
+
+
+class OutboxStatus(BaseModel):
+    pending: int
+
+
+class IndexRow(BaseModel):
+    """What the search payload of an image is made of (the reconciliation's side of the catalog)."""
+
+    id: int
+    label: str | None
+    label_state: LabelState
+    instrument: str | None
+    sample: str | None
+    project_id: int
+    indexed_model: str | None
+
+
+class IndexRows(BaseModel):
+    data: list[IndexRow]
+    next_after_id: int | None
+
+
+class LabelledRow(BaseModel):
+    id: int
+    label: str | None
+
+
+class LabelledRows(BaseModel):
+    data: list[LabelledRow]
+    next_after_id: int | None
+
+
+class LabelChanges(BaseModel):
+    """Images whose label changed after `after_label_id` (every change but the suggestions')."""
+
+    image_ids: list[int]
+    next_after_label_id: int | None
+    last_label_id: int

@@ -8,11 +8,13 @@ from services.catalog.routes import (
     images,
     jobs,
     labels,
+    outbox,
     projects,
     suggestions,
     taxa,
+    tasks,
 )
 
 ROUTERS = tuple(module.router for module in (
-    health, images, labels, taxa, access, projects, suggestions, exports, jobs,
+    health, images, labels, taxa, access, projects, suggestions, exports, tasks, jobs, outbox,
 ))

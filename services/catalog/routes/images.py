@@ -16,6 +16,10 @@ from nauplius.core.contracts.catalog import (
     IndexedMany,
     IndexedManyRequest,
     IndexedRequest,
+    IndexRow,
+    IndexRows,
+    LabelledRow,
+    LabelledRows,
     LabelState,
     LookupRequest,
     Sha256LookupRequest,
@@ -23,7 +27,7 @@ from nauplius.core.contracts.catalog import (
     UploadedImage,
     UploadEntry,
 )
-from services.catalog import access, repository, taxonomy
+from services.catalog import access, queries, repository, taxonomy
 from services.catalog.config import CatalogSettings
 from services.catalog.decoding import MEDIA_TYPES
 from services.catalog.deps import ActorDep, ConnectionDep, IngestorDep, SettingsDep
@@ -151,6 +155,35 @@ async def unindexed_images(
 ) -> ImageLookup:
     """Images not indexed in `model` (after a model change), in id order after `after_id`."""
     return ImageLookup(data=await repository.unindexed_images(conn, model, after_id, limit))
+
+
+@router.get("/index-rows")
+async def index_rows(
+    conn: ConnectionDep,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> IndexRows:
+    """Every image's id and search-payload fields in id order, paged by id (reconciliation)."""
+    rows = [IndexRow.model_validate(dict(r))
+            for r in await conn.fetch(queries.SELECT_INDEX_ROWS, after_id, limit)]
+    return IndexRows(data=rows, next_after_id=rows[-1].id if len(rows) == limit else None)
+
+
+@router.get("/labels")
+async def labelled_ids(
+    conn: ConnectionDep,
+    states: Annotated[list[LabelState], Query(min_length=1)],
+    project_id: int | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    human_only: bool = False,
+) -> LabelledRows:
+    """Ids and labels of the images in these states, paged by id; `human_only` keeps labels a
+    person set looking at the image (not suggestions accepted in bulk)."""
+    records = await conn.fetch(queries.SELECT_LABELLED_IDS, states, project_id, after_id, limit,
+                               human_only)
+    rows = [LabelledRow.model_validate(dict(r)) for r in records]
+    return LabelledRows(data=rows, next_after_id=rows[-1].id if len(rows) == limit else None)
 
 
 @router.post("/lookup")

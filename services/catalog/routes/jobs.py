@@ -20,7 +20,7 @@ from nauplius.core.contracts.catalog import (
     ResultsRecorded,
     UploadEntry,
 )
-from services.catalog import jobs
+from services.catalog import jobs, tasks
 from services.catalog.deps import ActorDep, ConnectionDep, SettingsDep, StagingDep
 from services.catalog.entries import job_entries, json_list
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
@@ -31,7 +31,12 @@ router = APIRouter(prefix="/v1/jobs")
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_job(conn: ConnectionDep, actor: ActorDep, body: JobCreate) -> JobStatus:
-    return await jobs.job_status(conn, await jobs.create_job(conn, body.source, actor))
+    """An ingest job takes items; the other kinds are the work of a task (routes/tasks.py)."""
+    if body.kind == "ingest":
+        job_id = await jobs.create_job(conn, body.source, actor)
+    else:
+        job_id = await tasks.create_task_job(conn, body.kind, body.params, body.source, actor)
+    return await jobs.job_status(conn, job_id)
 
 
 @router.get("")

@@ -1,9 +1,12 @@
 """Labels: an image's current label and its history, one label on many images, revert."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from nauplius.core.contracts.catalog import (
     BatchLabel,
+    LabelChanges,
     ImagePublic,
     LabelCreate,
     LabelHistory,
@@ -11,11 +14,27 @@ from nauplius.core.contracts.catalog import (
     LabelsAssigned,
     RevertRequest,
 )
-from services.catalog import labelling, repository, taxonomy
+from services.catalog import labelling, queries, repository, taxonomy
 from services.catalog.deps import ActorDep, ConnectionDep
 from services.catalog.domain import NewLabel
 
 router = APIRouter(prefix="/v1")
+
+
+@router.get("/labels/changes")
+async def label_changes(
+    conn: ConnectionDep,
+    after_label_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 10_000,
+) -> LabelChanges:
+    """Images whose label changed after a label id (every change but a suggestion), paged by
+    label id; `last_label_id` is the newest label now (a refresh's watermark)."""
+    last = await conn.fetchval(queries.LAST_LABEL_ID)
+    records = await conn.fetch(queries.SELECT_LABEL_CHANGES, after_label_id, limit) if limit else []
+    full = limit > 0 and len(records) == limit
+    return LabelChanges(image_ids=sorted({r["image_id"] for r in records}),
+                        next_after_label_id=records[-1]["id"] if full else None,
+                        last_label_id=last)
 
 
 @router.put("/images/{image_id}/label")

@@ -1,0 +1,186 @@
+"""Suggestions refresh, full or incremental: the work of a `suggestions` job (the worker runs it).
+
+Full: leave-one-out votes of every validated image a person looked at calibrate the confidences;
+then every unjudged image is voted on by its validated neighbours. Incremental: only what the
+human label changes since the last run touch is voted on again: the changed images, the validated
+images near them (their leave-one-out votes) and the unjudged images near them (their
+suggestions); the calibration is refitted from the stored votes with those replaced.
+
+"Near" is the reverse neighbourhood: the images that may have a changed image among their K
+validated neighbours. It is found from the changed image's side, with a depth that grows as
+validated images get sparse (each validated image is then a neighbour of more images).
+"""
+
+import asyncio
+import math
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nauplius.core.jobs import Progress
+from nauplius.core.clients import Downstream
+from nauplius.core.suggestions import K, calibrate, fit_calibration, is_correct, reliability_table, vote
+
+CONCURRENCY = 8
+# Reverse-neighbourhood depth: at least K, at most this many per changed image.
+MAX_REVERSE_DEPTH = 1000
+UNJUDGED_STATES = ("unlabelled", "predicted")
+
+
+
+
+@dataclass
+class RefreshReport:
+    mode: str  # full | incremental
+    images: int = 0  # unjudged images re-scored
+    changed: int = 0  # suggestions that changed
+    calibrated_on: int = 0
+    revoted: int = 0  # validated images whose leave-one-out vote was recomputed
+    label_changes: int = 0  # human label changes the run caught up with
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {"mode": self.mode, "images": self.images, "changed": self.changed,
+                "calibrated_on": self.calibrated_on, "revoted": self.revoted,
+                "label_changes": self.label_changes, "reliability": self.reliability}
+
+
+async def _gather_bounded(calls: list[Awaitable[Any]]) -> list[Any]:
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(call: Awaitable[Any]) -> Any:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+class Refresher:
+    """One run over one model's collection, optionally limited to one project's unjudged images."""
+
+    def __init__(self, downstream: Downstream, model: str, project: int | None,
+                 progress: Progress) -> None:
+        self.downstream = downstream
+        self.model = model
+        self.project = project
+        self.progress = progress
+        self._done = 0
+        self._total = 0
+
+    async def _tick(self, n: int = 1) -> None:
+        self._done += n
+        if self._done % 200 == 0 or self._done == self._total:
+            await self.progress(self._done, self._total)
+
+    async def _validated_neighbours(self, image_id: int) -> list[tuple[str, float]]:
+        hits = await self.downstream.search.query(
+            self.model, k=K, metric="cosine", image_id=image_id, filter={"state": "validated"})
+        return [(h.payload["label"], h.score) for h in hits if h.payload.get("label")]
+
+    async def _votes(self, ids: list[int], parents: dict[str, str | None]) -> dict[int, Any]:
+        async def one(image_id: int) -> Any:
+            try:
+                found = await self._validated_neighbours(image_id)
+            finally:
+                await self._tick()
+            return vote(found, parents)
+
+        return dict(zip(ids, await _gather_bounded([one(i) for i in ids])))
+
+    async def _near(self, changed: list[int], states: tuple[str, ...], depth: int) -> set[int]:
+        """Images in `states` among the `depth` nearest of each changed image."""
+        filters = [{"state": s} for s in states]
+        if self.project is not None and states == UNJUDGED_STATES:
+            filters = [{**f, "project": str(self.project)} for f in filters]
+        calls = [self.downstream.search.query(self.model, k=depth, metric="cosine", image_id=i,
+                                              filter=f)
+                 for i in changed for f in filters]
+        return {hit.id for hits in await _gather_bounded(calls) for hit in hits}
+
+    async def run(self, incremental: bool) -> RefreshReport:
+        catalog = self.downstream.catalog
+        watermark = await catalog.last_label_id()
+        stored = await catalog.calibration(self.model)
+        parents = await catalog.taxon_parents()
+        if incremental and stored is not None and "watermark" in stored and "votes" in stored:
+            report = await self._incremental(stored, watermark, parents)
+        else:
+            report = await self._full(watermark, parents)
+        await self.progress(self._total, self._total)
+        return report
+
+    async def _full(self, watermark: int, parents: dict[str, str | None]) -> RefreshReport:
+        catalog = self.downstream.catalog
+        validated = await catalog.human_validated(None)
+        unjudged = await catalog.unjudged_ids(self.project)
+        self._total = len(validated) + len(unjudged)
+        votes = await self._votes(list(validated), parents)
+        pairs = {i: (v.share, is_correct(v.taxon, validated[i], parents))
+                 for i, v in votes.items() if v is not None}
+        calibration = await self._store_calibration(pairs, watermark)
+        report = RefreshReport("full", calibrated_on=calibration["n"], revoted=len(validated),
+                               reliability=calibration["reliability"])
+        report.images = len(unjudged)
+        report.changed = await self._suggest(unjudged, calibration, parents)
+        return report
+
+    async def _incremental(self, stored: dict[str, Any], watermark: int,
+                           parents: dict[str, str | None]) -> RefreshReport:
+        catalog = self.downstream.catalog
+        changed = await catalog.label_changes_since(stored["watermark"])
+        report = RefreshReport("incremental", label_changes=len(changed))
+        pairs: dict[int, tuple[float, bool]] = {int(i): (s, bool(ok))
+                                                for i, (s, ok) in stored["votes"].items()}
+        if not changed:
+            calibration = await self._store_calibration(pairs, watermark)
+            report.calibrated_on = calibration["n"]
+            report.reliability = calibration["reliability"]
+            return report
+        validated = await catalog.human_validated(None)
+        unjudged_count = await catalog.unjudged_count(self.project)
+        # Each validated image is among the K validated neighbours of about K x (images per
+        # validated image) others; twice that depth catches nearly all of them.
+        depth = min(MAX_REVERSE_DEPTH, max(K, math.ceil(2 * K * (unjudged_count + len(validated))
+                                                        / max(1, len(validated)))))
+        near_validated = await self._near(changed, ("validated",), K)
+        revote = sorted((near_validated | set(changed)) & set(validated))
+        rescore = sorted((await self._near(changed, UNJUDGED_STATES, depth)) - set(validated))
+        self._total = len(revote) + len(rescore)
+        for image_id in changed:
+            pairs.pop(image_id, None)  # no longer validated by a person, or voted again below
+        votes = await self._votes(revote, parents)
+        pairs.update({i: (v.share, is_correct(v.taxon, validated[i], parents))
+                      for i, v in votes.items() if v is not None})
+        pairs = {i: p for i, p in pairs.items() if i in validated}
+        calibration = await self._store_calibration(pairs, watermark)
+        report.calibrated_on = calibration["n"]
+        report.reliability = calibration["reliability"]
+        report.revoted = len(revote)
+        report.images = len(rescore)
+        report.changed = await self._suggest(rescore, calibration, parents)
+        return report
+
+    async def _store_calibration(self, pairs: dict[int, tuple[float, bool]],
+                                 watermark: int) -> dict[str, Any]:
+        """Fit on half, report reliability on the other half, then fit on all (what suggestions
+        use). The votes are kept for the next incremental run."""
+        fit_half = fit_calibration([p for i, p in pairs.items() if i % 2 == 0])
+        held_out = [(calibrate(fit_half, s), ok) for i, (s, ok) in pairs.items() if i % 2 == 1]
+        calibration = {
+            **fit_calibration(list(pairs.values())),
+            "n": len(pairs),
+            "reliability": reliability_table(held_out),
+            "raw_reliability": reliability_table([p for i, p in pairs.items() if i % 2 == 1]),
+            "watermark": watermark,
+            "votes": {str(i): [s, ok] for i, (s, ok) in pairs.items()},
+        }
+        await self.downstream.catalog.put_calibration(self.model, calibration)
+        return calibration
+
+    async def _suggest(self, ids: list[int], calibration: dict[str, Any],
+                       parents: dict[str, str | None]) -> int:
+        votes = await self._votes(ids, parents)
+        predictions = [{"image_id": i, "taxon": v.taxon,
+                        "confidence": round(calibrate(calibration, v.share), 4)}
+                       for i, v in votes.items() if v is not None]
+        return await self.downstream.catalog.store_predictions(predictions)

@@ -1,0 +1,62 @@
+"""`nauplius reconcile [--repair]`: compare the catalog with the search index (a job the worker
+runs), following it with a progress bar, then print what it found (and mended)."""
+
+import json
+import time
+
+import httpx
+from tqdm import tqdm
+
+POLL_S = 0.5
+KINDS = ("missing_vectors", "orphan_points", "stale_payloads")
+
+
+def follow_task(client: httpx.Client, job_id: int, progress: bool = True,
+                poll_s: float = POLL_S) -> dict:
+    """Poll a task job until it is finished, showing its progress; returns the final status."""
+    with tqdm(unit="row", disable=not progress, desc=f"job {job_id}") as bar:
+        while True:
+            response = client.get(f"/api/v1/jobs/{job_id}")
+            response.raise_for_status()
+            status = response.json()
+            task = status["task"] or {}
+            bar.total = task.get("total") or None
+            bar.n = task.get("done") or 0
+            bar.refresh()
+            if status["finished"]:
+                return status
+            time.sleep(poll_s)
+
+
+def format_report(report: dict) -> str:
+    lines = [f"catalog images: {report['catalog_images']}, index points: {report['index_points']}"]
+    for kind in KINDS:
+        examples = report["examples"][kind]
+        shown = f" (e.g. {', '.join(map(str, examples))})" if examples else ""
+        lines.append(f"{kind.replace('_', ' ')}: {report[kind]}{shown}")
+    if report["stale_fields"]:
+        lines.append("stale fields: " + ", ".join(f"{k} {n}" for k, n in report["stale_fields"].items()))
+    repaired = report.get("repaired")
+    if repaired:
+        lines.append(f"repaired: {repaired['reindexed']} re-indexed, {repaired['deleted_points']} "
+                     f"stray points deleted, {repaired['payloads']} payloads rewritten")
+    return "\n".join(lines)
+
+
+def reconcile(url: str, api_key: str | None, repair: bool, progress: bool = True,
+              as_json: bool = False) -> int:
+    """Exit status: 0 when catalog and index agree (or were mended), 1 when they differ, 2 when
+    the job failed."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=url, timeout=60.0, headers=headers) as client:
+        response = client.post("/api/v1/reconcile", json={"repair": repair})
+        response.raise_for_status()
+        status = follow_task(client, response.json()["id"], progress)
+    task = status["task"]
+    if task["status"] != "done":
+        print(f"reconcile failed: {task['error']}")
+        return 2
+    report = task["result"]
+    print(json.dumps(report) if as_json else format_report(report))
+    differs = any(report[kind] for kind in KINDS)
+    return 1 if differs and not repair else 0

@@ -1,0 +1,64 @@
+"""The worker's loops: each takes the first of its steps that finds work, again and again, and
+sleeps when none does."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nauplius.core.clients import Downstream
+from nauplius.core.errors import DownstreamError
+from services.worker.config import WorkerSettings
+from services.worker.outbox import OutboxDrain
+from services.worker.tasks import TaskRunner
+from services.worker.worker import IngestWorker
+
+log = logging.getLogger("nauplius.worker")
+
+Step = Callable[[], Awaitable[bool]]
+
+
+async def run_forever(name: str, steps: Sequence[Step], idle_poll_s: float) -> None:
+    """Each step claims and does one piece of work and says whether there was any; earlier steps
+    go first. Nothing a step raises stops the loop: leases give the work back."""
+    while True:
+        worked = False
+        try:
+            for step in steps:
+                if await step():
+                    worked = True
+                    break
+        except DownstreamError as exc:  # the catalog itself is away: leases keep the work
+            log.warning("%s: cannot claim or settle work: %s", name, exc.detail)
+        except Exception:  # a bug must not stop the loop; the lease retakes the work
+            log.exception("%s: round failed", name)
+        if not worked:
+            await asyncio.sleep(idle_poll_s)
+
+
+@dataclass
+class Worker:
+    """Everything one worker process runs, over one set of service clients."""
+
+    ingest: IngestWorker
+    outbox: OutboxDrain
+    tasks: TaskRunner
+
+    @classmethod
+    def over(cls, settings: WorkerSettings, downstream: Downstream) -> "Worker":
+        ingest = IngestWorker(settings, downstream)
+        # The others share the ingest worker's timed clients and active model.
+        return cls(ingest, OutboxDrain(settings, ingest.downstream, ingest.active_model),
+                   TaskRunner(settings, ingest.downstream, ingest.active_model))
+
+    def loops(self) -> list[Coroutine[Any, Any, None]]:
+        """WORKER_LOOPS loops for ingest items (then index payloads, then the re-index pass),
+        and one for job tasks, which drains the outbox first so a refresh sees the labels just
+        written."""
+        settings = self.ingest.settings
+        ingest_steps = [self.ingest.run_once, self.outbox.run_once, self.ingest.reindex_once]
+        task_steps = [self.outbox.run_once, self.tasks.run_once]
+        return [*(run_forever("ingest", ingest_steps, settings.idle_poll_s)
+                  for _ in range(settings.loops)),
+                run_forever("tasks", task_steps, settings.idle_poll_s)]
