@@ -25,6 +25,8 @@ CONCURRENCY = 8
 # Reverse-neighbourhood depth: at least K, at most this many per changed image.
 MAX_REVERSE_DEPTH = 1000
 UNJUDGED_STATES = ("unlabelled", "predicted")
+# An incremental run that would re-score more than this share of the unjudged images runs full.
+FULL_RUN_SHARE = 0.5
 
 
 
@@ -145,6 +147,9 @@ class Refresher:
         near_validated = await self._near(changed, ("validated",), K)
         revote = sorted((near_validated | set(changed)) & set(validated))
         rescore = sorted((await self._near(changed, UNJUDGED_STATES, depth)) - set(validated))
+        if len(rescore) > FULL_RUN_SHARE * unjudged_count:
+            # Early on, a few validations change most neighbourhoods: a full run is cheaper.
+            return await self._full(watermark, parents)
         self._total = len(revote) + len(rescore)
         for image_id in changed:
             pairs.pop(image_id, None)  # no longer validated by a person, or voted again below

@@ -400,6 +400,13 @@ INSERT_TASK_JOB = """
 INSERT INTO ingest_jobs (kind, params, source, created_by, closed, task_status)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
 """
+SUGGESTION_JOBS_LOCK = 0x6E617570_7375  # "naup" "su"
+LOCK_SUGGESTION_JOBS = "SELECT pg_advisory_xact_lock($1)"
+PENDING_INCREMENTAL_REFRESH = """
+SELECT id FROM ingest_jobs
+ WHERE kind = 'suggestions' AND task_status = 'pending' AND params = $1
+ ORDER BY id LIMIT 1
+"""
 JOB_TASK_STATE = "SELECT kind, task_status FROM ingest_jobs WHERE id = $1"
 ARCHIVE_REFUSED = """
 UPDATE ingest_jobs SET task_status = 'failed', task_error = $2, closed = true

@@ -20,8 +20,15 @@ async def create_task_job(conn: asyncpg.Connection, kind: str, params: dict[str,
     """An archive job stays open for its unpacked items and waits for its archive before its
     task is due; the other kinds have no items and are closed at once."""
     waits = kind == "archive"
-    return await conn.fetchval(queries.INSERT_TASK_JOB, kind, params, source, created_by,
-                               not waits, "waiting" if waits else "pending")
+    async with conn.transaction():
+        if kind == "suggestions" and params.get("mode") == "incremental":
+            # One pending incremental refresh covers every label change before it runs.
+            await conn.execute(queries.LOCK_SUGGESTION_JOBS, queries.SUGGESTION_JOBS_LOCK)
+            pending = await conn.fetchval(queries.PENDING_INCREMENTAL_REFRESH, params)
+            if pending is not None:
+                return pending
+        return await conn.fetchval(queries.INSERT_TASK_JOB, kind, params, source, created_by,
+                                   not waits, "waiting" if waits else "pending")
 
 
 async def check_waiting_archive(conn: asyncpg.Connection, job_id: int) -> None:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.catalog.conftest import Catalog, empty_catalog
+from tests.support.catalog import Catalog, empty_catalog
 
 
 @pytest.fixture(autouse=True)
@@ -129,3 +129,15 @@ async def test_an_archive_job_waits_for_its_archive_and_refuses_one_over_the_lim
     status = (await catalog.client.get(f"/v1/jobs/{big['id']}")).json()
     assert status["finished"] and status["task"]["status"] == "failed"
     assert not list((catalog.settings.data_dir / "staging" / "archives").glob(f"{big['id']}*"))
+
+
+async def test_a_pending_incremental_refresh_takes_in_the_next_one(catalog: Catalog):
+    incremental = {"kind": "suggestions", "params": {"mode": "incremental", "project": None}}
+    first = (await catalog.client.post("/v1/jobs", json=incremental)).json()["id"]
+    assert (await catalog.client.post("/v1/jobs", json=incremental)).json()["id"] == first
+    full = {"kind": "suggestions", "params": {"mode": "full", "project": None}}
+    assert (await catalog.client.post("/v1/jobs", json=full)).json()["id"] != first
+    claim = {"kinds": ["suggestions"], "lease_s": 60}
+    assert (await catalog.client.post("/v1/jobs/tasks/claim", json=claim)).json()["task"]["id"] == first
+    # Once it runs, label changes after its start need a job of their own.
+    assert (await catalog.client.post("/v1/jobs", json=incremental)).json()["id"] != first
