@@ -9,26 +9,27 @@ workstation) every request acts as a local admin and writes record no annotator.
 import hashlib
 import time
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from nauplius.core.clients import Downstream
-from nauplius.core.errors import DownstreamRejected
+from nauplius.core.contracts.catalog import Role
 
-ROLES = ("viewer", "annotator", "admin")
+ROLES: tuple[Role, ...] = ("viewer", "annotator", "admin")
 AUTH_CACHE_S = 10.0
 KEY_COOKIE = "nauplius_api_key"
 
 
 @dataclass(frozen=True)
 class Principal:
-    role: str
+    role: Role
     annotator_id: int | None = None
     name: str | None = None
     institution: str | None = None
 
-    def may(self, role: str) -> bool:
+    def may(self, role: Role) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
@@ -46,15 +47,9 @@ class KeyCache:
         cached = self._entries.get(key_hash)
         if cached is not None and time.monotonic() - cached[1] < AUTH_CACHE_S:
             return cached[0]
-        try:
-            body = await downstream.catalog.call("GET", f"/v1/api-keys/by-hash/{key_hash}")
-            principal: Principal | None = Principal(
-                body["role"], body["annotator_id"], body["name"], body["institution"]
-            )
-        except DownstreamRejected as exc:
-            if exc.status_code != 404:
-                raise
-            principal = None
+        found = await downstream.catalog.principal(key_hash)
+        principal = None if found is None else Principal(
+            found.role, found.annotator_id, found.name, found.institution)
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[key_hash] = (principal, time.monotonic())
@@ -99,7 +94,7 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(role: str):
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that answers 403 unless the caller's key carries `role` or a higher one."""
 
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -117,7 +117,7 @@ async def ingest_batch(
                 outcome.error = content.error
                 continue
             assert content.image is not None
-            outcome.id = content.image["id"]
+            outcome.id = content.image.id
             # A second copy of the same bytes within one batch is a duplicate of the first.
             outcome.duplicate = content.duplicate or n > 0
     return outcomes

@@ -1,18 +1,17 @@
-"""What the public /api/v1 answers: the catalog's contracts where an answer passes through, plus
-what the gateway adds. Field order follows the JSON partners have always received. The model card
-is the embedder's contract (nauplius.core.contracts.embedder.ModelCard)."""
+"""What the public /api/v1 answers that the gateway adds to the catalog's contracts.
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+An answer the catalog gives and the gateway passes through is the catalog's own model
+(nauplius.core.contracts.catalog: TaxonPublic, ProjectList, ApiKeyCreated, JobStatus, ...), the
+model card the embedder's (nauplius.core.contracts.embedder.ModelCard); here is only what the
+gateway makes of them. Field order follows the JSON partners have always received.
+"""
 
-from pydantic import BaseModel, WithJsonSchema
+from typing import Any, Literal
 
-from nauplius.core.contracts.catalog import ImagePublic
+from pydantic import BaseModel
 
-Role = Literal["viewer", "annotator", "admin"]
-# The catalog writes job times with isoformat() ("+00:00", not pydantic's "Z"): kept as text so
-# they reach partners unchanged.
-IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+from nauplius.core.contracts import catalog
+from nauplius.core.contracts.catalog import ImagePublic, JobStatus, Role
 
 
 # --- images --------------------------------------------------------------------------------
@@ -61,55 +60,7 @@ class ExampleMatches(BaseModel):
     more: bool
 
 
-# --- taxonomy, projects, people and keys ---------------------------------------------------
-class Taxon(BaseModel):
-    id: int
-    name: str
-    rank: str | None
-    parent_id: int | None
-    aphia_id: int | None
-    created_at: datetime
-    created_by: int | None
-    updated_at: datetime | None
-    updated_by: int | None
-    parent: str | None
-
-
-class TaxonList(BaseModel):
-    data: list[Taxon]
-    count: int
-
-
-class TaxonUpdated(Taxon):
-    relabelled_image_ids: list[int]
-
-
-class TaxaImported(BaseModel):
-    created: int
-    updated: int
-
-
-class Project(BaseModel):
-    id: int
-    name: str
-    description: str | None
-    created_at: datetime
-    created_by: int | None
-
-
-class ProjectSummary(Project):
-    image_count: int
-
-
-class ProjectList(BaseModel):
-    data: list[ProjectSummary]
-
-
-class ImagesMoved(BaseModel):
-    moved: int
-    image_ids: list[int]
-
-
+# --- who is calling -----------------------------------------------------------------------
 class Me(BaseModel):
     annotator_id: int | None
     name: str | None
@@ -117,41 +68,8 @@ class Me(BaseModel):
     role: Role
 
 
-class AnnotatorPublic(BaseModel):
-    id: int
-    name: str
-    institution: str | None
-    created_at: datetime
-    created_by: int | None
-
-
-class AnnotatorList(BaseModel):
-    data: list[AnnotatorPublic]
-
-
-class ApiKey(BaseModel):
-    id: int
-    annotator_id: int
-    key_prefix: str
-    role: Role
-    created_at: datetime
-    created_by: int | None
-    revoked_at: datetime | None
-    revoked_by: int | None
-
-
-class NewApiKey(ApiKey):
-    key: str
-
-
-class ApiKeyList(BaseModel):
-    data: list[ApiKey]
-
-
 # --- labels and suggestions ----------------------------------------------------------------
-class LabelsAssigned(BaseModel):
-    labelled: int
-    image_ids: list[int]
+class LabelsAssigned(catalog.LabelsAssigned):
     # The incremental suggestions refresh these validations start (a job): what it changed, or
     # None while it is still running when the answer goes out.
     suggestions_changed: int | None
@@ -175,24 +93,11 @@ class SuggestionRefresh(BaseModel):
     reliability: list[ReliabilityRow]
     mode: Literal["full", "incremental"] | None = None
     revoted: int | None = None
-    job: "Job"
+    job: JobStatus
 
 
-class SuggestionGroup(BaseModel):
-    taxon: str | None
-    images: int
-    confident: int
-    min_confidence: float | None
-    max_confidence: float | None
-
-
-class SuggestionGroups(BaseModel):
-    data: list[SuggestionGroup]
-
-
-class SuggestionsAccepted(BaseModel):
-    validated: int
-    image_ids: list[int]
+class SuggestionsAccepted(catalog.SuggestionsAccepted):
+    # As in LabelsAssigned.
     suggestions_changed: int | None
     suggestions_job: int | None = None
 
@@ -202,61 +107,6 @@ class LabelCounts(BaseModel):
     predicted: int
     validated: int
     dubious: int
-
-
-# --- jobs ----------------------------------------------------------------------------------
-class JobCounts(BaseModel):
-    pending: int
-    running: int
-    done: int
-    duplicate: int
-    failed: int
-
-
-class JobError(BaseModel):
-    source: str
-    filename: str | None
-    error: str | None
-
-
-class JobTask(BaseModel):
-    """The work of a job itself (unpack an archive, refresh suggestions, reconcile), by a worker."""
-
-    status: Literal["waiting", "pending", "running", "done", "failed"]
-    attempts: int
-    done: int
-    total: int | None
-    error: str | None
-    result: dict[str, Any] | None
-
-
-class Job(BaseModel):
-    id: int
-    kind: Literal["ingest", "archive", "suggestions", "reconcile"] = "ingest"
-    task: JobTask | None = None
-    source: str | None
-    created_at: IsoTime
-    created_by: int | None
-    closed: bool
-    finished: bool
-    finished_at: IsoTime | None
-    total: int
-    counts: JobCounts
-    rate: float
-    elapsed_s: float
-    errors: list[JobError]
-
-
-class JobList(BaseModel):
-    data: list[Job]
-
-
-SuggestionRefresh.model_rebuild()
-
-
-class JobItemsAdded(BaseModel):
-    accepted: int
-    refused: int
 
 
 # --- health --------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Small helpers shared by the routers."""
 
-from typing import Any
-
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from gateway.schemas import Image
 from nauplius.core.clients import ByteStream
+from nauplius.core.contracts.catalog import ImagePublic
 
 # Files and thumbnails are content-addressed: an id's bytes never change.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -19,8 +19,9 @@ def file_url(image_id: int) -> str:
     return f"/api/v1/images/{image_id}/file"
 
 
-def with_urls(image: dict[str, Any]) -> dict[str, Any]:
-    return {**image, "thumbnail_url": thumbnail_url(image["id"]), "file_url": file_url(image["id"])}
+def with_urls(image: ImagePublic) -> Image:
+    """The catalog's image with the public URLs of its thumbnail and file."""
+    return Image(**dict(image), thumbnail_url=thumbnail_url(image.id), file_url=file_url(image.id))
 
 
 def stream_bytes(stream: ByteStream) -> StreamingResponse:

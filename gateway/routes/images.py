@@ -1,7 +1,7 @@
 """/api/v1/images: upload, browse, fetch bytes, label."""
 
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -13,9 +13,7 @@ from gateway.ingest import UploadMeta, ingest_batch
 from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
-from nauplius.core.contracts.catalog import LabelHistory
-
-LabelState = Literal["unlabelled", "predicted", "validated", "dubious"]
+from nauplius.core.contracts.catalog import LabelHistory, LabelState
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -82,18 +80,15 @@ async def list_images(
     instrument: str | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     order: Literal["newest", "confident", "uncertain"] = "newest",
-) -> dict[str, Any]:
-    params = {"limit": limit, "offset": offset, "project_id": project, "state": state,
-              "label": taxon, "instrument": instrument, "min_confidence": min_confidence,
-              "order": order}
-    page = await downstream.catalog.call(
-        "GET", "/v1/images", params={k: v for k, v in params.items() if v is not None}
-    )
-    return {"data": [with_urls(image) for image in page["data"]], "count": page["count"]}
+) -> ImagePage:
+    page = await downstream.catalog.list_images(
+        limit, offset, project_id=project, state=state, label=taxon, instrument=instrument,
+        min_confidence=min_confidence, order=order)
+    return ImagePage(data=[with_urls(image) for image in page.data], count=page.count)
 
 
 @router.get("/{image_id}", response_model=Image)
-async def get_image(image_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
+async def get_image(image_id: int, downstream: DownstreamDep, _: Viewer) -> Image:
     return with_urls(await downstream.catalog.get(image_id))
 
 
@@ -114,17 +109,15 @@ async def set_label(
     downstream: DownstreamDep,
     active_model: ActiveModelDep,
     principal: Annotator,
-) -> dict[str, Any]:
-    label = {"taxon": body.taxon, "annotator": body.annotator, "state": body.state}
-    image = await downstream.catalog.call(
-        "PUT", f"/v1/images/{image_id}/label", json=label, actor=principal.annotator_id,
-        # An admin's label adds a missing taxon to the tree; an annotator's must name one.
-        params={"create_taxon": str(principal.may("admin")).lower()},
-    )
+) -> Image:
+    # An admin's label adds a missing taxon to the tree; an annotator's must name one.
+    image = await downstream.catalog.set_label(
+        image_id, body.taxon, body.annotator, body.state, create_taxon=principal.may("admin"),
+        actor=principal.annotator_id)
     await sync_ids(downstream, active_model, [image_id])
     return with_urls(image)
 
 
 @router.get("/{image_id}/labels", response_model=LabelHistory)
-async def label_history(image_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
+async def label_history(image_id: int, downstream: DownstreamDep, _: Viewer) -> LabelHistory:
     return await downstream.catalog.labels(image_id)

@@ -5,14 +5,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
-from fastapi.responses import JSONResponse
 
 from gateway.auth import Annotator, Viewer
 from gateway.deps import DownstreamDep, SettingsDep
 from gateway.ingest import CHUNK_BYTES, UploadTooLarge, read_limited
 from gateway.routes.common import blank_to_none
-from gateway.schemas import Job, JobItemsAdded, JobList
-from nauplius.core.clients import FilePart
+from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.catalog import JobItemsAdded, JobList, JobStatus
 from nauplius.core.taxa import ensure_taxa
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -27,8 +26,8 @@ async def _archive_chunks(archive: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _send(downstream, job_id: int, parts: list[FilePart], entries: list[dict],
-                refused: list[dict]) -> None:
+async def _send(downstream: Downstream, job_id: int, parts: list[FilePart],
+                entries: list[dict[str, Any]], refused: list[dict[str, Any]]) -> None:
     for start in range(0, max(len(parts), 1), CHUNK):
         await downstream.catalog.add_job_items(
             job_id, parts[start:start + CHUNK], entries[start:start + CHUNK],
@@ -74,7 +73,7 @@ def _entries_for(files: list[UploadFile], items: str | None) -> list[dict[str, A
     return entries
 
 
-@router.post("", status_code=201, response_model=Job)
+@router.post("", status_code=201, response_model=JobStatus)
 async def create_job(
     downstream: DownstreamDep,
     settings: SettingsDep,
@@ -87,7 +86,7 @@ async def create_job(
     sample: OptionalForm = None,
     label_from_folder: Annotated[bool, Form()] = False,
     keep_open: Annotated[bool, Form()] = False,
-) -> JSONResponse:
+) -> JobStatus:
     """Record every file (or every image of the archive) as a job item, answer the job at once."""
     files = files or []
     parts, entries, refused = await _read_files(files, _entries_for(files, items),
@@ -108,14 +107,14 @@ async def create_job(
                   "create_taxa": principal.may("admin"), "close": not keep_open, **defaults}
         job = await downstream.catalog.create_task_job("archive", params, archive.filename,
                                                        actor=principal.annotator_id)
-        await _send(downstream, job["id"], parts, entries, refused)
-        await downstream.catalog.upload_archive(job["id"], _archive_chunks(archive))
-        return JSONResponse(await downstream.catalog.job(job["id"]), status_code=201)
+        await _send(downstream, job.id, parts, entries, refused)
+        await downstream.catalog.upload_archive(job.id, _archive_chunks(archive))
+        return await downstream.catalog.job(job.id)
     job = await downstream.catalog.create_job(None, actor=principal.annotator_id)
-    await _send(downstream, job["id"], parts, entries, refused)
+    await _send(downstream, job.id, parts, entries, refused)
     if not keep_open:
-        return JSONResponse(await downstream.catalog.close_job(job["id"]), status_code=201)
-    return JSONResponse(await downstream.catalog.job(job["id"]), status_code=201)
+        return await downstream.catalog.close_job(job.id)
+    return await downstream.catalog.job(job.id)
 
 
 @router.post("/{job_id}/items", response_model=JobItemsAdded)
@@ -127,7 +126,7 @@ async def add_items(
     files: Annotated[list[UploadFile] | None, File()] = None,
     items: OptionalForm = None,
     refused: OptionalForm = None,
-) -> dict[str, Any]:
+) -> JobItemsAdded:
     """More items for a job created with keep_open=true (the CLI sends a large drop in parts)."""
     files = files or []
     parts, entries, too_large = await _read_files(files, _entries_for(files, items),
@@ -138,8 +137,8 @@ async def add_items(
         job_id, parts, entries, (_json_list("refused", refused) or []) + too_large)
 
 
-@router.post("/{job_id}/close", response_model=Job)
-async def close_job(job_id: int, downstream: DownstreamDep, _: Annotator) -> dict[str, Any]:
+@router.post("/{job_id}/close", response_model=JobStatus)
+async def close_job(job_id: int, downstream: DownstreamDep, _: Annotator) -> JobStatus:
     return await downstream.catalog.close_job(job_id)
 
 
@@ -149,10 +148,10 @@ async def list_jobs(
     _: Viewer,
     running: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> dict[str, Any]:
+) -> JobList:
     return await downstream.catalog.list_jobs(running, limit)
 
 
-@router.get("/{job_id}", response_model=Job)
-async def get_job(job_id: int, downstream: DownstreamDep, _: Viewer) -> dict[str, Any]:
+@router.get("/{job_id}", response_model=JobStatus)
+async def get_job(job_id: int, downstream: DownstreamDep, _: Viewer) -> JobStatus:
     return await downstream.catalog.job(job_id)

@@ -9,17 +9,42 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway import export
 from gateway.auth import Admin, Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
-from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import thumbnail_url, with_urls
 from gateway.schemas import (
-    EXPORT_FILES, AnnotatorList, Job, AnnotatorPublic, ApiKey, ApiKeyList, ExampleMatches,
-    ImagePage, ImagesMoved, LabelCounts, LabelsAssigned, Me, NewApiKey, Project, ProjectList,
-    SuggestionGroups, SuggestionRefresh, SuggestionsAccepted, TaxaImported, Taxon, TaxonList,
-    TaxonUpdated,
+    EXPORT_FILES,
+    ExampleMatch,
+    ExampleMatches,
+    ImagePage,
+    LabelCounts,
+    LabelsAssigned,
+    Me,
+    SuggestionRefresh,
+    SuggestionsAccepted,
 )
 from nauplius.core.contracts.catalog import (
-    AnnotatorCreate, ApiKeyCreate, ImageIds, LabelPublic, LabelState, ProjectCreate, TaxonIn,
+    AnnotatorCreate,
+    AnnotatorList,
+    AnnotatorPublic,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyPublic,
+    ImageIds,
+    ImagesMoved,
+    JobStatus,
+    LabelPublic,
+    LabelState,
+    ProjectCreate,
+    ProjectList,
+    ProjectPublic,
+    SuggestionGroups,
+    TaxaImported,
+    TaxonIn,
+    TaxonList,
+    TaxonPublic,
+    TaxonUpdated,
 )
+from nauplius.core.index_sync import sync_ids
 from nauplius.core.jobs import wait_for_job
 
 router = APIRouter(prefix="/api/v1", tags=["labelling"])
@@ -58,98 +83,88 @@ class SimilarIn(Strict):
 
 # --- taxonomy ------------------------------------------------------------------------------
 @router.get("/taxa", response_model=TaxonList)
-async def list_taxa(downstream: DownstreamDep, _: Viewer) -> Any:
-    return await downstream.catalog.call("GET", "/v1/taxa")
+async def list_taxa(downstream: DownstreamDep, _: Viewer) -> TaxonList:
+    return await downstream.catalog.taxa()
 
 
-@router.post("/taxa", status_code=201, response_model=Taxon)
-async def create_taxon(downstream: DownstreamDep, p: Admin, body: TaxonIn) -> Any:
-    return await downstream.catalog.call("POST", "/v1/taxa", json=body.model_dump(), actor=p.annotator_id)
+@router.post("/taxa", status_code=201, response_model=TaxonPublic)
+async def create_taxon(downstream: DownstreamDep, p: Admin, body: TaxonIn) -> TaxonPublic:
+    return await downstream.catalog.create_taxon(body, p.annotator_id)
 
 
 @router.post("/taxa/import", response_model=TaxaImported, openapi_extra={
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
-async def import_taxa(request: Request, downstream: DownstreamDep, p: Admin) -> Any:
+async def import_taxa(request: Request, downstream: DownstreamDep, p: Admin) -> TaxaImported:
     """Body: CSV text, header `name,rank,parent,aphia_id`."""
-    return await downstream.catalog.call(
-        "POST", "/v1/taxa/import", content=await request.body(),
-        headers={"Content-Type": "text/csv"}, actor=p.annotator_id,
-    )
+    return await downstream.catalog.import_taxa(await request.body(), p.annotator_id)
 
 
 @router.put("/taxa/{taxon_id}", response_model=TaxonUpdated)
 async def update_taxon(
     taxon_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin, body: TaxonIn,
-) -> Any:
-    taxon = await downstream.catalog.call(
-        "PUT", f"/v1/taxa/{taxon_id}", json=body.model_dump(), actor=p.annotator_id
-    )
-    await sync_ids(downstream, active_model, taxon["relabelled_image_ids"])
+) -> TaxonUpdated:
+    taxon = await downstream.catalog.update_taxon(taxon_id, body, p.annotator_id)
+    await sync_ids(downstream, active_model, taxon.relabelled_image_ids)
     return taxon
 
 
 @router.delete("/taxa/{taxon_id}", status_code=204)
 async def delete_taxon(taxon_id: int, downstream: DownstreamDep, p: Admin) -> Response:
-    await downstream.catalog.call("DELETE", f"/v1/taxa/{taxon_id}", actor=p.annotator_id)
+    await downstream.catalog.delete_taxon(taxon_id, p.annotator_id)
     return Response(status_code=204)
 
 
 # --- projects, annotators, keys ------------------------------------------------------------
 @router.get("/projects", response_model=ProjectList)
-async def list_projects(downstream: DownstreamDep, _: Viewer) -> Any:
-    return await downstream.catalog.call("GET", "/v1/projects")
+async def list_projects(downstream: DownstreamDep, _: Viewer) -> ProjectList:
+    return await downstream.catalog.projects()
 
 
-@router.post("/projects", status_code=201, response_model=Project)
-async def create_project(downstream: DownstreamDep, p: Admin, body: ProjectCreate) -> Any:
-    return await downstream.catalog.call("POST", "/v1/projects", json=body.model_dump(), actor=p.annotator_id)
+@router.post("/projects", status_code=201, response_model=ProjectPublic)
+async def create_project(downstream: DownstreamDep, p: Admin, body: ProjectCreate) -> ProjectPublic:
+    return await downstream.catalog.create_project(body, p.annotator_id)
 
 
 @router.post("/projects/{project_id}/images", response_model=ImagesMoved)
 async def move_images(
     project_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin, body: ImageIds,
-) -> Any:
-    moved = await downstream.catalog.call(
-        "POST", f"/v1/projects/{project_id}/images", json=body.model_dump(), actor=p.annotator_id
-    )
+) -> ImagesMoved:
+    moved = await downstream.catalog.move_images(project_id, body, p.annotator_id)
     model = await active_model.get()
-    await downstream.search.set_payload(model.name, moved["image_ids"], {"project": str(project_id)})
+    await downstream.search.set_payload(model.name, moved.image_ids, {"project": str(project_id)})
     return moved
 
 
 @router.get("/me", response_model=Me)
-async def me(p: Viewer) -> dict[str, Any]:
-    return {"annotator_id": p.annotator_id, "name": p.name, "institution": p.institution,
-            "role": p.role}
+async def me(p: Viewer) -> Me:
+    return Me(annotator_id=p.annotator_id, name=p.name, institution=p.institution, role=p.role)
 
 
 @router.get("/annotators", response_model=AnnotatorList)
-async def list_annotators(downstream: DownstreamDep, _: Admin) -> Any:
-    return await downstream.catalog.call("GET", "/v1/annotators")
+async def list_annotators(downstream: DownstreamDep, _: Admin) -> AnnotatorList:
+    return await downstream.catalog.annotators()
 
 
 @router.post("/annotators", status_code=201, response_model=AnnotatorPublic)
-async def create_annotator(downstream: DownstreamDep, p: Admin, body: AnnotatorCreate) -> Any:
-    return await downstream.catalog.call(
-        "POST", "/v1/annotators", json=body.model_dump(), actor=p.annotator_id
-    )
+async def create_annotator(downstream: DownstreamDep, p: Admin, body: AnnotatorCreate) -> AnnotatorPublic:
+    return await downstream.catalog.create_annotator(body, p.annotator_id)
 
 
 @router.get("/api-keys", response_model=ApiKeyList)
-async def list_keys(downstream: DownstreamDep, _: Admin) -> Any:
-    return await downstream.catalog.call("GET", "/v1/api-keys")
+async def list_keys(downstream: DownstreamDep, _: Admin) -> ApiKeyList:
+    return await downstream.catalog.api_keys()
 
 
-@router.post("/api-keys", status_code=201, response_model=NewApiKey)
-async def create_key(downstream: DownstreamDep, p: Admin, body: ApiKeyCreate) -> Any:
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_key(downstream: DownstreamDep, p: Admin, body: ApiKeyCreate) -> ApiKeyCreated:
     """Answers the key once, in `key`; only its hash is kept."""
-    return await downstream.catalog.call("POST", "/v1/api-keys", json=body.model_dump(), actor=p.annotator_id)
+    return await downstream.catalog.create_api_key(body, p.annotator_id)
 
 
-@router.post("/api-keys/{key_id}/revoke", response_model=ApiKey)
-async def revoke_key(key_id: int, request: Request, downstream: DownstreamDep, p: Admin) -> Any:
+@router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyPublic)
+async def revoke_key(key_id: int, request: Request, downstream: DownstreamDep, p: Admin) -> ApiKeyPublic:
     """Refused by this gateway at once; by other gateways within AUTH_CACHE_S."""
-    revoked = await downstream.catalog.call("POST", f"/v1/api-keys/{key_id}/revoke", actor=p.annotator_id)
+    revoked = await downstream.catalog.revoke_api_key(key_id, p.annotator_id)
     request.app.state.key_cache.clear()
     return revoked
 
@@ -160,47 +175,46 @@ AFTER_VALIDATION_WAIT_S = 30.0
 
 
 async def _refresh_job(downstream: DownstreamDep, mode: str, project: int | None,
-                       actor: int | None, wait_s: float) -> dict[str, Any]:
+                       actor: int | None, wait_s: float) -> JobStatus:
     job = await downstream.catalog.create_task_job(
         "suggestions", {"mode": mode, "project": project}, f"suggestions refresh ({mode})",
         actor=actor)
-    status = await wait_for_job(downstream.catalog, job["id"], wait_s)
-    task = status["task"]
-    if task["status"] == "failed":
-        raise HTTPException(500, f"suggestions job {job['id']} failed: {task['error']}")
+    status = await wait_for_job(downstream.catalog, job.id, wait_s)
+    if status.task is not None and status.task.status == "failed":
+        raise HTTPException(500, f"suggestions job {job.id} failed: {status.task.error}")
     return status
 
 
 async def _after_validation(downstream: DownstreamDep, active_model: ActiveModelDep,
-                            result: dict[str, Any], actor: int | None) -> dict[str, Any]:
+                            image_ids: list[int], actor: int | None) -> tuple[int | None, int]:
     """Index payloads follow the catalog at once (the outbox makes sure); the suggestions whose
-    neighbourhoods the validations changed are refreshed by an incremental job."""
-    await sync_ids(downstream, active_model, result["image_ids"])
+    neighbourhoods the validations changed are refreshed by an incremental job. Answers what
+    that job changed (None while it still runs) and its id."""
+    await sync_ids(downstream, active_model, image_ids)
     status = await _refresh_job(downstream, "incremental", None, actor, AFTER_VALIDATION_WAIT_S)
-    done = status["finished"]
-    return {**result, "suggestions_changed": status["task"]["result"]["changed"] if done else None,
-            "suggestions_job": status["id"]}
+    result = status.task.result if status.task is not None else None
+    changed = result["changed"] if status.finished and result is not None else None
+    return changed, status.id
 
 
 @router.post("/labels/batch", response_model=LabelsAssigned)
 async def assign_labels(
     body: BatchLabelIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
-) -> dict[str, Any]:
+) -> LabelsAssigned:
     """One taxon and state for every listed image, in one transaction."""
-    result = await downstream.catalog.call(
-        "POST", "/v1/labels/batch", json=body.model_dump(), actor=p.annotator_id,
-        params={"create_taxon": str(p.may("admin")).lower()},
-    )
-    return await _after_validation(downstream, active_model, result, p.annotator_id)
+    result = await downstream.catalog.assign_labels(
+        body.image_ids, body.taxon, body.state, create_taxon=p.may("admin"), actor=p.annotator_id)
+    changed, job = await _after_validation(downstream, active_model, result.image_ids, p.annotator_id)
+    return LabelsAssigned(**dict(result), suggestions_changed=changed, suggestions_job=job)
 
 
 @router.post("/labels/{label_id}/revert", response_model=LabelPublic)
 async def revert_label(
     label_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
-) -> Any:
+) -> LabelPublic:
     """Undo one change of an image's label: it gets back what it had before that change."""
-    label = await downstream.catalog.call("POST", f"/v1/labels/{label_id}/revert", actor=p.annotator_id)
-    await sync_ids(downstream, active_model, [label["image_id"]])
+    label = await downstream.catalog.revert_label(label_id, p.annotator_id)
+    await sync_ids(downstream, active_model, [label.image_id])
     return label
 
 
@@ -212,28 +226,26 @@ async def refresh_suggestions(
     downstream: DownstreamDep, p: Annotator, response: Response,
     project: Annotated[int | None, Query(ge=1)] = None,
     wait_s: Annotated[float, Query(ge=0, le=300, description="how long to wait for the job")] = 60,
-    mode: Literal["full", "incremental"] = "full",
 ) -> dict[str, Any]:
-    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image (or,
-    `incremental`, only where label changes since the last run reach): a job the worker runs;
-    answered once done, or with 202 and the job after `wait_s`."""
-    status = await _refresh_job(downstream, mode, project, p.annotator_id, wait_s)
-    if not status["finished"]:
+    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image: a
+    job the worker runs; answered once done, or with 202 and the job after `wait_s`."""
+    status = await _refresh_job(downstream, "full", project, p.annotator_id, wait_s)
+    if not status.finished:
         response.status_code = 202
-    result = status["task"]["result"] or {}
+    result = (status.task.result if status.task is not None else None) or {}
     return {"images": result.get("images"), "changed": result.get("changed"),
             "calibrated_on": result.get("calibrated_on"),
             "reliability": result.get("reliability", []), "mode": result.get("mode"),
             "revoted": result.get("revoted"), "job": status}
 
 
-@router.post("/reconcile", response_model=Job, status_code=202)
-async def reconcile(body: ReconcileIn, downstream: DownstreamDep, p: Admin) -> dict[str, Any]:
+@router.post("/reconcile", response_model=JobStatus, status_code=202)
+async def reconcile(body: ReconcileIn, downstream: DownstreamDep, p: Admin) -> JobStatus:
     """Compare the catalog with the search index in both directions (a job; `repair` mends what
     differs). Follow it at /api/v1/jobs/{id}; its task's result is the report."""
     job = await downstream.catalog.create_task_job("reconcile", {"repair": body.repair},
                                                    "reconcile", actor=p.annotator_id)
-    return await downstream.catalog.job(job["id"])
+    return await downstream.catalog.job(job.id)
 
 
 @router.get("/suggestions/groups", response_model=SuggestionGroups)
@@ -241,24 +253,20 @@ async def suggestion_groups(
     downstream: DownstreamDep, _: Viewer,
     min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.9,
     project: Annotated[int | None, Query(ge=1)] = None,
-) -> Any:
-    params: dict[str, Any] = {"min_confidence": min_confidence}
-    if project is not None:
-        params["project_id"] = project
-    return await downstream.catalog.call("GET", "/v1/suggestions/groups", params=params)
+) -> SuggestionGroups:
+    return await downstream.catalog.suggestion_groups(min_confidence, project)
 
 
 @router.post("/suggestions/accept", response_model=SuggestionsAccepted)
 async def accept_suggestions(
     body: AcceptIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
-) -> dict[str, Any]:
+) -> SuggestionsAccepted:
     """Validate every image whose suggestion is `taxon` with confidence >= `min_confidence`."""
-    payload = body.model_dump()
-    payload["project_id"] = payload.pop("project")
-    result = await downstream.catalog.call(
-        "POST", "/v1/suggestions/accept", json=payload, actor=p.annotator_id
-    )
-    return await _after_validation(downstream, active_model, result, p.annotator_id)
+    result = await downstream.catalog.accept_suggestions(
+        body.taxon, body.min_confidence, project_id=body.project, instrument=body.instrument,
+        image_ids=body.image_ids, actor=p.annotator_id)
+    changed, job = await _after_validation(downstream, active_model, result.image_ids, p.annotator_id)
+    return SuggestionsAccepted(**dict(result), suggestions_changed=changed, suggestions_job=job)
 
 
 @router.get("/review", response_model=ImagePage)
@@ -269,19 +277,18 @@ async def review_queue(
     taxon: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> ImagePage:
     """Unvalidated images with a suggestion, grouped by suggested taxon, most confident first
     (`order=uncertain`: least confident first, to check)."""
-    params: dict[str, Any] = {"state": "predicted", "order": order, "limit": limit, "offset": offset}
-    params.update({k: v for k, v in (("project_id", project), ("label", taxon)) if v is not None})
-    page = await downstream.catalog.call("GET", "/v1/images", params=params)
-    return {"data": [with_urls(i) for i in page["data"]], "count": page["count"]}
+    page = await downstream.catalog.list_images(limit, offset, state="predicted", order=order,
+                                                project_id=project, label=taxon)
+    return ImagePage(data=[with_urls(i) for i in page.data], count=page.count)
 
 
 @router.post("/similar", response_model=ExampleMatches)
 async def query_by_example(
     body: SimilarIn, downstream: DownstreamDep, active_model: ActiveModelDep, _: Viewer
-) -> dict[str, Any]:
+) -> ExampleMatches:
     """Images most similar to any of the examples (best score over them), filtered, paged."""
     model = await active_model.get()
     conditions: dict[str, str] = {}
@@ -307,20 +314,20 @@ async def query_by_example(
                 best[hit.id] = max(best.get(hit.id, -2.0), hit.score)
     ranked = sorted(best.items(), key=lambda item: -item[1])
     page = ranked[body.offset: body.offset + body.limit]
-    images = {i["id"]: i for i in await downstream.catalog.lookup([i for i, _ in page])}
-    return {
-        "data": [{**images[i], "score": score, "thumbnail_url": thumbnail_url(i)}
-                 for i, score in page if i in images],
-        "offset": body.offset, "more": len(ranked) > body.offset + body.limit,
-    }
+    images = {image.id: image for image in await downstream.catalog.lookup([i for i, _ in page])}
+    return ExampleMatches(
+        data=[ExampleMatch(**dict(images[i]), score=score, thumbnail_url=thumbnail_url(i))
+              for i, score in page if i in images],
+        offset=body.offset, more=len(ranked) > body.offset + body.limit,
+    )
 
 
 @router.get("/label-counts", response_model=LabelCounts)
 async def label_counts(
     downstream: DownstreamDep, _: Viewer, project: Annotated[int | None, Query(ge=1)] = None
-) -> Any:
-    params = {} if project is None else {"project_id": project}
-    return await downstream.catalog.call("GET", "/v1/label-counts", params=params)
+) -> LabelCounts:
+    counts = (await downstream.catalog.label_counts(project)).root
+    return LabelCounts.model_validate(counts)
 
 
 # --- export --------------------------------------------------------------------------------
@@ -331,10 +338,9 @@ async def export_labels(
     states: Annotated[list[LabelState] | None, Query(description="default: validated only")] = None,
     project: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    params: dict[str, Any] = {"states": states or ["validated"]}
-    if project is not None:
-        params["project_id"] = project
-    rows = (await downstream.catalog.call("GET", "/v1/export-rows", params=params))["data"]
+    exported = await downstream.catalog.export_rows(states or ["validated"], project)
+    # The writers take the rows as the catalog's JSON has them (times as ISO 8601 text).
+    rows = [row.model_dump(mode="json") for row in exported.data]
     if format == "csv":
         return Response(export.to_csv(rows), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="nauplius.csv"'})

@@ -1,6 +1,6 @@
 """Similarity search: neighbours of a stored image, or of an uploaded one (nothing stored)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
@@ -10,7 +10,7 @@ from gateway.auth import Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import thumbnail_url
-from gateway.schemas import Neighbours
+from gateway.schemas import Neighbour, Neighbours
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -28,25 +28,18 @@ async def _neighbours(
     label: str | None,
     image_id: int | None = None,
     vector: list[float] | None = None,
-) -> dict[str, Any]:
+) -> Neighbours:
     hits = await downstream.search.query(
         model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label
     )
     hits = [hit for hit in hits if hit.id != image_id]
     images = await downstream.catalog.lookup([hit.id for hit in hits])
-    labels = {image["id"]: image.get("label") for image in images}
-    return {
-        "data": [
-            {
-                "id": hit.id,
-                "score": hit.score,
-                "label": labels[hit.id],
-                "thumbnail_url": thumbnail_url(hit.id),
-            }
-            for hit in hits
-            if hit.id in labels  # indexed but gone from the catalog: not shown
-        ]
-    }
+    labels = {image.id: image.label for image in images}
+    return Neighbours(data=[
+        Neighbour(id=hit.id, score=hit.score, label=labels[hit.id], thumbnail_url=thumbnail_url(hit.id))
+        for hit in hits
+        if hit.id in labels  # indexed but gone from the catalog: not shown
+    ])
 
 
 @router.get("/images/{image_id}/similar", response_model=Neighbours)
@@ -58,7 +51,7 @@ async def similar_images(
     k: K = 10,
     metric: Metric = "cosine",
     label: LabelFilter = None,
-) -> dict[str, Any]:
+) -> Neighbours:
     model = await active_model.get()
     return await _neighbours(downstream, model, k=k, metric=metric, label=label, image_id=image_id)
 
@@ -73,7 +66,7 @@ async def search_by_upload(
     k: K = 10,
     metric: Metric = "cosine",
     label: LabelFilter = None,
-) -> dict[str, Any]:
+) -> Neighbours:
     try:
         data = await read_limited(file, settings.max_upload_bytes)
     except UploadTooLarge:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.catalog import ImagePublic
 from nauplius.core.contracts.search import PointIn
 from nauplius.core.index_sync import payload_of
 
@@ -33,7 +34,7 @@ class Content:
     sha256: str
     fields: dict[str, Any] = field(default_factory=dict)  # catalog form fields, None = absent
     positions: list[int] = field(default_factory=list)  # of the files or items carrying it
-    image: dict[str, Any] | None = None
+    image: ImagePublic | None = None
     duplicate: bool = False
     vector_b64: str | None = None  # float32 bytes in base64, as the embedder gave them
     error: str | None = None
@@ -73,7 +74,7 @@ async def index_contents(
         image = known.get(content.sha256)
         if image is not None:
             content.image, content.duplicate = image, True
-        if reindex or image is None or image.get("indexed_model") != model.name:
+        if reindex or image is None or image.indexed_model != model.name:
             to_embed.append(content)
 
     if to_embed:
@@ -92,12 +93,13 @@ async def index_contents(
               for start in range(0, len(group), STORE_BATCH)]
     await bounded(concurrency, chunks, lambda chunk: _store(downstream, *chunk))
 
-    to_index = [c for c in to_embed if c.vector_b64 is not None and c.image is not None]
+    to_index = [(c.image, c.vector_b64) for c in to_embed
+                if c.image is not None and c.vector_b64 is not None]
     if to_index:
-        points = [PointIn(id=c.image["id"], vector_b64=c.vector_b64, payload=payload_of(c.image))
-                  for c in to_index]
+        points = [PointIn(id=image.id, vector_b64=vector_b64, payload=payload_of(image))
+                  for image, vector_b64 in to_index]
         await downstream.search.upsert(model.name, points)
-        await catalog.mark_indexed_many([c.image["id"] for c in to_index], model.name)
+        await catalog.mark_indexed_many([image.id for image, _ in to_index], model.name)
         log.info("indexed %d images in %s", len(points), model.name)
 
 

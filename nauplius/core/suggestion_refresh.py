@@ -19,6 +19,7 @@ from typing import Any
 
 from nauplius.core.jobs import Progress
 from nauplius.core.clients import Downstream
+from nauplius.core.contracts.catalog import Prediction
 from nauplius.core.suggestions import K, calibrate, fit_calibration, is_correct, reliability_table, vote
 
 CONCURRENCY = 8
@@ -102,7 +103,7 @@ class Refresher:
     async def run(self, incremental: bool) -> RefreshReport:
         catalog = self.downstream.catalog
         watermark = await catalog.last_label_id()
-        stored = await catalog.calibration(self.model)
+        stored = (await catalog.calibration(self.model)).calibration
         parents = await catalog.taxon_parents()
         if incremental and stored is not None and "watermark" in stored and "votes" in stored:
             report = await self._incremental(stored, watermark, parents)
@@ -185,7 +186,7 @@ class Refresher:
     async def _suggest(self, ids: list[int], calibration: dict[str, Any],
                        parents: dict[str, str | None]) -> int:
         votes = await self._votes(ids, parents)
-        predictions = [{"image_id": i, "taxon": v.taxon,
-                        "confidence": round(calibrate(calibration, v.share), 4)}
+        predictions = [Prediction(image_id=i, taxon=v.taxon,
+                                  confidence=round(calibrate(calibration, v.share), 4))
                        for i, v in votes.items() if v is not None]
         return await self.downstream.catalog.store_predictions(predictions)

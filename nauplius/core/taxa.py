@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from nauplius.core.clients.catalog import CatalogClient
+from nauplius.core.contracts.catalog import TaxonIn
 from nauplius.core.errors import DownstreamRejected
 
 
@@ -14,7 +15,7 @@ async def ensure_taxa(catalog: CatalogClient, names: Iterable[str | None], actor
     known = set(await catalog.taxon_parents())
     for name in sorted(wanted - known):
         try:
-            await catalog.create_taxon(name, actor)
+            await catalog.create_taxon(TaxonIn(name=name), actor)
         except DownstreamRejected as exc:
             if exc.status_code != 409:  # 409: a concurrent upload added it first
                 raise

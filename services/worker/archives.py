@@ -12,6 +12,7 @@ import anyio
 
 from nauplius.core.jobs import Progress
 from nauplius.core.clients.catalog import CatalogClient
+from nauplius.core.contracts.catalog import ClaimedTask
 from nauplius.core.taxa import ensure_taxa
 from nauplius.formats.discover import read_archive
 from nauplius.formats.items import IngestItem, Refused
@@ -28,11 +29,11 @@ def _chunks(found: Iterator[Found]) -> Iterator[list[Found]]:
         yield chunk
 
 
-async def unpack_archive_job(catalog: CatalogClient, task: dict[str, Any],
+async def unpack_archive_job(catalog: CatalogClient, task: ClaimedTask,
                              progress: Progress) -> dict[str, Any]:
-    job_id, params = task["id"], task["params"]
+    job_id, params = task.id, task.params
     # A retried task skips what an earlier attempt already recorded.
-    already = int(task.get("progress_done") or 0)
+    already = task.progress_done
     defaults = {key: params.get(key) for key in ("label", "instrument", "sample")}
     sent = refused = 0
     with tempfile.TemporaryDirectory(prefix="nauplius-archive-") as folder:
@@ -52,7 +53,7 @@ async def unpack_archive_job(catalog: CatalogClient, task: dict[str, Any],
                     if value is not None and not entry.get(key):
                         entry[key] = value
             if params.get("create_taxa"):
-                await ensure_taxa(catalog, (e.get("label") for e in entries), task["created_by"])
+                await ensure_taxa(catalog, (e.get("label") for e in entries), task.created_by)
             await catalog.add_job_items(job_id, parts, entries, not_read)
             sent += len(parts)
             refused += len(not_read)

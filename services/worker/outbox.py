@@ -30,13 +30,13 @@ class OutboxDrain:
         entries = await catalog.claim_outbox(self.settings.batch_size * 4, self.settings.lease_s)
         if not entries:
             return False
-        versions = [(entry["image"]["id"], entry["version"]) for entry in entries]
+        versions = [(entry.image.id, entry.version) for entry in entries]
         try:
             model = await self.active_model.get()
             await apply_payloads(self.downstream.search, model.name,
-                                 [entry["image"] for entry in entries])
+                                 [entry.image for entry in entries])
         except DownstreamError as exc:
-            attempts = max(entry["attempts"] for entry in entries)
+            attempts = max(entry.attempts for entry in entries)
             log.warning("index payloads of %d images will be retried: %s", len(entries), exc.detail)
             await catalog.settle_outbox([], versions, str(exc.detail),
                                         backoff_s(attempts, self.settings.max_backoff_s))

@@ -7,11 +7,13 @@ indexed again from its stored bytes, the stray point deleted, the payload rewrit
 """
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 from nauplius.core.jobs import Progress
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.catalog import IndexRow
+from nauplius.core.contracts.search import StoredPoint
 from nauplius.core.index_sync import apply_payloads, payload_of
 from nauplius.core.pipeline import Content, index_contents
 
@@ -19,18 +21,19 @@ PAGE = 1000
 EXAMPLES = 20
 CONCURRENCY = 8
 
+T = TypeVar("T")
 
 
-
-async def _catalog_rows(downstream: Downstream) -> AsyncIterator[dict[str, Any]]:
+async def _catalog_rows(downstream: Downstream) -> AsyncIterator[IndexRow]:
     after: int | None = 0
     while after is not None:
-        rows, after = await downstream.catalog.index_rows(after, PAGE)
-        for row in rows:
+        page = await downstream.catalog.index_rows(after, PAGE)
+        for row in page.data:
             yield row
+        after = page.next_after_id
 
 
-async def _index_points(downstream: Downstream, model: str) -> AsyncIterator[Any]:
+async def _index_points(downstream: Downstream, model: str) -> AsyncIterator[StoredPoint]:
     after: int | None = None
     while True:
         page = await downstream.search.scroll(model, after, PAGE)
@@ -41,7 +44,7 @@ async def _index_points(downstream: Downstream, model: str) -> AsyncIterator[Any
         after = page.next_after_id
 
 
-async def _next(iterator: AsyncIterator[Any]) -> Any:
+async def _next(iterator: AsyncIterator[T]) -> T | None:
     return await anext(iterator, None)
 
 
@@ -49,7 +52,7 @@ class Findings:
     def __init__(self) -> None:
         self.missing_vectors: list[int] = []
         self.orphan_points: list[int] = []
-        self.stale: list[dict[str, Any]] = []  # catalog rows whose point disagrees
+        self.stale: list[IndexRow] = []  # catalog rows whose point disagrees
         self.stale_fields: dict[str, int] = {}
 
     def report(self, images: int, points: int) -> dict[str, Any]:
@@ -60,7 +63,7 @@ class Findings:
             "stale_payloads": len(self.stale), "stale_fields": self.stale_fields,
             "examples": {"missing_vectors": self.missing_vectors[:EXAMPLES],
                          "orphan_points": self.orphan_points[:EXAMPLES],
-                         "stale_payloads": [row["id"] for row in self.stale[:EXAMPLES]]},
+                         "stale_payloads": [row.id for row in self.stale[:EXAMPLES]]},
         }
 
 
@@ -73,13 +76,14 @@ async def compare(downstream: Downstream, model: str, progress: Progress) -> tup
     row, point = await _next(catalog), await _next(index)
     seen = 0
     while row is not None or point is not None:
-        if point is None or (row is not None and row["id"] < point.id):
-            found.missing_vectors.append(row["id"])
+        if row is not None and (point is None or row.id < point.id):
+            found.missing_vectors.append(row.id)
             row, seen = await _next(catalog), seen + 1
-        elif row is None or point.id < row["id"]:
+        elif point is not None and (row is None or point.id < row.id):
             found.orphan_points.append(point.id)
             point, seen = await _next(index), seen + 1
         else:
+            assert row is not None and point is not None  # the same id on both sides
             expected = payload_of(row)
             differs = [key for key, value in expected.items() if point.payload.get(key) != value]
             if differs:
@@ -99,9 +103,9 @@ async def _reindex(downstream: Downstream, model: ModelCard, ids: list[int]) -> 
         images = await downstream.catalog.lookup(ids[start:start + 64])
         contents = []
         for image in images:
-            data = await downstream.catalog.image_bytes(image["id"])
-            part = FilePart(image["filename"] or "image", "application/octet-stream", data)
-            contents.append(Content(part, image["sha256"]))
+            data = await downstream.catalog.image_bytes(image.id)
+            part = FilePart(image.filename or "image", "application/octet-stream", data)
+            contents.append(Content(part, image.sha256))
         await index_contents(contents, downstream, model, CONCURRENCY, reindex=True)
         done += sum(content.error is None for content in contents)
     return done

@@ -9,6 +9,7 @@ from typing import Any
 from nauplius.core.jobs import Progress
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
+from nauplius.core.contracts.catalog import ClaimedTask, TaskKind
 from nauplius.core.errors import DownstreamError, DownstreamRejected
 from nauplius.core.suggestion_refresh import Refresher
 from services.worker.archives import unpack_archive_job
@@ -19,7 +20,7 @@ from services.worker.worker import backoff_s
 log = logging.getLogger("nauplius.worker")
 
 
-Handler = Callable[[dict[str, Any], Progress], Awaitable[dict[str, Any]]]
+Handler = Callable[[ClaimedTask, Progress], Awaitable[dict[str, Any]]]
 
 
 class TaskRunner:
@@ -28,7 +29,7 @@ class TaskRunner:
         self.settings = settings
         self.downstream = downstream
         self.active_model = active_model
-        self.handlers: dict[str, Handler] = {
+        self.handlers: dict[TaskKind, Handler] = {
             "archive": self._archive,
             "suggestions": self._suggestions,
             "reconcile": self._reconcile,
@@ -41,19 +42,19 @@ class TaskRunner:
         task = await catalog.claim_task(list(self.handlers), self.settings.lease_s)
         if task is None:
             return False
-        job_id = task["id"]
+        job_id = task.id
 
-        async def progress(done: int, total: int) -> None:
+        async def progress(done: int, total: int | None) -> None:
             await catalog.task_progress(job_id, done, total, self.settings.lease_s)
 
         # The lease is extended by every progress report, and by this heartbeat between them.
         heartbeat = asyncio.create_task(self._heartbeat(job_id))
         try:
-            result = await self.handlers[task["kind"]](task, progress)
+            result = await self.handlers[task.kind](task, progress)
         except DownstreamError as exc:
             await self._settle_failure(task, str(exc.detail), retry=True)
         except Exception as exc:  # a bug or bad input: the job fails with the reason, not the loop
-            log.exception("job %d (%s) failed", job_id, task["kind"])
+            log.exception("job %d (%s) failed", job_id, task.kind)
             await self._settle_failure(task, f"{type(exc).__name__}: {exc}", retry=False)
         else:
             await catalog.finish_task(job_id, "done", result=result)
@@ -71,8 +72,8 @@ class TaskRunner:
             except DownstreamError as exc:
                 log.warning("job %d: lease not extended: %s", job_id, exc.detail)
 
-    async def _settle_failure(self, task: dict[str, Any], reason: str, retry: bool) -> None:
-        job_id, attempts = task["id"], task["attempts"]
+    async def _settle_failure(self, task: ClaimedTask, reason: str, retry: bool) -> None:
+        job_id, attempts = task.id, task.attempts
         if retry and attempts < self.settings.max_attempts:
             log.warning("job %d will be retried: %s", job_id, reason)
             await self.downstream.catalog.finish_task(
@@ -82,20 +83,20 @@ class TaskRunner:
         await self.downstream.catalog.finish_task(
             job_id, "failed", error=reason if not retry else f"gave up after {attempts} attempts: {reason}")
 
-    async def _archive(self, task: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    async def _archive(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         return await unpack_archive_job(self.downstream.catalog, task, progress)
 
-    async def _suggestions(self, task: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    async def _suggestions(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
-        params = task["params"]
+        params = task.params
         refresher = Refresher(self.downstream, model.name, params.get("project"), progress)
         report = await refresher.run(incremental=params.get("mode") == "incremental")
         return report.public()
 
-    async def _reconcile(self, task: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    async def _reconcile(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
         try:
-            return await reconcile(self.downstream, model, bool(task["params"].get("repair")),
+            return await reconcile(self.downstream, model, bool(task.params.get("repair")),
                                    progress)
         except DownstreamRejected as exc:
             raise ValueError(str(exc.detail)) from exc

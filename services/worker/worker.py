@@ -5,14 +5,13 @@ import asyncio
 import base64
 import logging
 from collections import defaultdict
-from typing import Any
-
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.catalog import ClaimedItem, ItemResult
 from nauplius.core.errors import DownstreamError, DownstreamFailed, DownstreamRejected
 from nauplius.core.pipeline import Content, bounded, index_contents
 from services.worker.config import WorkerSettings
-from services.worker.timing import CallTimer
+from services.worker.timing import timed
 
 log = logging.getLogger("nauplius.worker")
 
@@ -28,8 +27,9 @@ class IngestWorker:
         self.settings = settings
         # Seconds spent in calls to each service since start (GET /health shows them).
         self.seconds: defaultdict[str, float] = defaultdict(float)
-        self.downstream = Downstream(*(CallTimer(getattr(downstream, name), name, self.seconds)
-                                       for name in ("embedder", "search", "catalog")))
+        self.downstream = Downstream(timed(downstream.embedder, self.seconds),
+                                     timed(downstream.search, self.seconds),
+                                     timed(downstream.catalog, self.seconds))
         self.active_model = ActiveModel(downstream)
         self.settled = 0
         self.reindexed = 0
@@ -49,7 +49,7 @@ class IngestWorker:
         except DownstreamError as exc:
             log.warning("batch of %d items will be retried: %s", len(items), exc.detail)
             results = [self._retry(item, str(exc.detail)) for item in items]
-        self.settled += await catalog.record_results(results)
+        self.settled += (await catalog.record_results(results)).updated
         return True
 
     async def reindex_once(self) -> bool:
@@ -72,18 +72,18 @@ class IngestWorker:
                     log.info("re-indexed the catalog in %s", model.name)
                 return False
             data = await bounded(self.settings.catalog_concurrency, images,
-                                 lambda image: self._stored_bytes(image["id"]))
-            contents = [Content(FilePart(image["filename"] or "image", "application/octet-stream",
-                                         payload), image["sha256"])
+                                 lambda image: self._stored_bytes(image.id))
+            contents = [Content(FilePart(image.filename or "image", "application/octet-stream",
+                                         payload), image.sha256)
                         for image, payload in zip(images, data) if payload is not None]
             await index_contents(contents, self.downstream, model,
                                  self.settings.catalog_concurrency)
             for content in contents:
                 if content.error is not None:
-                    log.warning("image %s not re-indexed: %s", content.image and content.image["id"],
+                    log.warning("image %s not re-indexed: %s", content.image and content.image.id,
                                 content.error)
             self.reindexed += sum(content.error is None for content in contents)
-            self._reindex_cursor[model.name] = images[-1]["id"]
+            self._reindex_cursor[model.name] = images[-1].id
             return True
 
     async def _stored_bytes(self, image_id: int) -> bytes | None:
@@ -94,42 +94,41 @@ class IngestWorker:
             log.warning("image %d not re-indexed: %s", image_id, exc.detail)
             return None
 
-    def _retry(self, item: dict[str, Any], reason: str) -> dict[str, Any]:
-        if item["attempts"] >= self.settings.max_attempts:
-            return {"id": item["id"], "outcome": "failed",
-                    "error": f"gave up after {item['attempts']} attempts: {reason}"}
-        return {"id": item["id"], "outcome": "retry", "error": reason,
-                "retry_after_s": backoff_s(item["attempts"], self.settings.max_backoff_s)}
+    def _retry(self, item: ClaimedItem, reason: str) -> ItemResult:
+        if item.attempts >= self.settings.max_attempts:
+            return ItemResult(id=item.id, outcome="failed",
+                              error=f"gave up after {item.attempts} attempts: {reason}")
+        return ItemResult(id=item.id, outcome="retry", error=reason,
+                          retry_after_s=backoff_s(item.attempts, self.settings.max_backoff_s))
 
-    async def _process(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _process(self, items: list[ClaimedItem]) -> list[ItemResult]:
         catalog = self.downstream.catalog
         concurrency = self.settings.catalog_concurrency
-        data = [base64.b64decode(item["data"]) if item.get("data") is not None else None
-                for item in items]
+        data: list[bytes | None] = [None if item.data is None else base64.b64decode(item.data)
+                                    for item in items]
         # Bytes the claim did not carry are asked for alone, so a missing file is named.
         missing = [position for position, payload in enumerate(data) if payload is None]
-        fetched = await bounded(concurrency, missing, lambda p: catalog.item_data(items[p]["id"]))
+        fetched = await bounded(concurrency, missing, lambda p: catalog.item_data(items[p].id))
         for position, payload in zip(missing, fetched):
             data[position] = payload
         contents: dict[str, Content] = {}
-        for position, (item, payload) in enumerate(zip(items, data)):
-            if item["sha256"] not in contents:
-                fields = {k: item["fields"].get(k) for k in FORM_FIELDS}
-                part = FilePart(item["filename"] or "item", "application/octet-stream", payload)
-                contents[item["sha256"]] = Content(part, item["sha256"], fields,
-                                                   actor=item.get("created_by"))
-            contents[item["sha256"]].positions.append(position)
+        for position, (item, payload) in enumerate(zip(items, data, strict=True)):
+            assert item.sha256 is not None and payload is not None  # staged items have both
+            if item.sha256 not in contents:
+                fields = {k: item.fields.get(k) for k in FORM_FIELDS}
+                part = FilePart(item.filename or "item", "application/octet-stream", payload)
+                contents[item.sha256] = Content(part, item.sha256, fields, actor=item.created_by)
+            contents[item.sha256].positions.append(position)
         model = await self.active_model.get()
         await index_contents(list(contents.values()), self.downstream, model, concurrency)
-        results: list[dict[str, Any]] = []
+        results: list[ItemResult] = []
         for content in contents.values():
             for position in content.positions:
-                item_id = items[position]["id"]
+                item_id = items[position].id
                 if content.error is not None:
-                    results.append({"id": item_id, "outcome": "failed", "error": content.error})
+                    results.append(ItemResult(id=item_id, outcome="failed", error=content.error))
                 else:
                     assert content.image is not None
                     # The catalog decides done or duplicate: it knows which item counted it first.
-                    results.append({"id": item_id, "outcome": "done",
-                                    "image_id": content.image["id"]})
+                    results.append(ItemResult(id=item_id, outcome="done", image_id=content.image.id))
         return results

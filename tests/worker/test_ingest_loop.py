@@ -250,7 +250,8 @@ async def test_the_loop_outlasts_a_catalog_outage_and_then_finishes_the_job(
         assert not loop.done() and worker.settled == 0
         services.down.clear()
         async with asyncio.timeout(60):
-            while not (await job_status(catalog, job_id))["finished"]:
+            # The catalog records the results before the worker has its answer: wait for both.
+            while not (await job_status(catalog, job_id))["finished"] or worker.settled < 3:
                 await asyncio.sleep(0.05)
     finally:
         loop.cancel()

@@ -1,14 +1,17 @@
-"""What every internal-service client shares: one httpx.AsyncClient, failures as named errors.
+"""What every internal-service client shares: one httpx.AsyncClient, failures as named errors,
+answers checked against the serving side's contract models.
 
 Every call goes through `ServiceClient._send`, which turns transport failures and error statuses
-into the named exceptions of `nauplius.core.errors`.
+into the named exceptions of `nauplius.core.errors`; `_ask` validates the answer's JSON as a
+contract model, and an answer that does not fit it is the service's failure (DownstreamFailed).
 """
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from nauplius.core.errors import (
     DownstreamFailed,
@@ -18,6 +21,7 @@ from nauplius.core.errors import (
 )
 
 Json = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,8 @@ class ServiceClient:
         self._http = http
         self._base = base_url.rstrip("/")
 
-    async def _send(
-        self, method: str, path: str, *, not_found_ok: bool = False, stream: bool = False, **kw: Any
-    ) -> httpx.Response | None:
+    async def _send(self, method: str, path: str, *, stream: bool = False, **kw: Any) -> httpx.Response:
+        """The successful response; any other ends in one of the Downstream* errors."""
         request = self._http.build_request(method, self._base + path, **kw)
         try:
             response = await self._http.send(request, stream=stream)
@@ -73,20 +76,9 @@ class ServiceClient:
         if stream:
             await response.aread()
             await response.aclose()
-        if response.status_code == 404 and not_found_ok:
-            return None
         if 400 <= response.status_code < 500:
             raise DownstreamRejected(self.service, response.status_code, _detail_of(response))
         raise DownstreamFailed(self.service, response.status_code)
-
-    async def _call(self, method: str, path: str, **kw: Any) -> Any:
-        response = await self._send(method, path, **kw)
-        assert response is not None
-        return self._json(response)
-
-    async def _call_or_none(self, method: str, path: str, **kw: Any) -> Any:
-        response = await self._send(method, path, not_found_ok=True, **kw)
-        return None if response is None else self._json(response)
 
     def _json(self, response: httpx.Response) -> Any:
         try:
@@ -94,11 +86,33 @@ class ServiceClient:
         except ValueError as exc:
             raise DownstreamFailed(self.service, response.status_code) from exc
 
+    def _validated(self, answer: type[M], response: httpx.Response) -> M:
+        try:
+            return answer.model_validate(self._json(response))
+        except ValidationError as exc:  # not the contract's answer: a failure of the service
+            raise DownstreamFailed(self.service, response.status_code) from exc
+
+    async def _ask(self, answer: type[M], method: str, path: str, **kw: Any) -> M:
+        """The answer to one call, as the contract model the route answers."""
+        return self._validated(answer, await self._send(method, path, **kw))
+
+    async def _ask_or_none(self, answer: type[M], method: str, path: str, **kw: Any) -> M | None:
+        """As `_ask`, but None where the service answers 404 (nothing there)."""
+        try:
+            return await self._ask(answer, method, path, **kw)
+        except DownstreamRejected as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
     async def _stream(self, path: str) -> ByteStream:
         response = await self._send("GET", path, stream=True)
-        assert response is not None
         media_type = response.headers.get("content-type", "application/octet-stream")
         return ByteStream(media_type, response.aiter_bytes(), response)
 
     async def health(self, timeout_s: float) -> Json:
-        return await self._call("GET", "/health", timeout=timeout_s)
+        """The service's /health answer, whatever its shape (each service has its own)."""
+        body = self._json(await self._send("GET", "/health", timeout=timeout_s))
+        if not isinstance(body, dict):
+            raise DownstreamFailed(self.service, 200)
+        return body

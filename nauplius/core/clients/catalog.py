@@ -1,25 +1,102 @@
-"""Client of the catalog service (images, labels, taxonomy, access, jobs)."""
+"""Client of the catalog service (images, labels, taxonomy, access, jobs).
+
+One named method per catalog route; each answers the model of `nauplius.core.contracts.catalog`
+the route answers. Methods of routes that record who wrote take `actor` (an annotator id), sent as
+the `X-Nauplius-Annotator` header.
+"""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nauplius.core.clients.base import ByteStream, FilePart, Json, ServiceClient
+from nauplius.core.clients.base import ByteStream, FilePart, Json, M, ServiceClient
+from nauplius.core.contracts.catalog import (
+    AnnotatorCreate,
+    AnnotatorList,
+    AnnotatorPublic,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyPublic,
+    Calibration,
+    ClaimedItem,
+    ClaimedItems,
+    ClaimedTask,
+    ExportRows,
+    ImageIds,
+    ImageList,
+    ImageLookup,
+    ImagePublic,
+    ImagesMoved,
+    IndexedMany,
+    IndexRows,
+    ItemResult,
+    JobItemsAdded,
+    JobList,
+    JobStatus,
+    LabelChanges,
+    LabelCounts,
+    LabelHistory,
+    LabelledRows,
+    LabelPublic,
+    LabelsAssigned,
+    LabelState,
+    OutboxEntries,
+    OutboxEntry,
+    OutboxSettled,
+    OutboxStatus,
+    Prediction,
+    PredictionsWritten,
+    Principal,
+    ProjectCreate,
+    ProjectList,
+    ProjectPublic,
+    ResultsRecorded,
+    StoredCalibration,
+    SuggestionGroups,
+    SuggestionsAccepted,
+    TaskClaim,
+    TaskKind,
+    TaxaImported,
+    TaxonIn,
+    TaxonList,
+    TaxonPublic,
+    TaxonUpdated,
+    UploadedBatch,
+)
+
+# Predictions per store request (the catalog takes at most 10,000).
+PREDICTION_BATCH = 5000
+# Rows per page when a method pages through the catalog for its caller.
+PAGE = 10_000
 
 
 @dataclass(frozen=True)
 class StoredImage:
-    image: Json
+    image: ImagePublic
     duplicate: bool
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters without the absent (None) ones."""
+    return {key: value for key, value in params.items() if value is not None}
 
 
 class CatalogClient(ServiceClient):
     service = "catalog"
 
-    async def by_sha256(self, sha256: str) -> Json | None:
-        return await self._call_or_none("GET", f"/v1/images/by-sha256/{sha256}")
+    async def _write(self, answer: type[M], method: str, path: str, actor: int | None,
+                     **kw: Any) -> M:
+        """A call whose writes the catalog records as `actor`'s."""
+        if actor is not None:
+            kw["headers"] = {**kw.get("headers", {}), "X-Nauplius-Annotator": str(actor)}
+        return await self._ask(answer, method, path, **kw)
+
+    # --- images ------------------------------------------------------------------------------
+    async def by_sha256(self, sha256: str) -> ImagePublic | None:
+        return await self._ask_or_none(ImagePublic, "GET", f"/v1/images/by-sha256/{sha256}")
 
     async def store_many(
         self, files: list[tuple[FilePart, dict[str, Any]]], actor: int | None = None
@@ -27,106 +104,64 @@ class CatalogClient(ServiceClient):
         """Store a batch in one request: per file the stored image, or the reason it was refused.
         Fields are those of `POST /v1/images` (None = absent; metadata may be a dict)."""
         entries = [{k: v for k, v in fields.items() if v is not None} for _, fields in files]
-        body = await self.call(
-            "POST", "/v1/images/batch",
+        batch = await self._write(
+            UploadedBatch, "POST", "/v1/images/batch", actor,
             files=[("files", (f.filename, f.data, f.content_type)) for f, _ in files],
-            data={"items": json.dumps(entries)}, actor=actor,
+            data={"items": json.dumps(entries)},
         )
         results: list[StoredImage | str] = []
-        for entry in body["data"]:
-            if entry["image"] is None:
-                results.append(entry["error"])
+        for entry in batch.data:
+            if entry.image is None:
+                results.append(entry.error or "refused")
             else:
-                image = entry["image"]
-                results.append(StoredImage(image, bool(image.pop("duplicate", False))))
+                image = ImagePublic.model_validate(entry.image.model_dump(exclude={"duplicate"}))
+                results.append(StoredImage(image, entry.image.duplicate))
         return results
 
-    async def by_sha256_many(self, sha256s: list[str]) -> dict[str, Json]:
+    async def by_sha256_many(self, sha256s: list[str]) -> dict[str, ImagePublic]:
         """The known images among these contents, by sha256 (one call)."""
         if not sha256s:
             return {}
-        body = await self._call("POST", "/v1/images/by-sha256", json={"sha256": sha256s})
-        return {image["sha256"]: image for image in body["data"]}
+        found = await self._ask(ImageLookup, "POST", "/v1/images/by-sha256", json={"sha256": sha256s})
+        return {image.sha256: image for image in found.data}
 
-    async def mark_indexed_many(self, image_ids: list[int], model: str) -> int:
-        body = await self._call("POST", "/v1/images/indexed", json={"ids": image_ids, "model": model})
-        return int(body["updated"])
+    async def mark_indexed_many(self, image_ids: list[int], model: str) -> IndexedMany:
+        return await self._ask(IndexedMany, "POST", "/v1/images/indexed",
+                               json={"ids": image_ids, "model": model})
 
-    async def mark_indexed(self, image_id: int, model: str) -> None:
-        await self._call("POST", f"/v1/images/{image_id}/indexed", json={"model": model})
+    async def mark_indexed(self, image_id: int, model: str) -> ImagePublic:
+        return await self._ask(ImagePublic, "POST", f"/v1/images/{image_id}/indexed",
+                               json={"model": model})
 
-    async def list_images(self, limit: int, offset: int) -> Json:
-        return await self._call("GET", "/v1/images", params={"limit": limit, "offset": offset})
+    async def list_images(
+        self, limit: int, offset: int = 0, *, project_id: int | None = None,
+        state: LabelState | None = None, label: str | None = None, instrument: str | None = None,
+        min_confidence: float | None = None, order: str | None = None,
+    ) -> ImageList:
+        """A page of images; `order=confident|uncertain` with `state=predicted` is the review queue."""
+        params = _present({"limit": limit, "offset": offset, "project_id": project_id,
+                           "state": state, "label": label, "instrument": instrument,
+                           "min_confidence": min_confidence, "order": order})
+        return await self._ask(ImageList, "GET", "/v1/images", params=params)
 
-    async def get(self, image_id: int) -> Json:
-        return await self._call("GET", f"/v1/images/{image_id}")
+    async def count_images(self) -> int:
+        return (await self.list_images(1)).count
 
-    async def lookup(self, ids: list[int]) -> list[Json]:
+    async def get(self, image_id: int) -> ImagePublic:
+        return await self._ask(ImagePublic, "GET", f"/v1/images/{image_id}")
+
+    async def lookup(self, ids: list[int]) -> list[ImagePublic]:
         if not ids:
             return []
-        body = await self._call("POST", "/v1/images/lookup", json={"ids": ids})
-        return body["data"]
+        return (await self._ask(ImageLookup, "POST", "/v1/images/lookup", json={"ids": ids})).data
 
-    async def set_label(self, image_id: int, taxon: str, annotator: str | None) -> Json:
-        body = {"taxon": taxon, "annotator": annotator, "state": "validated"}
-        return await self._call("PUT", f"/v1/images/{image_id}/label", json=body)
-
-    async def labels(self, image_id: int) -> Json:
-        return await self._call("GET", f"/v1/images/{image_id}/labels")
-
-    # --- ingest jobs -------------------------------------------------------------------------
-    async def create_job(self, source: str | None, actor: int | None = None) -> Json:
-        return await self.call("POST", "/v1/jobs", json={"source": source}, actor=actor)
-
-    async def add_job_items(
-        self, job_id: int, files: list[FilePart], items: list[Json], refused: list[Json]
-    ) -> Json:
-        parts = [("files", (f.filename, f.data, f.content_type)) for f in files]
-        data = {"items": json.dumps(items), "refused": json.dumps(refused)}
-        return await self._call("POST", f"/v1/jobs/{job_id}/items", files=parts or None, data=data)
-
-    async def close_job(self, job_id: int) -> Json:
-        return await self._call("POST", f"/v1/jobs/{job_id}/close")
-
-    async def job(self, job_id: int) -> Json:
-        return await self._call("GET", f"/v1/jobs/{job_id}")
-
-    async def list_jobs(self, running: bool, limit: int) -> Json:
-        params = {"running": str(running).lower(), "limit": limit}
-        return await self._call("GET", "/v1/jobs", params=params)
-
-    async def claim_items(self, limit: int, lease_s: float, with_data: bool = False) -> list[Json]:
-        """Claimed items; with_data adds each one's staged bytes as base64 `data` (None if none)."""
-        body = await self._call("POST", "/v1/jobs/claim",
-                                json={"limit": limit, "lease_s": lease_s, "with_data": with_data})
-        return body["data"]
-
-    async def unindexed(self, model: str, after_id: int, limit: int) -> list[Json]:
-        body = await self._call("GET", "/v1/images/unindexed",
+    async def unindexed(self, model: str, after_id: int, limit: int) -> list[ImagePublic]:
+        found = await self._ask(ImageLookup, "GET", "/v1/images/unindexed",
                                 params={"model": model, "after_id": after_id, "limit": limit})
-        return body["data"]
+        return found.data
 
     async def image_bytes(self, image_id: int) -> bytes:
-        response = await self._send("GET", f"/v1/images/{image_id}/file")
-        assert response is not None
-        return response.content
-
-    async def item_data(self, item_id: int) -> bytes:
-        response = await self._send("GET", f"/v1/jobs/items/{item_id}/data")
-        assert response is not None
-        return response.content
-
-    async def record_results(self, results: list[Json]) -> int:
-        body = await self._call("POST", "/v1/jobs/items/results", json={"results": results})
-        return int(body["updated"])
-
-    async def call(self, method: str, path: str, *, actor: int | None = None, **kw: Any) -> Any:
-        """Any catalog route, recording `actor` (an annotator id) as who wrote."""
-        if actor is not None:
-            kw["headers"] = {**kw.get("headers", {}), "X-Nauplius-Annotator": str(actor)}
-        response = await self._send(method, path, **kw)
-        assert response is not None
-        return None if response.status_code == 204 else self._json(response)
+        return (await self._send("GET", f"/v1/images/{image_id}/file")).content
 
     async def file(self, image_id: int) -> ByteStream:
         return await self._stream(f"/v1/images/{image_id}/file")
@@ -134,18 +169,166 @@ class CatalogClient(ServiceClient):
     async def thumbnail(self, image_id: int) -> ByteStream:
         return await self._stream(f"/v1/images/{image_id}/thumbnail")
 
+    async def index_rows(self, after_id: int, limit: int) -> IndexRows:
+        """Every image's id and payload fields in id order, a page from `after_id` on."""
+        return await self._ask(IndexRows, "GET", "/v1/images/index-rows",
+                               params={"after_id": after_id, "limit": limit})
+
+    async def labelled_rows(self, states: Sequence[LabelState], *, project_id: int | None,
+                            after_id: int, limit: int, human_only: bool) -> LabelledRows:
+        params = _present({"states": list(states), "project_id": project_id, "after_id": after_id,
+                           "limit": limit, "human_only": human_only})
+        return await self._ask(LabelledRows, "GET", "/v1/images/labels", params=params)
+
+    # --- labels ------------------------------------------------------------------------------
+    async def set_label(self, image_id: int, taxon: str, annotator: str | None,
+                        state: LabelState = "validated", *, create_taxon: bool = False,
+                        actor: int | None = None) -> ImagePublic:
+        """`create_taxon` adds a taxon missing from the tree (an admin's label)."""
+        body = {"taxon": taxon, "annotator": annotator, "state": state}
+        return await self._write(ImagePublic, "PUT", f"/v1/images/{image_id}/label", actor, json=body,
+                                 params={"create_taxon": str(create_taxon).lower()})
+
+    async def labels(self, image_id: int) -> LabelHistory:
+        return await self._ask(LabelHistory, "GET", f"/v1/images/{image_id}/labels")
+
+    async def assign_labels(self, image_ids: list[int], taxon: str | None, state: LabelState, *,
+                            create_taxon: bool = False, actor: int | None = None) -> LabelsAssigned:
+        """One taxon and state for every listed image, in one transaction."""
+        body = {"image_ids": image_ids, "taxon": taxon, "state": state}
+        return await self._write(LabelsAssigned, "POST", "/v1/labels/batch", actor, json=body,
+                                 params={"create_taxon": str(create_taxon).lower()})
+
+    async def revert_label(self, label_id: int, actor: int | None) -> LabelPublic:
+        return await self._write(LabelPublic, "POST", f"/v1/labels/{label_id}/revert", actor)
+
+    async def label_changes(self, after_label_id: int, limit: int) -> LabelChanges:
+        return await self._ask(LabelChanges, "GET", "/v1/labels/changes",
+                               params={"after_label_id": after_label_id, "limit": limit})
+
+    async def last_label_id(self) -> int:
+        return (await self.label_changes(0, 0)).last_label_id
+
+    async def label_changes_since(self, label_id: int) -> list[int]:
+        """Images whose label a person (or an accept) changed after that label id."""
+        ids: set[int] = set()
+        while True:
+            page = await self.label_changes(label_id, PAGE)
+            ids.update(page.image_ids)
+            if page.next_after_label_id is None:
+                return sorted(ids)
+            label_id = page.next_after_label_id
+
+    async def label_counts(self, project_id: int | None = None) -> LabelCounts:
+        return await self._ask(LabelCounts, "GET", "/v1/label-counts",
+                               params=_present({"project_id": project_id}))
+
+    async def export_rows(self, states: Sequence[LabelState], project_id: int | None) -> ExportRows:
+        params = _present({"states": list(states), "project_id": project_id})
+        return await self._ask(ExportRows, "GET", "/v1/export-rows", params=params)
+
+    # --- taxa --------------------------------------------------------------------------------
+    async def taxa(self) -> TaxonList:
+        return await self._ask(TaxonList, "GET", "/v1/taxa")
+
+    async def taxon_parents(self) -> dict[str, str | None]:
+        return {taxon.name: taxon.parent for taxon in (await self.taxa()).data}
+
+    async def create_taxon(self, taxon: TaxonIn, actor: int | None) -> TaxonPublic:
+        return await self._write(TaxonPublic, "POST", "/v1/taxa", actor, json=taxon.model_dump())
+
+    async def import_taxa(self, csv: bytes, actor: int | None) -> TaxaImported:
+        """CSV text, header `name,rank,parent,aphia_id`."""
+        return await self._write(TaxaImported, "POST", "/v1/taxa/import", actor, content=csv,
+                                 headers={"Content-Type": "text/csv"})
+
+    async def update_taxon(self, taxon_id: int, taxon: TaxonIn, actor: int | None) -> TaxonUpdated:
+        return await self._write(TaxonUpdated, "PUT", f"/v1/taxa/{taxon_id}", actor,
+                                 json=taxon.model_dump())
+
+    async def delete_taxon(self, taxon_id: int, actor: int | None) -> None:
+        headers = {} if actor is None else {"X-Nauplius-Annotator": str(actor)}
+        await self._send("DELETE", f"/v1/taxa/{taxon_id}", headers=headers)
+
+    # --- projects, annotators, API keys ------------------------------------------------------
+    async def projects(self) -> ProjectList:
+        return await self._ask(ProjectList, "GET", "/v1/projects")
+
+    async def create_project(self, project: ProjectCreate, actor: int | None) -> ProjectPublic:
+        return await self._write(ProjectPublic, "POST", "/v1/projects", actor, json=project.model_dump())
+
+    async def move_images(self, project_id: int, images: ImageIds, actor: int | None) -> ImagesMoved:
+        return await self._write(ImagesMoved, "POST", f"/v1/projects/{project_id}/images", actor,
+                                 json=images.model_dump())
+
+    async def annotators(self) -> AnnotatorList:
+        return await self._ask(AnnotatorList, "GET", "/v1/annotators")
+
+    async def create_annotator(self, annotator: AnnotatorCreate, actor: int | None) -> AnnotatorPublic:
+        return await self._write(AnnotatorPublic, "POST", "/v1/annotators", actor,
+                                 json=annotator.model_dump())
+
+    async def api_keys(self) -> ApiKeyList:
+        return await self._ask(ApiKeyList, "GET", "/v1/api-keys")
+
+    async def create_api_key(self, key: ApiKeyCreate, actor: int | None) -> ApiKeyCreated:
+        """The key itself is in this answer only; the catalog keeps its hash."""
+        return await self._write(ApiKeyCreated, "POST", "/v1/api-keys", actor, json=key.model_dump())
+
+    async def revoke_api_key(self, key_id: int, actor: int | None) -> ApiKeyPublic:
+        return await self._write(ApiKeyPublic, "POST", f"/v1/api-keys/{key_id}/revoke", actor)
+
+    async def principal(self, key_hash: str) -> Principal | None:
+        """Who the key with this sha256 speaks for; None for an unknown or revoked key."""
+        return await self._ask_or_none(Principal, "GET", f"/v1/api-keys/by-hash/{key_hash}")
+
+    # --- ingest jobs -------------------------------------------------------------------------
+    async def create_job(self, source: str | None, actor: int | None = None) -> JobStatus:
+        return await self._write(JobStatus, "POST", "/v1/jobs", actor, json={"source": source})
+
+    async def add_job_items(
+        self, job_id: int, files: list[FilePart], items: list[Json], refused: list[Json]
+    ) -> JobItemsAdded:
+        parts = [("files", (f.filename, f.data, f.content_type)) for f in files]
+        data = {"items": json.dumps(items), "refused": json.dumps(refused)}
+        return await self._ask(JobItemsAdded, "POST", f"/v1/jobs/{job_id}/items",
+                               files=parts or None, data=data)
+
+    async def close_job(self, job_id: int) -> JobStatus:
+        return await self._ask(JobStatus, "POST", f"/v1/jobs/{job_id}/close")
+
+    async def job(self, job_id: int) -> JobStatus:
+        return await self._ask(JobStatus, "GET", f"/v1/jobs/{job_id}")
+
+    async def list_jobs(self, running: bool, limit: int) -> JobList:
+        params = {"running": str(running).lower(), "limit": limit}
+        return await self._ask(JobList, "GET", "/v1/jobs", params=params)
+
+    async def claim_items(self, limit: int, lease_s: float, with_data: bool = False) -> list[ClaimedItem]:
+        """Claimed items; with_data adds each one's staged bytes as base64 `data` (None if none)."""
+        claimed = await self._ask(ClaimedItems, "POST", "/v1/jobs/claim",
+                                  json={"limit": limit, "lease_s": lease_s, "with_data": with_data})
+        return claimed.data
+
+    async def item_data(self, item_id: int) -> bytes:
+        return (await self._send("GET", f"/v1/jobs/items/{item_id}/data")).content
+
+    async def record_results(self, results: Sequence[ItemResult]) -> ResultsRecorded:
+        body = {"results": [result.model_dump(mode="json") for result in results]}
+        return await self._ask(ResultsRecorded, "POST", "/v1/jobs/items/results", json=body)
+
     # --- job tasks (archive, suggestions, reconcile) -------------------------------------------
-    async def create_task_job(self, kind: str, params: Json, source: str | None,
-                              actor: int | None = None) -> Json:
+    async def create_task_job(self, kind: TaskKind, params: Json, source: str | None,
+                              actor: int | None = None) -> JobStatus:
         """A job whose work is its own task, claimed by a worker (`kind` archive|suggestions|
         reconcile). An archive job stays open until its archive is uploaded and unpacked."""
-        return await self.call("POST", "/v1/jobs", json={"source": source, "kind": kind,
-                                                         "params": params}, actor=actor)
+        return await self._write(JobStatus, "POST", "/v1/jobs", actor,
+                                 json={"source": source, "kind": kind, "params": params})
 
-    async def upload_archive(self, job_id: int, chunks: AsyncIterator[bytes]) -> Json:
+    async def upload_archive(self, job_id: int, chunks: AsyncIterator[bytes]) -> JobStatus:
         """Stream an archive into the job's staging (nothing is held in memory)."""
-        return await self._call("PUT", f"/v1/jobs/{job_id}/archive", content=chunks,
-                                headers={"Content-Type": "application/octet-stream"})
+        return await self._ask(JobStatus, "PUT", f"/v1/jobs/{job_id}/archive", content=chunks,
+                               headers={"Content-Type": "application/octet-stream"})
 
     async def download_archive(self, job_id: int, path: Path) -> None:
         stream = await self._stream(f"/v1/jobs/{job_id}/archive")
@@ -156,112 +339,92 @@ class CatalogClient(ServiceClient):
         finally:
             await stream.aclose()
 
-    async def claim_task(self, kinds: list[str], lease_s: float) -> Json | None:
-        body = await self._call("POST", "/v1/jobs/tasks/claim",
+    async def claim_task(self, kinds: list[TaskKind], lease_s: float) -> ClaimedTask | None:
+        claim = await self._ask(TaskClaim, "POST", "/v1/jobs/tasks/claim",
                                 json={"kinds": kinds, "lease_s": lease_s})
-        return body["task"]
+        return claim.task
 
     async def task_progress(self, job_id: int, done: int | None, total: int | None,
-                            lease_s: float) -> None:
-        await self._call("POST", f"/v1/jobs/{job_id}/task/progress",
-                         json={"done": done, "total": total, "lease_s": lease_s})
+                            lease_s: float) -> JobStatus:
+        return await self._ask(JobStatus, "POST", f"/v1/jobs/{job_id}/task/progress",
+                               json={"done": done, "total": total, "lease_s": lease_s})
 
     async def finish_task(self, job_id: int, outcome: str, *, error: str | None = None,
-                          result: Json | None = None, retry_after_s: float = 0.0) -> None:
-        await self._call("POST", f"/v1/jobs/{job_id}/task/result",
-                         json={"outcome": outcome, "error": error, "result": result,
-                               "retry_after_s": retry_after_s})
+                          result: Json | None = None, retry_after_s: float = 0.0) -> JobStatus:
+        return await self._ask(JobStatus, "POST", f"/v1/jobs/{job_id}/task/result",
+                               json={"outcome": outcome, "error": error, "result": result,
+                                     "retry_after_s": retry_after_s})
 
-    # --- index outbox and reconciliation -------------------------------------------------------
-    async def claim_outbox(self, limit: int, lease_s: float) -> list[Json]:
-        body = await self._call("POST", "/v1/index-outbox/claim",
-                                json={"limit": limit, "lease_s": lease_s})
-        return body["data"]
+    # --- index outbox ------------------------------------------------------------------------
+    async def claim_outbox(self, limit: int, lease_s: float) -> list[OutboxEntry]:
+        claimed = await self._ask(OutboxEntries, "POST", "/v1/index-outbox/claim",
+                                  json={"limit": limit, "lease_s": lease_s})
+        return claimed.data
 
     async def settle_outbox(self, done: list[tuple[int, int]], retry: list[tuple[int, int]],
-                            error: str | None, retry_after_s: float) -> None:
+                            error: str | None, retry_after_s: float) -> OutboxSettled:
         """Entries as (image id, version): done ones are removed unless changed meanwhile."""
         def entries(pairs: list[tuple[int, int]]) -> list[Json]:
             return [{"image_id": image_id, "version": version} for image_id, version in pairs]
 
-        await self._call("POST", "/v1/index-outbox/settle",
-                         json={"done": entries(done), "retry": entries(retry), "error": error,
-                               "retry_after_s": retry_after_s})
+        return await self._ask(OutboxSettled, "POST", "/v1/index-outbox/settle",
+                               json={"done": entries(done), "retry": entries(retry), "error": error,
+                                     "retry_after_s": retry_after_s})
 
     async def outbox_pending(self) -> int:
-        return int((await self._call("GET", "/v1/index-outbox"))["pending"])
-
-    async def index_rows(self, after_id: int, limit: int) -> tuple[list[Json], int | None]:
-        """Every image's id and payload fields in id order: (rows, the next cursor or None)."""
-        body = await self._call("GET", "/v1/images/index-rows",
-                                params={"after_id": after_id, "limit": limit})
-        return body["data"], body["next_after_id"]
-
-    async def count_images(self) -> int:
-        return int((await self._call("GET", "/v1/images", params={"limit": 1}))["count"])
+        return (await self._ask(OutboxStatus, "GET", "/v1/index-outbox")).pending
 
     # --- suggestions -------------------------------------------------------------------------
-    async def taxon_parents(self) -> dict[str, str | None]:
-        taxa = (await self._call("GET", "/v1/taxa"))["data"]
-        return {t["name"]: t["parent"] for t in taxa}
+    async def suggestion_groups(self, min_confidence: float, project_id: int | None) -> SuggestionGroups:
+        params = _present({"min_confidence": min_confidence, "project_id": project_id})
+        return await self._ask(SuggestionGroups, "GET", "/v1/suggestions/groups", params=params)
 
-    async def create_taxon(self, name: str, actor: int | None) -> Json:
-        return await self.call("POST", "/v1/taxa", json={"name": name}, actor=actor)
-
-    async def last_label_id(self) -> int:
-        return int((await self._call("GET", "/v1/labels/changes", params={"limit": 0}))["last_label_id"])
-
-    async def label_changes_since(self, label_id: int) -> list[int]:
-        """Images whose label a person (or an accept) changed after that label id."""
-        ids: list[int] = []
-        while True:
-            body = await self._call("GET", "/v1/labels/changes",
-                                    params={"after_label_id": label_id, "limit": 10_000})
-            ids += body["image_ids"]
-            if body["next_after_label_id"] is None:
-                return sorted(set(ids))
-            label_id = body["next_after_label_id"]
-
-    async def _image_ids(self, states: list[str], project: int | None,
-                         human_only: bool) -> list[Json]:
-        rows: list[Json] = []
-        after = 0
-        while True:
-            params: Json = {"states": states, "after_id": after, "limit": 10_000,
-                            "human_only": human_only}
-            if project is not None:
-                params["project_id"] = project
-            body = await self._call("GET", "/v1/images/labels", params=params)
-            rows += body["data"]
-            if body["next_after_id"] is None:
-                return rows
-            after = body["next_after_id"]
+    async def accept_suggestions(
+        self, taxon: str, min_confidence: float, *, project_id: int | None = None,
+        instrument: str | None = None, image_ids: list[int] | None = None, actor: int | None = None,
+    ) -> SuggestionsAccepted:
+        """Validate every image whose suggestion is `taxon` with confidence >= `min_confidence`."""
+        body = {"taxon": taxon, "min_confidence": min_confidence, "project_id": project_id,
+                "instrument": instrument, "image_ids": image_ids}
+        return await self._write(SuggestionsAccepted, "POST", "/v1/suggestions/accept", actor,
+                                 json=body)
 
     async def human_validated(self, project: int | None) -> dict[int, str]:
         """Validated images whose label a person set looking at them: id -> taxon."""
-        rows = await self._image_ids(["validated"], project, human_only=True)
-        return {row["id"]: row["label"] for row in rows}
+        rows = await self._labelled(["validated"], project, human_only=True)
+        return {row_id: label for row_id, label in rows if label is not None}
 
     async def unjudged_ids(self, project: int | None) -> list[int]:
-        return [row["id"] for row in await self._image_ids(["unlabelled", "predicted"], project,
-                                                           human_only=False)]
+        return [row_id for row_id, _ in await self._labelled(["unlabelled", "predicted"], project,
+                                                             human_only=False)]
+
+    async def _labelled(self, states: list[LabelState], project: int | None,
+                        human_only: bool) -> list[tuple[int, str | None]]:
+        rows: list[tuple[int, str | None]] = []
+        after: int | None = 0
+        while after is not None:
+            page = await self.labelled_rows(states, project_id=project, after_id=after, limit=PAGE,
+                                            human_only=human_only)
+            rows += [(row.id, row.label) for row in page.data]
+            after = page.next_after_id
+        return rows
 
     async def unjudged_count(self, project: int | None) -> int:
-        counts = await self._call("GET", "/v1/label-counts",
-                                  params={} if project is None else {"project_id": project})
-        return int(counts.get("unlabelled", 0)) + int(counts.get("predicted", 0))
+        counts = (await self.label_counts(project)).root
+        return counts.get("unlabelled", 0) + counts.get("predicted", 0)
 
-    async def calibration(self, model: str) -> Json | None:
-        return (await self._call("GET", f"/v1/suggestions/calibration/{model}"))["calibration"]
+    async def calibration(self, model: str) -> StoredCalibration:
+        return await self._ask(StoredCalibration, "GET", f"/v1/suggestions/calibration/{model}")
 
-    async def put_calibration(self, model: str, calibration: Json) -> None:
-        await self._call("PUT", "/v1/suggestions/calibration",
-                         json={"model": model, "calibration": calibration})
+    async def put_calibration(self, model: str, calibration: Json) -> Calibration:
+        return await self._ask(Calibration, "PUT", "/v1/suggestions/calibration",
+                               json={"model": model, "calibration": calibration})
 
-    async def store_predictions(self, predictions: list[Json]) -> int:
+    async def store_predictions(self, predictions: Sequence[Prediction]) -> int:
+        """Store suggestions, in batches the catalog takes; how many were written."""
         written = 0
-        for start in range(0, len(predictions), 5000):
-            body = await self._call("POST", "/v1/suggestions",
-                                    json={"data": predictions[start:start + 5000]})
-            written += int(body["written"])
+        for start in range(0, len(predictions), PREDICTION_BATCH):
+            batch = [p.model_dump() for p in predictions[start:start + PREDICTION_BATCH]]
+            written += (await self._ask(PredictionsWritten, "POST", "/v1/suggestions",
+                                        json={"data": batch})).written
         return written

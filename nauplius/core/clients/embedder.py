@@ -2,8 +2,6 @@
 
 from typing import Literal
 
-from pydantic import ValidationError
-
 from nauplius.core.clients.base import FilePart, ServiceClient
 from nauplius.core.contracts.embedder import EmbeddingResult, EmbedResponse, ModelCard
 from nauplius.core.errors import DownstreamFailed
@@ -13,11 +11,7 @@ class EmbedderClient(ServiceClient):
     service = "embedder"
 
     async def model_card(self) -> ModelCard:
-        body = await self._call("GET", "/v1/model")
-        try:
-            return ModelCard.model_validate(body)
-        except ValidationError as exc:
-            raise DownstreamFailed(self.service, 200) from exc
+        return await self._ask(ModelCard, "GET", "/v1/model")
 
     async def embed(
         self, files: list[FilePart], encoding: Literal["json", "base64"] = "json"
@@ -26,11 +20,8 @@ class EmbedderClient(ServiceClient):
         (`vector_b64`) instead of JSON numbers: for vectors that only travel on to the search
         service."""
         parts = [("files", (f.filename, f.data, f.content_type)) for f in files]
-        body = await self._call("POST", "/v1/embed", files=parts, params={"encoding": encoding})
-        try:
-            answer = EmbedResponse.model_validate(body)
-        except ValidationError as exc:
-            raise DownstreamFailed(self.service, 200) from exc
+        answer = await self._ask(EmbedResponse, "POST", "/v1/embed", files=parts,
+                                 params={"encoding": encoding})
         if len(answer.data) != len(files):
             raise DownstreamFailed(self.service, 200)
         return answer.data

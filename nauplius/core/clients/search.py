@@ -1,11 +1,9 @@
 """Client of the search service (`/v1/collections/...`); answers are its contracts' models."""
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from nauplius.core.clients.base import Json, ServiceClient
+from nauplius.core.clients.base import Json, M, ServiceClient
 from nauplius.core.contracts.search import (
     MAX_IDS,
     CollectionInfo,
@@ -20,42 +18,36 @@ from nauplius.core.contracts.search import (
     StoredPoint,
     UpsertResponse,
 )
-from nauplius.core.errors import DownstreamFailed
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class SearchClient(ServiceClient):
     service = "search"
 
-    async def _ask(self, answer: type[M], method: str, path: str, **kw: Any) -> M:
-        body = await self._call(method, f"/v1/collections/{path}", **kw)
-        try:
-            return answer.model_validate(body)
-        except ValidationError as exc:  # not the contract's answer: a failure of the service
-            raise DownstreamFailed(self.service, 200) from exc
+    async def _on(self, answer: type[M], method: str, path: str, **kw: Any) -> M:
+        """A call under /v1/collections/, answered as the contract model `answer`."""
+        return await self._ask(answer, method, f"/v1/collections/{path}", **kw)
 
     async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
-        return await self._ask(CollectionInfo, "PUT", name, json={"dim": dim})
+        return await self._on(CollectionInfo, "PUT", name, json={"dim": dim})
 
     async def collection_info(self, name: str) -> CollectionInfo:
-        return await self._ask(CollectionInfo, "GET", name)
+        return await self._on(CollectionInfo, "GET", name)
 
     async def count(self, collection: str) -> int:
-        return (await self._ask(CountResponse, "GET", f"{collection}/count")).count
+        return (await self._on(CountResponse, "GET", f"{collection}/count")).count
 
     async def upsert(self, collection: str, points: Sequence[PointIn]) -> int:
         body = {"points": [p.model_dump(mode="json", exclude_unset=True) for p in points]}
-        return (await self._ask(UpsertResponse, "PUT", f"{collection}/points", json=body)).upserted
+        return (await self._on(UpsertResponse, "PUT", f"{collection}/points", json=body)).upserted
 
     async def delete(self, collection: str, ids: Sequence[int]) -> int:
-        answer = await self._ask(DeleteResponse, "POST", f"{collection}/points/delete",
+        answer = await self._on(DeleteResponse, "POST", f"{collection}/points/delete",
                                  json={"ids": list(ids)})
         return answer.deleted
 
     async def set_payload(self, collection: str, ids: Sequence[int], payload: Json) -> int:
         """Merge payload keys into these points; returns how many of them exist."""
-        answer = await self._ask(PayloadResponse, "POST", f"{collection}/points/payload",
+        answer = await self._on(PayloadResponse, "POST", f"{collection}/points/payload",
                                  json={"ids": list(ids), "payload": payload})
         return answer.updated
 
@@ -78,20 +70,20 @@ class SearchClient(ServiceClient):
         conditions = {**(filter or {}), **({"label": label} if label is not None else {})}
         if conditions:
             body["filter"] = conditions
-        return (await self._ask(QueryResponse, "POST", f"{collection}/query", json=body)).data
+        return (await self._on(QueryResponse, "POST", f"{collection}/query", json=body)).data
 
     async def scroll(
         self, collection: str, after_id: int | None = None, limit: int = 1000
     ) -> ScrollResponse:
         """One page of every point in id order (no vectors); pass its `next_after_id` on."""
         body = {"after_id": after_id, "limit": limit}
-        return await self._ask(ScrollResponse, "POST", f"{collection}/points/scroll", json=body)
+        return await self._on(ScrollResponse, "POST", f"{collection}/points/scroll", json=body)
 
     async def retrieve(self, collection: str, ids: Sequence[int]) -> list[StoredPoint]:
         """The points among these ids (any number), in the order asked; no vectors."""
         found: list[StoredPoint] = []
         for start in range(0, len(ids), MAX_IDS):
-            page = await self._ask(RetrieveResponse, "POST", f"{collection}/points/retrieve",
+            page = await self._on(RetrieveResponse, "POST", f"{collection}/points/retrieve",
                                    json={"ids": list(ids[start:start + MAX_IDS])})
             found += page.data
         return found
