@@ -22,6 +22,7 @@ from nauplius.core.suggestions import reliability_table
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import private_system
+from nauplius.tasks import refresh_suggestions
 
 
 def _link(images, folder: Path) -> None:
@@ -62,8 +63,7 @@ def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dic
         ingest([data_dir / "validated"], system.url, label_from_folder=True, api_key=system.api_key)
         ingest([data_dir / "unlabelled"], system.url, api_key=system.api_key)
         with system.client(timeout_s=3600) as client:
-            refreshed = client.post("/api/v1/suggestions/refresh")
-            refreshed.raise_for_status()
+            refreshed = refresh_suggestions(client)
             for image in _all(client, "predicted") + _all(client, "unlabelled"):
                 suggested[image["sha256"]] = image
     sha_label = {hashlib.sha256(i.path.read_bytes()).hexdigest(): i.label for i in held_out}
@@ -73,8 +73,8 @@ def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dic
         "images": len(images), "validated": len(seeds), "held_out": len(held_out),
         "suggested": len(pairs), "accuracy": round(sum(ok for _, ok in pairs) / max(1, len(pairs)), 3),
         "held_out_reliability": reliability_table(pairs),
-        "refresh_reliability": refreshed.json()["reliability"],
-        "refresh_calibrated_on": refreshed.json()["calibrated_on"],
+        "refresh_reliability": refreshed["reliability"],
+        "refresh_calibrated_on": refreshed["calibrated_on"],
     }
 
 

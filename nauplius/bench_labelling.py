@@ -39,6 +39,7 @@ from tqdm import tqdm
 from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import private_system
+from nauplius.tasks import refresh_suggestions
 
 PAGE = 50
 # Rounds between suggestion refreshes (recalibration): often enough that the calibration soon
@@ -135,7 +136,7 @@ class Oracle:
                 self.tally.page_fixes += 1
 
     def refresh(self) -> None:
-        self.calibrated_on = self.call("POST", "/api/v1/suggestions/refresh")["calibrated_on"]
+        self.calibrated_on = refresh_suggestions(self.api)["calibrated_on"]
         self.tally.suggestion_refreshes += 1
 
     def step(self) -> bool:

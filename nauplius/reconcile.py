@@ -2,30 +2,12 @@
 runs), following it with a progress bar, then print what it found (and mended)."""
 
 import json
-import time
 
 import httpx
-from tqdm import tqdm
 
-POLL_S = 0.5
+from nauplius.tasks import follow_task
+
 KINDS = ("missing_vectors", "orphan_points", "stale_payloads")
-
-
-def follow_task(client: httpx.Client, job_id: int, progress: bool = True,
-                poll_s: float = POLL_S) -> dict:
-    """Poll a task job until it is finished, showing its progress; returns the final status."""
-    with tqdm(unit="row", disable=not progress, desc=f"job {job_id}") as bar:
-        while True:
-            response = client.get(f"/api/v1/jobs/{job_id}")
-            response.raise_for_status()
-            status = response.json()
-            task = status["task"] or {}
-            bar.total = task.get("total") or None
-            bar.n = task.get("done") or 0
-            bar.refresh()
-            if status["finished"]:
-                return status
-            time.sleep(poll_s)
 
 
 def format_report(report: dict) -> str:
