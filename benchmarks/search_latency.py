@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qdrant_client import AsyncQdrantClient  # noqa: E402
+from qdrant_client import AsyncQdrantClient
 
-from services.search.backends.base import PointRecord, VectorIndex  # noqa: E402
-from services.search.backends.edge import EdgeIndex  # noqa: E402
-from services.search.backends.qdrant_server import QdrantServerIndex  # noqa: E402
-from services.search.config import SearchSettings  # noqa: E402
+from services.search.backends.base import PointRecord, VectorIndex
+from services.search.backends.edge import EdgeIndex
+from services.search.backends.qdrant_server import QdrantServerIndex
+from services.search.config import SearchSettings
 
 N_LABELS = 10
 EDGE_INDEXING_THRESHOLD_KB = SearchSettings().indexing_threshold_kb  # what the service uses

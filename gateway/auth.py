@@ -8,8 +8,8 @@ workstation) every request acts as a local admin and writes record no annotator.
 
 import hashlib
 import time
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -88,7 +88,8 @@ async def current_principal(request: Request) -> Principal:
             401, "an API key is needed: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             headers=unauthorised,
         )
-    principal = await request.app.state.key_cache.resolve(request.app.state.downstream, key)
+    cache: KeyCache = request.app.state.key_cache
+    principal = await cache.resolve(request.app.state.downstream, key)
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key", headers=unauthorised)
     return principal

@@ -4,23 +4,26 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gateway.config import GatewaySettings
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
-from gateway.config import GatewaySettings
 
 
 def _settings(request: Request) -> GatewaySettings:
-    return request.app.state.settings
+    state: GatewaySettings = request.app.state.settings  # set in the lifespan
+    return state
 
 
 def _downstream(request: Request) -> Downstream:
-    return request.app.state.downstream
+    state: Downstream = request.app.state.downstream  # set in the lifespan
+    return state
 
 
 def _active_model(request: Request) -> ActiveModel:
     # Handlers call .get() themselves, after request validation: a bad request is a 422
     # even while the embedder is down.
-    return request.app.state.active_model
+    state: ActiveModel = request.app.state.active_model  # set in the lifespan
+    return state
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(_settings)]

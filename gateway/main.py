@@ -10,12 +10,12 @@ import xstatic.pkg.jquery as xstatic_jquery
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from nauplius.core.active_model import ActiveModel
-from nauplius.core.clients import Downstream
+from gateway.auth import KeyCache
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
-from gateway.auth import KeyCache
 from gateway.routes import health, images, jobs, labelling, search
+from nauplius.core.active_model import ActiveModel
+from nauplius.core.clients import Downstream
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -29,7 +29,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        current = settings or GatewaySettings()  # type: ignore[call-arg]
+        current = settings or GatewaySettings()
         async with httpx.AsyncClient(timeout=current.timeout_s, transport=transport) as http:
             downstream = Downstream.over(http, current.embedder_url, current.search_url, current.catalog_url)
             app.state.settings = current

@@ -14,8 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from nauplius.stack import (SERVICE_APPS, Stack, admin_key_file, free_ports,
-                            interrupted_by_sigterm, stack_environment)
+from nauplius.stack import (
+    SERVICE_APPS,
+    Stack,
+    admin_key_file,
+    free_ports,
+    interrupted_by_sigterm,
+    stack_environment,
+)
 
 
 @dataclass

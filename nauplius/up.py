@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nauplius.stack import (Stack, admin_key_file, default_ports, interrupted_by_sigterm,
-                            stack_environment)
+from nauplius.stack import Stack, admin_key_file, default_ports, interrupted_by_sigterm, stack_environment
 
 log = logging.getLogger("nauplius.up")
 PGSERVER_START_ATTEMPTS = 6

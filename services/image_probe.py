@@ -85,7 +85,7 @@ def why_undecodable(data: bytes, info: ImageInfo) -> str:
 def _format_of(data: bytes) -> str:
     prefix = data[:16]
     for image_format, plugin in _PLUGINS.items():
-        accept = Image.OPEN[plugin.format][1]  # the plugin's own magic-bytes test
+        accept = Image.OPEN[plugin.format][1] if plugin.format else None  # its magic-bytes test
         if accept is not None and accept(prefix) is True:
             return image_format
     raise NotAnImage("not an image: unrecognised format (expected JPEG, PNG, TIFF or BMP)")

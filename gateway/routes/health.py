@@ -6,9 +6,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from nauplius.core.clients import ServiceClient
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.schemas import GatewayHealth
+from nauplius.core.clients import ServiceClient
 from nauplius.core.contracts.embedder import ModelCard
 from nauplius.core.errors import DownstreamError
 

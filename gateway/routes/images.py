@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadMeta, ingest_batch
-from nauplius.core.index_sync import sync_ids
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
 from nauplius.core.contracts.catalog import LabelHistory, LabelState
+from nauplius.core.index_sync import sync_ids
 
 log = logging.getLogger("nauplius.gateway")
 

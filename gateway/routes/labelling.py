@@ -226,10 +226,12 @@ async def refresh_suggestions(
     downstream: DownstreamDep, p: Annotator, response: Response,
     project: Annotated[int | None, Query(ge=1)] = None,
     wait_s: Annotated[float, Query(ge=0, le=300, description="how long to wait for the job")] = 60,
+    mode: Literal["full", "incremental"] = "full",
 ) -> dict[str, Any]:
-    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image: a
-    job the worker runs; answered once done, or with 202 and the job after `wait_s`."""
-    status = await _refresh_job(downstream, "full", project, p.annotator_id, wait_s)
+    """Re-calibrate on the validated images, then suggest a taxon for every unjudged image (or,
+    `incremental`, only where label changes since the last run reach): a job the worker runs;
+    answered once done, or with 202 and the job after `wait_s`."""
+    status = await _refresh_job(downstream, mode, project, p.annotator_id, wait_s)
     if not status.finished:
         response.status_code = 202
     result = (status.task.result if status.task is not None else None) or {}

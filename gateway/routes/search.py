@@ -4,13 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
-from nauplius.core.active_model import ModelCard
-from nauplius.core.clients import Downstream, FilePart
 from gateway.auth import Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import thumbnail_url
 from gateway.schemas import Neighbour, Neighbours
+from nauplius.core.active_model import ModelCard
+from nauplius.core.clients import Downstream, FilePart
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 

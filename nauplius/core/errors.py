@@ -6,7 +6,6 @@ The gateway maps them to HTTP answers (`gateway.errors`); the worker retries or 
 from typing import Any
 
 
-
 class DownstreamError(Exception):
     """A call to one of the internal services did not give a usable answer."""
 

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+
 from nauplius.core.clients.catalog import CatalogClient
 from nauplius.core.contracts.catalog import JobStatus
 

@@ -13,19 +13,21 @@ validated images get sparse (each validated image is then a neighbour of more im
 
 import asyncio
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from nauplius.core.jobs import Progress
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import Prediction
-from nauplius.core.suggestions import K, calibrate, fit_calibration, is_correct, reliability_table, vote
+from nauplius.core.jobs import Progress
+from nauplius.core.suggestions import K, Vote, calibrate, fit_calibration, is_correct, reliability_table, vote
 
 CONCURRENCY = 8
 # Reverse-neighbourhood depth: at least K, at most this many per changed image.
 MAX_REVERSE_DEPTH = 1000
 UNJUDGED_STATES = ("unlabelled", "predicted")
+
+T = TypeVar("T")
 # An incremental run that would re-score more than this share of the unjudged images runs full.
 FULL_RUN_SHARE = 0.5
 
@@ -48,10 +50,10 @@ class RefreshReport:
                 "label_changes": self.label_changes, "reliability": self.reliability}
 
 
-async def _gather_bounded(calls: list[Awaitable[Any]]) -> list[Any]:
+async def _gather_bounded(calls: Sequence[Awaitable[T]]) -> list[T]:
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(call: Awaitable[Any]) -> Any:
+    async def one(call: Awaitable[T]) -> T:
         async with semaphore:
             return await call
 
@@ -80,15 +82,15 @@ class Refresher:
             self.model, k=K, metric="cosine", image_id=image_id, filter={"state": "validated"})
         return [(h.payload["label"], h.score) for h in hits if h.payload.get("label")]
 
-    async def _votes(self, ids: list[int], parents: dict[str, str | None]) -> dict[int, Any]:
-        async def one(image_id: int) -> Any:
+    async def _votes(self, ids: list[int], parents: dict[str, str | None]) -> dict[int, Vote | None]:
+        async def one(image_id: int) -> Vote | None:
             try:
                 found = await self._validated_neighbours(image_id)
             finally:
                 await self._tick()
             return vote(found, parents)
 
-        return dict(zip(ids, await _gather_bounded([one(i) for i in ids])))
+        return dict(zip(ids, await _gather_bounded([one(i) for i in ids]), strict=True))
 
     async def _near(self, changed: list[int], states: tuple[str, ...], depth: int) -> set[int]:
         """Images in `states` among the `depth` nearest of each changed image."""

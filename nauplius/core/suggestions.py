@@ -6,10 +6,12 @@ queries the neighbours and stores the suggestions as `predicted` labels.
 """
 
 import bisect
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 K = 10
 # Weight of a neighbour: exp(cosine / TEMPERATURE); close neighbours count far more.
@@ -27,11 +29,13 @@ class Vote:
 
 def ancestors(taxon: str, parents: dict[str, str | None]) -> list[str]:
     """taxon, its parent, ... up to the root."""
-    chain, seen = [], set()
-    while taxon is not None and taxon not in seen:
-        chain.append(taxon)
-        seen.add(taxon)
-        taxon = parents.get(taxon)
+    chain: list[str] = []
+    seen: set[str] = set()
+    current: str | None = taxon
+    while current is not None and current not in seen:
+        chain.append(current)
+        seen.add(current)
+        current = parents.get(current)
     return chain
 
 
@@ -104,10 +108,13 @@ def calibrate(calibration: dict[str, list[float]] | None, share: float) -> float
     return calibration["value"][min(i, len(calibration["value"]) - 1)]
 
 
-def reliability_table(pairs: list[tuple[float, bool]], edges=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001)):
+def reliability_table(
+    pairs: list[tuple[float, bool]],
+    edges: tuple[float, ...] = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001),
+) -> list[dict[str, Any]]:
     """Rows {low, high, n, mean_confidence, accuracy}: does "0.9" mean 90 % right?"""
-    rows = []
-    for low, high in zip(edges, edges[1:]):
+    rows: list[dict[str, Any]] = []
+    for low, high in itertools.pairwise(edges):
         inside = [(c, ok) for c, ok in pairs if low <= c < high]
         if inside:
             rows.append({

@@ -62,18 +62,18 @@ def unpack(archive: Path, into: Path, max_bytes: int = MAX_UNPACKED_BYTES) -> No
                         shutil.copyfileobj(source, sink)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tarred:
-                for count, member in enumerate(tarred, start=1):
+                for count, entry in enumerate(tarred, start=1):
                     if count > MAX_MEMBERS:
-                        raise ArchiveError(f"more than {MAX_MEMBERS} members")
-                    if not member.isreg() or (relative := _safe_relative(member.name)) is None:
+                        raise ArchiveError(f"more than {MAX_MEMBERS} entrys")
+                    if not entry.isreg() or (relative := _safe_relative(entry.name)) is None:
                         continue
-                    budget(member.size)
+                    budget(entry.size)
                     target = into.joinpath(*relative.parts)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    source = tarred.extractfile(member)
-                    assert source is not None
-                    with source, open(target, "wb") as sink:
-                        shutil.copyfileobj(source, sink)
+                    extracted = tarred.extractfile(entry)
+                    assert extracted is not None  # a regular file has its bytes
+                    with extracted, open(target, "wb") as sink:
+                        shutil.copyfileobj(extracted, sink)
         else:
             raise ArchiveError("not a zip or tar archive")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:

@@ -28,8 +28,7 @@ from nauplius.model_export import OPSET, export_onnx, verify_onnx
 from nauplius.retrieval_metrics import retrieval_scores
 from nauplius.training.augment import Augmentation
 from nauplius.training.data import AugmentedImages, LabelledSet, decode_all, load_sets
-from nauplius.training.model import (CosineHead, base_spec, freeze_stages, interpolate_with_base,
-                                     train_mode)
+from nauplius.training.model import CosineHead, base_spec, freeze_stages, interpolate_with_base, train_mode
 
 log = logging.getLogger("nauplius.training")
 

@@ -39,7 +39,9 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint8:
         return pixels
     # 16-bit and float images often use a fraction of their range: stretch for display.
-    return cv2.normalize(pixels.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
+    stretched = np.empty(pixels.shape, dtype=np.uint8)
+    cv2.normalize(pixels.astype(np.float32), stretched, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
+    return stretched
 
 
 def _alpha_scale(dtype: np.dtype) -> float:
@@ -56,7 +58,7 @@ def _flatten_alpha(pixels: np.ndarray) -> np.ndarray:
     colour = _to_uint8(pixels[:, :, :-1] if channels == 4 else pixels[:, :, :1])
     alpha = pixels[:, :, -1:].astype(np.float32) / _alpha_scale(pixels.dtype)
     blended = colour.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-    flat = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    flat: np.ndarray = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
     return flat[:, :, 0] if flat.shape[2] == 1 else flat
 
 

@@ -17,11 +17,13 @@ async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
 
 def _ingestor(request: Request) -> Ingestor:
-    return request.app.state.ingestor
+    state: Ingestor = request.app.state.ingestor  # set in the lifespan
+    return state
 
 
 def _settings(request: Request) -> CatalogSettings:
-    return request.app.state.settings
+    state: CatalogSettings = request.app.state.settings  # set in the lifespan
+    return state
 
 
 def _staging(request: Request) -> StagingStore:

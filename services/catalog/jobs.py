@@ -11,8 +11,8 @@ from nauplius.core.contracts.catalog import (
     ClaimedItem,
     ItemResult,
     JobError,
-    JobTask,
     JobStatus,
+    JobTask,
     UploadEntry,
 )
 from services.catalog import queries
@@ -50,7 +50,8 @@ def item_fields(entry: UploadEntry) -> dict[str, Any]:
 
 
 async def create_job(conn: asyncpg.Connection, source: str | None, created_by: int | None) -> int:
-    return await conn.fetchval(queries.INSERT_JOB, source, created_by)
+    job_id: int = await conn.fetchval(queries.INSERT_JOB, source, created_by)
+    return job_id
 
 
 async def add_items(conn: asyncpg.Connection, job_id: int, items: list[NewItem],
@@ -114,7 +115,8 @@ async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float) -> l
 
 
 async def item_sha256(conn: asyncpg.Connection, item_id: int) -> str | None:
-    return await conn.fetchval(queries.SELECT_ITEM_SHA256, item_id)
+    sha256: str | None = await conn.fetchval(queries.SELECT_ITEM_SHA256, item_id)
+    return sha256
 
 
 async def release_staged(conn: asyncpg.Connection, item_ids: list[int],

@@ -3,6 +3,7 @@ the suggestions' predictions, and the summaries the review screens and exports r
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -149,7 +150,7 @@ async def latest_calibration(conn: asyncpg.Connection, model: str) -> StoredCali
 
 
 async def store_calibration(
-    conn: asyncpg.Connection, model: str, calibration: dict, actor: int | None
+    conn: asyncpg.Connection, model: str, calibration: dict[str, Any], actor: int | None
 ) -> None:
     await conn.execute(queries.INSERT_CALIBRATION, model, calibration, actor)
 

@@ -30,4 +30,5 @@ async def settle(conn: asyncpg.Connection, done: list[tuple[int, int]],
 
 
 async def pending(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval(queries.OUTBOX_COUNT)
+    count: int = await conn.fetchval(queries.OUTBOX_COUNT)
+    return count

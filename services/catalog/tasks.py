@@ -24,11 +24,12 @@ async def create_task_job(conn: asyncpg.Connection, kind: str, params: dict[str,
         if kind == "suggestions" and params.get("mode") == "incremental":
             # One pending incremental refresh covers every label change before it runs.
             await conn.execute(queries.LOCK_SUGGESTION_JOBS, queries.SUGGESTION_JOBS_LOCK)
-            pending = await conn.fetchval(queries.PENDING_INCREMENTAL_REFRESH, params)
+            pending: int | None = await conn.fetchval(queries.PENDING_INCREMENTAL_REFRESH, params)
             if pending is not None:
                 return pending
-        return await conn.fetchval(queries.INSERT_TASK_JOB, kind, params, source, created_by,
-                                   not waits, "waiting" if waits else "pending")
+        job_id: int = await conn.fetchval(queries.INSERT_TASK_JOB, kind, params, source, created_by,
+                                          not waits, "waiting" if waits else "pending")
+        return job_id
 
 
 async def check_waiting_archive(conn: asyncpg.Connection, job_id: int) -> None:

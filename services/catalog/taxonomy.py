@@ -124,9 +124,11 @@ async def resolve_taxon(
         return found.id
     if create:
         # Concurrent uploads may add the same name: the loser waits and then reads the winner's.
-        created = await conn.fetchval(queries.CREATE_ROOT_TAXON, name, actor)
+        created: int | None = await conn.fetchval(queries.CREATE_ROOT_TAXON, name, actor)
         if created is None:
-            return (await find_taxon(conn, name)).id
+            winner = await find_taxon(conn, name)
+            assert winner is not None  # the concurrent upload's taxon, committed before ours
+            return winner.id
         await conn.execute(queries.LINK_LABELS, created, name)
         return created
     if not await conn.fetchval(queries.TAXA_EXIST):

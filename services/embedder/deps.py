@@ -8,15 +8,18 @@ from services.embedder.model import Embedder
 
 
 def get_embedder(request: Request) -> Embedder:
-    return request.app.state.embedder
+    state: Embedder = request.app.state.embedder  # set in the lifespan
+    return state
 
 
 def get_settings(request: Request) -> EmbedderSettings:
-    return request.app.state.settings
+    state: EmbedderSettings = request.app.state.settings  # set in the lifespan
+    return state
 
 
 def get_limiter(request: Request) -> anyio.CapacityLimiter:
-    return request.app.state.limiter
+    state: anyio.CapacityLimiter = request.app.state.limiter  # set in the lifespan
+    return state
 
 
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]

@@ -1,4 +1,5 @@
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -14,9 +15,9 @@ log = logging.getLogger("nauplius.embedder")
 
 def create_app(settings: EmbedderSettings | None = None) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        app.state.settings = settings or EmbedderSettings()
-        s = app.state.settings
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings or EmbedderSettings()
+        app.state.settings = s
         app.state.limiter = anyio.CapacityLimiter(s.max_concurrency)
         app.state.embedder = await to_thread.run_sync(
             lambda: Embedder(s.model_path, s.threads, s.batch_size, tta=s.tta))

@@ -1,8 +1,9 @@
 """The Embedder: an ONNX CNN plus its card, turning decoded images into unit vectors."""
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -41,21 +42,34 @@ def open_session(model_path: Path, threads: int) -> InferenceSession:
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     log.info("onnxruntime session for %s: providers=%s intra_op_threads=%s",
              model_path.name, session.get_providers(), threads or "all cores")
-    return session
+    opened: InferenceSession = session
+    return opened
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+    unit: np.ndarray = vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+    return unit
 
 
 # Test-time augmentation: copies of each (n, c, h, w) input whose embeddings are averaged.
-TTA_VARIANTS = {
+Variant = Callable[[np.ndarray], np.ndarray]
+
+
+def _turned(flipped: bool, quarters: int) -> Variant:
+    """Inputs (n, c, h, w) mirrored left to right (if flipped), then turned by quarter turns."""
+    def variant(x: np.ndarray) -> np.ndarray:
+        return np.rot90(x[..., ::-1] if flipped else x, quarters, axes=(2, 3))
+
+    return variant
+
+
+TTA_VARIANTS: dict[str, tuple[Variant, ...]] = {
     "none": (lambda x: x,),
     "flips": (lambda x: x, lambda x: x[..., ::-1], lambda x: x[..., ::-1, :],
               lambda x: x[..., ::-1, ::-1]),
-    "d4": tuple(lambda x, r=r, f=f: np.rot90(x[..., ::-1] if f else x, r, axes=(2, 3))
-                for f in (False, True) for r in range(4)),  # all 8 flips and quarter turns
+    "d4": tuple(_turned(flipped, quarters)  # all 8 flips and quarter turns
+                for flipped in (False, True) for quarters in range(4)),
 }
 
 
@@ -112,7 +126,8 @@ class Embedder:
         variants = TTA_VARIANTS[self.tta]
         if len(variants) == 1:
             return self._embed(batch)
-        total = sum(self._embed(np.ascontiguousarray(variant(batch))) for variant in variants)
+        total: np.ndarray = np.sum([self._embed(np.ascontiguousarray(variant(batch)))
+                                    for variant in variants], axis=0)
         return _normalise(total)
 
     def _embed(self, batch: np.ndarray) -> np.ndarray:

@@ -10,12 +10,12 @@ import os
 # it is read when cv2 is imported, so it is set first. The configured max_pixels comes first.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 28))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from nauplius.core.contracts.embedder import ModelCard  # noqa: E402
-from services.embedder.errors import ImageTooLarge, UndecodableImage  # noqa: E402
-from services.image_probe import (  # noqa: E402
+from nauplius.core.contracts.embedder import ModelCard
+from services.embedder.errors import ImageTooLarge, UndecodableImage
+from services.image_probe import (
     NotAnImage,
     TooManyPixels,
     check_pixel_limit,
@@ -60,7 +60,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         return ((image.astype(np.float32) * (255.0 / 65535.0)) + 0.5).astype(np.uint8)
     if np.issubdtype(image.dtype, np.floating):  # float TIFF: 0..1 by convention
-        return (np.clip(np.nan_to_num(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        unit: np.ndarray = np.clip(np.nan_to_num(image), 0.0, 1.0)
+        return (unit * 255.0 + 0.5).astype(np.uint8)
     info = np.iinfo(image.dtype)
     scaled = (image.astype(np.float64) - info.min) * (255.0 / (info.max - info.min))
     return (scaled + 0.5).astype(np.uint8)
@@ -82,23 +83,23 @@ def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Blend onto the colour of the opaque border pixels (the scene's background), else white."""
     opaque = _border(alpha)[:, 0] == 255
     border = _border(colour)
-    if opaque.any():
-        background = np.median(border[opaque], axis=0)
-    else:
-        background = np.full(colour.shape[2], 255.0)
+    background = np.median(border[opaque], axis=0) if opaque.any() else np.full(colour.shape[2], 255.0)
     a = alpha.astype(np.float32)[:, :, None] / 255.0
-    return (colour * a + background * (1.0 - a) + 0.5).astype(np.uint8)
+    blended: np.ndarray = colour * a + background * (1.0 - a) + 0.5
+    return blended.astype(np.uint8)
 
 
 def _border(image: np.ndarray) -> np.ndarray:
     """The pixels of the outermost rows and columns, one per row of the result."""
     edges = [image[0], image[-1], image[:, 0], image[:, -1]]
-    return np.concatenate([e.reshape(len(e), -1) for e in edges])
+    pixels: np.ndarray = np.concatenate([e.reshape(len(e), -1) for e in edges])
+    return pixels
 
 
 def background_colour(image: np.ndarray) -> np.ndarray:
     """Per-channel median of the border pixels: the plain background plankton sit on."""
-    return np.median(_border(image), axis=0)
+    median: np.ndarray = np.median(_border(image), axis=0)
+    return median
 
 
 def pad_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -4,7 +4,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 DEFAULT_INDEXING_THRESHOLD_KB = 200_000
 
 

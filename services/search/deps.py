@@ -6,7 +6,8 @@ from services.search.backends.base import VectorIndex
 
 
 def get_index(request: Request) -> VectorIndex:
-    return request.app.state.index
+    state: VectorIndex = request.app.state.index  # set in the lifespan
+    return state
 
 
 IndexDep = Annotated[VectorIndex, Depends(get_index)]

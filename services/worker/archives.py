@@ -10,9 +10,9 @@ from typing import Any
 
 import anyio
 
-from nauplius.core.jobs import Progress
 from nauplius.core.clients.catalog import CatalogClient
 from nauplius.core.contracts.catalog import ClaimedTask
+from nauplius.core.jobs import Progress
 from nauplius.core.taxa import ensure_taxa
 from nauplius.formats.discover import read_archive
 from nauplius.formats.items import IngestItem, Refused

@@ -24,7 +24,7 @@ log = logging.getLogger("nauplius.worker")
 def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        current = settings or WorkerSettings()  # type: ignore[call-arg]
+        current = settings or WorkerSettings()
         async with httpx.AsyncClient(timeout=current.timeout_s) as http:
             downstream = Downstream.over(http, current.embedder_url, current.search_url,
                                          current.catalog_url)

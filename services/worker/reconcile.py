@@ -9,12 +9,12 @@ indexed again from its stored bytes, the stray point deleted, the payload rewrit
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from nauplius.core.jobs import Progress
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
 from nauplius.core.contracts.catalog import IndexRow
 from nauplius.core.contracts.search import StoredPoint
 from nauplius.core.index_sync import apply_payloads, payload_of
+from nauplius.core.jobs import Progress
 from nauplius.core.pipeline import Content, index_contents
 
 PAGE = 1000

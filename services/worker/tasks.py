@@ -6,11 +6,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nauplius.core.jobs import Progress
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import ClaimedTask, TaskKind
 from nauplius.core.errors import DownstreamError, DownstreamRejected
+from nauplius.core.jobs import Progress
 from nauplius.core.suggestion_refresh import Refresher
 from services.worker.archives import unpack_archive_job
 from services.worker.config import WorkerSettings

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import logging
 from collections import defaultdict
+
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream, FilePart
 from nauplius.core.contracts.catalog import ClaimedItem, ItemResult
@@ -19,7 +20,7 @@ FORM_FIELDS = ("label", "label_state", "instrument", "sample", "captured_at", "m
 
 
 def backoff_s(attempts: int, cap: float) -> float:
-    return min(cap, 0.5 * 2 ** max(0, attempts - 1))
+    return min(cap, 0.5 * 2.0 ** max(0, attempts - 1))
 
 
 class IngestWorker:
@@ -104,16 +105,16 @@ class IngestWorker:
     async def _process(self, items: list[ClaimedItem]) -> list[ItemResult]:
         catalog = self.downstream.catalog
         concurrency = self.settings.catalog_concurrency
-        data: list[bytes | None] = [None if item.data is None else base64.b64decode(item.data)
-                                    for item in items]
+        carried = {position: base64.b64decode(item.data) for position, item in enumerate(items)
+                   if item.data is not None}
         # Bytes the claim did not carry are asked for alone, so a missing file is named.
-        missing = [position for position, payload in enumerate(data) if payload is None]
+        missing = [position for position in range(len(items)) if position not in carried]
         fetched = await bounded(concurrency, missing, lambda p: catalog.item_data(items[p].id))
-        for position, payload in zip(missing, fetched):
-            data[position] = payload
+        carried.update(zip(missing, fetched, strict=True))
         contents: dict[str, Content] = {}
-        for position, (item, payload) in enumerate(zip(items, data, strict=True)):
-            assert item.sha256 is not None and payload is not None  # staged items have both
+        for position, item in enumerate(items):
+            payload = carried[position]
+            assert item.sha256 is not None  # a claimed item's content is staged under its sha256
             if item.sha256 not in contents:
                 fields = {k: item.fields.get(k) for k in FORM_FIELDS}
                 part = FilePart(item.filename or "item", "application/octet-stream", payload)

@@ -1,6 +1,6 @@
 """Request and response bodies of the embedder's API, and the model card it serves."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,7 +22,7 @@ class ModelCard(BaseModel):
     output_dim: int = Field(gt=0)
     sha256: str
     exported_with: str
-    metrics: dict = {}
+    metrics: dict[str, Any] = {}
     # Test-time augmentation the model's vectors are made with: "none", "flips" (the mean over the
     # 4 flips) or "d4" (8: flips and quarter turns). Part of the model's vector space: a
     # collection holds vectors of one model card, so of one TTA.

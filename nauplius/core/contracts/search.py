@@ -63,7 +63,11 @@ class PointIn(Strict):
 
     def vector_values(self) -> list[float]:
         """The vector, from whichever of `vector` and `vector_b64` was given."""
-        return self.vector if self.vector is not None else self._decoded.tolist()
+        if self.vector is not None:
+            return self.vector
+        assert self._decoded is not None  # the validator decodes vector_b64 when no vector is given
+        values: list[float] = self._decoded.tolist()
+        return values
 
 
 class UpsertRequest(Strict):

@@ -11,8 +11,8 @@ from services.catalog.routes import (
     outbox,
     projects,
     suggestions,
-    taxa,
     tasks,
+    taxa,
 )
 
 ROUTERS = tuple(module.router for module in (

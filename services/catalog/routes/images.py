@@ -1,7 +1,7 @@
 """/v1/images: uploads (one, or a batch), lookups and pages, the bytes, and marks of indexing."""
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
@@ -41,8 +41,8 @@ router = APIRouter(prefix="/v1/images")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Content-addressed bytes never change under a URL of a given image.
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
-_IMAGE_BYTES = {200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}}
-_JPEG_BYTES = {200: {"content": {"image/jpeg": {}}}}
+_IMAGE_BYTES: dict[int | str, dict[str, Any]] = {200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}}
+_JPEG_BYTES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

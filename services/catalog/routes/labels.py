@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from nauplius.core.contracts.catalog import (
     BatchLabel,
-    LabelChanges,
     ImagePublic,
+    LabelChanges,
     LabelCreate,
     LabelHistory,
     LabelPublic,

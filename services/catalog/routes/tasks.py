@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from nauplius.core.contracts.catalog import (
+    ClaimedTask,
     JobStatus,
     TaskClaim,
     TaskClaimRequest,
@@ -23,7 +24,8 @@ ARCHIVE_CHUNK = 1024 * 1024
 
 @router.post("/tasks/claim")
 async def claim_task(conn: ConnectionDep, body: TaskClaimRequest) -> TaskClaim:
-    return TaskClaim(task=await tasks.claim_task(conn, list(body.kinds), body.lease_s))
+    claimed = await tasks.claim_task(conn, list(body.kinds), body.lease_s)
+    return TaskClaim(task=None if claimed is None else ClaimedTask.model_validate(claimed))
 
 
 @router.post("/{job_id}/task/progress")

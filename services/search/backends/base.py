@@ -76,6 +76,21 @@ class VectorIndex(Protocol):
     async def close(self) -> None: ...
 
 
+def dense_vector(stored: object) -> list[float]:
+    """A stored point's vector: these collections hold one unnamed dense vector per point."""
+    if not isinstance(stored, list) or not all(isinstance(x, int | float) for x in stored):
+        raise TypeError(f"not a dense vector: {type(stored).__name__}")
+    return [float(x) for x in stored]
+
+
+def checked_query_vector(collection: str, dim: int, vector: Sequence[float] | None) -> list[float]:
+    """The checked query vector of a query by vector."""
+    if vector is None:
+        raise InvalidVector("give a vector or a point id")
+    check_vector(collection, dim, vector)
+    return [float(x) for x in vector]
+
+
 def check_vector(collection: str, dim: int, vector: Sequence[float], what: str = "vector") -> None:
     if len(vector) != dim:
         raise DimensionMismatch(collection, dim, len(vector), what)

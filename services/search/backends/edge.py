@@ -12,8 +12,8 @@ other Python thread, and not the event loop either, makes progress. Writes and o
 serialised by a per-collection lock anyway so that a later binding that releases the GIL stays
 safe.
 """
-
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 import anyio
 import anyio.to_thread
@@ -35,7 +36,8 @@ from services.search.backends.base import (
     Metric,
     PointRecord,
     check_points,
-    check_vector,
+    checked_query_vector,
+    dense_vector,
     finish_hits,
     in_asked_order,
 )
@@ -289,7 +291,8 @@ class EdgeIndex:
         def delete_existing() -> int:
             existing = collection.existing_ids(ids)
             if existing:
-                collection.update(qe.UpdateOperation.delete_points(existing))
+                points: list[int | UUID | str] = list(existing)
+                collection.update(qe.UpdateOperation.delete_points(points))
             return len(existing)
 
         deleted = await self._run(delete_existing)
@@ -303,7 +306,8 @@ class EdgeIndex:
         def set_existing() -> int:
             existing = collection.existing_ids(ids)
             if existing:
-                collection.update(qe.UpdateOperation.set_payload(existing, dict(payload)))
+                points: list[int | UUID | str] = list(existing)
+                collection.update(qe.UpdateOperation.set_payload(points, dict(payload)))
             return len(existing)
 
         return await self._run(set_existing)
@@ -324,14 +328,13 @@ class EdgeIndex:
             params = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
 
         def search() -> list[Hit]:
-            query_vector = vector
             if point_id is not None:
                 records = collection.shard.retrieve([point_id], with_payload=False, with_vector=True)
                 if not records:
                     raise PointNotFound(name, point_id)
-                query_vector = records[0].vector
+                query_vector = dense_vector(records[0].vector)
             else:
-                check_vector(name, collection.dim, query_vector)
+                query_vector = checked_query_vector(name, collection.dim, vector)
             request = qe.QueryRequest(
                 limit=k + (1 if point_id is not None else 0),
                 query=qe.Query.Nearest([float(x) for x in query_vector]),
@@ -374,8 +377,6 @@ class EdgeIndex:
         for collection in self._collections.values():
             if collection.optimizer is not None and not collection.optimizer.done():
                 collection.optimizer.cancel()
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     await collection.optimizer
-                except asyncio.CancelledError:
-                    pass
         await anyio.to_thread.run_sync(self._close_all)

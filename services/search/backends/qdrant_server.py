@@ -3,10 +3,10 @@
 Used when QDRANT_URL is set. Tests construct it over `AsyncQdrantClient(location=":memory:")`,
 qdrant-client's local mode, which is exact numpy search with the same API.
 """
-
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from qdrant_client import AsyncQdrantClient, models
 
@@ -16,7 +16,8 @@ from services.search.backends.base import (
     Metric,
     PointRecord,
     check_points,
-    check_vector,
+    checked_query_vector,
+    dense_vector,
     finish_hits,
     in_asked_order,
 )
@@ -67,7 +68,10 @@ class QdrantServerIndex:
             if not await self.client.collection_exists(name):
                 raise CollectionNotFound(name)
             info = await self.client.get_collection(name)
-            dim = info.config.params.vectors.size
+            vectors = info.config.params.vectors
+            if not isinstance(vectors, models.VectorParams):  # we create one unnamed vector
+                raise TypeError(f"collection {name} does not hold one unnamed vector")
+            dim = vectors.size
             self._dims[name] = dim
         return dim
 
@@ -110,13 +114,15 @@ class QdrantServerIndex:
     async def delete(self, name: str, ids: Sequence[int]) -> int:
         existing = await self._existing_ids(name, ids)
         if existing:
-            await self.client.delete(name, models.PointIdsList(points=existing), wait=True)
+            points: list[int | str | UUID] = list(existing)
+            await self.client.delete(name, models.PointIdsList(points=points), wait=True)
         return len(existing)
 
     async def set_payload(self, name: str, ids: Sequence[int], payload: Mapping[str, Any]) -> int:
         existing = await self._existing_ids(name, ids)
         if existing:
-            await self.client.set_payload(name, dict(payload), points=existing, wait=True)
+            points: list[int | str | UUID] = list(existing)
+            await self.client.set_payload(name, dict(payload), points=points, wait=True)
         return len(existing)
 
     async def query(
@@ -134,12 +140,12 @@ class QdrantServerIndex:
             records = await self.client.retrieve(name, [point_id], with_payload=False, with_vectors=True)
             if not records:
                 raise PointNotFound(name, point_id)
-            vector = records[0].vector
+            query = dense_vector(records[0].vector)
         else:
-            check_vector(name, dim, vector)
+            query = checked_query_vector(name, dim, vector)
         response = await self.client.query_points(
             name,
-            query=[float(x) for x in vector],
+            query=query,
             limit=k + (1 if point_id is not None else 0),
             query_filter=build_filter(filter),
             with_payload=True,
