@@ -1,30 +1,12 @@
+"""Embedder fixtures: the shipped model loaded once, a real ZooLake JPEG."""
+
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from services.embedder.model import Embedder
-
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / ".." / "shared" / "data"
-MODEL = REPO / "models" / "efficientnet-lite0-imagenet.onnx"
-
-
-def first_images(folder: str, count: int = 1, pattern: str = "*.jp*g") -> list[Path]:
-    paths = sorted((DATA / folder).glob(pattern))[:count]
-    assert len(paths) == count, f"expected {count} images in {DATA / folder}"
-    return paths
-
-
-def bgr(path: Path) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
-
-
-def encode(ext: str, image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(ext, image)
-    assert ok
-    return buf.tobytes()
+from tests.support.data import first_images
+from tests.support.embedder import MODEL
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,18 @@
 import base64
 import json
 
+import httpx
 import numpy as np
 import pytest
-import httpx
 
 from nauplius.core.clients import EmbedderClient, FilePart
 from nauplius.core.contracts.embedder import ModelCard
 from services.embedder.config import EmbedderSettings
 from services.embedder.main import create_app
 from services.embedder.preprocess import decode_image
-from tests.embedder.conftest import MODEL, encode, first_images
-from tests.test_image_probe import png_header_claiming
+from tests.support.data import first_images
+from tests.support.embedder import MODEL, encode
+from tests.support.images import png_header_claiming
 
 MAX_BYTES = 300_000
 

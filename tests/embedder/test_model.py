@@ -5,7 +5,8 @@ import pytest
 from services.embedder.errors import ModelCardError
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image
-from tests.embedder.conftest import MODEL, first_images
+from tests.support.data import first_images
+from tests.support.embedder import MODEL
 
 LIMIT = 50_000_000
 

@@ -8,7 +8,7 @@ import pytest
 
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image
-from tests.embedder.conftest import first_images
+from tests.support.data import first_images
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

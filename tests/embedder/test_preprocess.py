@@ -4,8 +4,9 @@ import pytest
 
 from services.embedder.errors import ImageTooLarge, UndecodableImage
 from services.embedder.preprocess import background_colour, decode_image, pad_to_aspect, prepare
-from tests.embedder.conftest import DATA, bgr, encode, first_images
-from tests.test_image_probe import png_header_claiming
+from tests.support.data import SHARED_DATA, first_images
+from tests.support.embedder import bgr, encode
+from tests.support.images import png_header_claiming
 
 LIMIT = 50_000_000
 
@@ -116,4 +117,4 @@ def test_prepare_gives_normalised_chw_float32(embedder, zoolake_jpeg):
 
 
 def test_data_folder_is_there():
-    assert (DATA / "zoolake" / "manifest.csv").is_file()
+    assert (SHARED_DATA / "zoolake" / "manifest.csv").is_file()

@@ -1,31 +1,12 @@
+"""Search fixtures: each index backend (Qdrant Edge, qdrant-client local) behind the real app."""
+
 from collections.abc import AsyncIterator
 
 import httpx
-import numpy as np
 import pytest
-from qdrant_client import AsyncQdrantClient
 
-from services.search.backends.edge import EdgeIndex
-from services.search.backends.qdrant_server import QdrantServerIndex
 from services.search.main import create_app
-
-# qdrant-client's local mode warns that payload indexes do nothing there; the server uses them.
-LOCAL_INDEX_WARNING = "ignore:Payload indexes have no effect:UserWarning"
-
-
-def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def open_edge(path, **options) -> EdgeIndex:
-    options.setdefault("optimize_delay_s", 3600.0)  # tests call optimize() themselves
-    options.setdefault("indexing_threshold_kb", 100)
-    return EdgeIndex.open(path, **options)
-
-
-def open_local_qdrant() -> QdrantServerIndex:
-    return QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"))
+from tests.support.search import open_edge, open_local_qdrant
 
 
 @pytest.fixture(params=["edge", "qdrant-local"])

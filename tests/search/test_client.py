@@ -9,7 +9,7 @@ import pytest
 from nauplius.core.clients import SearchClient
 from nauplius.core.contracts.search import CollectionInfo, Hit, PointIn, ScrollResponse, StoredPoint
 from nauplius.core.errors import DownstreamFailed, DownstreamRejected
-from tests.search.conftest import LOCAL_INDEX_WARNING, unit_vectors
+from tests.support.search import LOCAL_INDEX_WARNING, unit_vectors
 
 pytestmark = pytest.mark.filterwarnings(LOCAL_INDEX_WARNING)
 

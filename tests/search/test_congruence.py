@@ -1,10 +1,9 @@
 """Same data, same queries: Qdrant Edge and qdrant-client (local mode) must agree."""
 
-import numpy as np
 import pytest
 
 from services.search.backends.base import PointRecord
-from tests.search.conftest import LOCAL_INDEX_WARNING, open_edge, open_local_qdrant, unit_vectors
+from tests.support.search import LOCAL_INDEX_WARNING, open_edge, open_local_qdrant, unit_vectors
 
 pytestmark = pytest.mark.filterwarnings(LOCAL_INDEX_WARNING)
 
@@ -23,7 +22,7 @@ def assert_same(edge_hits, local_hits):
     edge_scores = [h.score for h in edge_hits]
     assert edge_scores == pytest.approx([h.score for h in local_hits], abs=1e-4)
     # ids must be equal, except that tied scores may come in either order
-    for rank, (e, loc) in enumerate(zip(edge_hits, local_hits)):
+    for rank, (e, loc) in enumerate(zip(edge_hits, local_hits, strict=True)):
         if e.id != loc.id:
             tied = [h.id for h in local_hits if abs(h.score - e.score) <= 1e-4]
             assert e.id in tied, f"rank {rank}: edge {e.id} vs local {loc.id}"

@@ -10,7 +10,7 @@ import pytest
 
 from services.search.backends.base import PointRecord
 from services.search.errors import ShardLocked
-from tests.search.conftest import open_edge, unit_vectors
+from tests.support.search import open_edge, unit_vectors
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,8 @@ async def test_persists_across_close_and_reopen(tmp_path):
         assert (await reopened.collection_info("plankton")).dim == 48
         assert await reopened.count("plankton") == 199
         assert await reopened.query("plankton", point_id=3, k=5) == before
-        hits = await reopened.query("plankton", vector=vectors[3].tolist(), k=1, filter={"state": "validated"})
+        hits = await reopened.query("plankton", vector=vectors[3].tolist(), k=1,
+                                    filter={"state": "validated"})
         assert [h.id for h in hits] == [3]
         with pytest.raises(Exception, match="dimension 48"):
             await reopened.ensure_collection("plankton", 64)
@@ -61,7 +62,8 @@ async def test_hnsw_after_optimize_matches_exact_search(tmp_path):
             hits = await index.query("plankton", vector=q.tolist(), k=k)
             exact = np.argsort(-(vectors @ q))[:k]
             found += len({h.id for h in hits} & set(exact.tolist()))
-            assert [h.score for h in hits] == pytest.approx((vectors[[h.id for h in hits]] @ q).tolist(), abs=1e-4)
+            expected = (vectors[[h.id for h in hits]] @ q).tolist()
+            assert [h.score for h in hits] == pytest.approx(expected, abs=1e-4)
         assert found / (len(queries) * k) >= 0.98
     finally:
         await index.close()
@@ -117,8 +119,8 @@ async def test_second_open_of_a_data_dir_is_refused(tmp_path):
             "try:\n    EdgeIndex.open(sys.argv[1])\n"
             "except ShardLocked as e:\n    print(e); sys.exit(3)\n"
         )
-        other = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO,
-                               capture_output=True, text=True, timeout=60)
+        other = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code, str(tmp_path)],
+                                        cwd=REPO, capture_output=True, text=True, timeout=60)
         assert other.returncode == 3, other.stderr
         assert "plankton is locked by another process" in other.stdout
     finally:

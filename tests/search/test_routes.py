@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.search.conftest import LOCAL_INDEX_WARNING, unit_vectors
+from tests.support.search import LOCAL_INDEX_WARNING, unit_vectors
 
 pytestmark = pytest.mark.filterwarnings(LOCAL_INDEX_WARNING)
 
@@ -141,7 +141,8 @@ async def test_euclidean_is_true_distance_in_same_order(client):
     assert scores == sorted(scores)
     true = [float(np.linalg.norm(vectors[d["id"]] - q)) for d in euc]
     assert scores == pytest.approx(true, abs=1e-4)
-    assert all(math.isclose(e, math.sqrt(2 - 2 * c["score"]), abs_tol=1e-6) for e, c in zip(scores, cos))
+    assert all(math.isclose(e, math.sqrt(2 - 2 * c["score"]), abs_tol=1e-6)
+               for e, c in zip(scores, cos, strict=True))
 
 
 async def test_query_by_id_excludes_itself(client):
@@ -154,7 +155,7 @@ async def test_query_by_id_excludes_itself(client):
 
 
 async def test_filters_are_exact_matches(client):
-    vectors = await make_collection(client, n=60)
+    await make_collection(client, n=60)
     q = unit_vectors(1, DIM, seed=3)[0]
     flt = {"label": "diatom", "state": "validated"}
     r = await client.post("/v1/collections/plankton/query",
@@ -220,7 +221,7 @@ async def test_scroll_pages_every_point_in_id_order_without_vectors(client):
     await client.put("/v1/collections/plankton", json={"dim": DIM})
     ids = [2**62, 17, 3, 40, 8, 0, 1000, 5, 21]
     batch = points(unit_vectors(len(ids), DIM, seed=4))
-    for point, point_id in zip(batch, ids):
+    for point, point_id in zip(batch, ids, strict=True):
         point["id"] = point_id
     await client.put("/v1/collections/plankton/points", json={"points": batch})
     await client.post("/v1/collections/plankton/points/delete", json={"ids": [40]})

@@ -33,6 +33,14 @@ def first_of_each_class(classes: int = 8) -> list[SampleImage]:
     return list(picked.values())
 
 
+def first_images(folder: str, count: int = 1, pattern: str = "*.jp*g") -> list[Path]:
+    """The first `count` images matching `pattern` in a folder of the shared data set (as
+    "zoolake/daphnia" or "ifcb/labelled/Mesodinium_major"), in name order."""
+    paths = sorted((SHARED_DATA / folder).glob(pattern))[:count]
+    assert len(paths) == count, f"expected {count} images in {SHARED_DATA / folder}"
+    return paths
+
+
 def zoolake_images(label: str, count: int) -> list[Path]:
     """The first `count` ZooLake images of one class, in name order."""
     paths = sorted((ZOOLAKE / label).iterdir())[:count]

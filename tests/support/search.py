@@ -1,0 +1,27 @@
+"""The search service's index backends opened for a test, and random unit vectors to fill them."""
+
+import numpy as np
+from qdrant_client import AsyncQdrantClient
+
+from services.search.backends.edge import EdgeIndex
+from services.search.backends.qdrant_server import QdrantServerIndex
+
+# qdrant-client's local mode warns that payload indexes do nothing there; the server uses them.
+LOCAL_INDEX_WARNING = "ignore:Payload indexes have no effect:UserWarning"
+
+
+def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def open_edge(path, **options) -> EdgeIndex:
+    """A Qdrant Edge index in `path` that optimizes only when the test calls optimize()."""
+    options.setdefault("optimize_delay_s", 3600.0)
+    options.setdefault("indexing_threshold_kb", 100)
+    return EdgeIndex.open(path, **options)
+
+
+def open_local_qdrant() -> QdrantServerIndex:
+    """The Qdrant server backend over qdrant-client's in-memory local mode."""
+    return QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"))
