@@ -3,9 +3,7 @@ with their bytes, each in one call per batch."""
 
 import base64
 
-from tests.catalog.conftest import empty_catalog
-from tests.catalog.test_jobs_routes import add, new_job, staged
-from tests.catalog.test_routes import upload
+from tests.support.catalog import add_items, empty_catalog, new_job, upload
 
 
 async def test_lookup_by_sha256_keeps_order_and_leaves_out_unknown(catalog, zoolake):
@@ -39,13 +37,13 @@ async def test_claim_with_data_carries_each_items_staged_bytes(catalog, zoolake,
     try:
         job_id = await new_job(catalog)
         files = [(s.path.name, s.data) for s in zoolake[:3]]
-        assert (await add(catalog, job_id, files)).status_code < 300
+        assert (await add_items(catalog, job_id, files)).status_code < 300
         claimed = (await catalog.client.post(
             "/v1/jobs/claim", json={"limit": 2, "lease_s": 60, "with_data": True})).json()["data"]
         sent = {s.sha256: s.data for s in zoolake[:3]}
         assert len(claimed) == 2
         assert all(base64.b64decode(item["data"]) == sent[item["sha256"]] for item in claimed)
-        for path in staged(catalog):  # bytes gone from staging: None, the worker asks alone
+        for path in catalog.staged_files():  # bytes gone from staging: None, the worker asks alone
             path.unlink()
         last = (await catalog.client.post(
             "/v1/jobs/claim", json={"lease_s": 60, "with_data": True})).json()["data"]

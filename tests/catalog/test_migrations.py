@@ -6,7 +6,7 @@ import asyncpg
 
 from services.catalog.db import init_connection
 from services.catalog.migrations import apply_migrations, load_migrations
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 
 EXPECTED_COLUMNS = {
     "images": {

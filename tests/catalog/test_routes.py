@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 
 from services.catalog.config import CatalogSettings
-from tests.catalog.conftest import start_catalog
-
-
-async def upload(client, picture, **fields):
-    files = {"file": (picture.path.name, picture.data, "image/jpeg")}
-    return await client.post("/v1/images", files=files, data=fields)
+from tests.support.catalog import running_catalog, upload
 
 
 async def test_health(catalog):
@@ -251,7 +246,7 @@ async def test_too_many_pixels_is_413_and_stores_nothing(catalog_database_url, t
     settings = CatalogSettings(
         database_url=catalog_database_url, data_dir=tmp_path / "small", max_pixels=1000
     )
-    async for small in start_catalog(settings):
+    async with running_catalog(settings) as small:
         before = await small.row_count()
         response = await upload(small.client, zoolake[6])
         assert response.status_code == 413

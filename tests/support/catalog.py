@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from services.catalog.config import CatalogSettings
 from services.catalog.main import create_app
 from services.catalog.migrations import apply_migrations
+from tests.support.data import SampleImage
 from tests.support.database import create_database
 
 
@@ -71,6 +72,12 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[Catalog]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
             yield Catalog(app, client, settings)
+
+
+async def upload(client: httpx.AsyncClient, picture: SampleImage, **fields: Any) -> httpx.Response:
+    """POST /v1/images of one sample image (as image/jpeg), with these form fields."""
+    files = {"file": (picture.path.name, picture.data, "image/jpeg")}
+    return await client.post("/v1/images", files=files, data=fields)
 
 
 # --- ingest jobs through the catalog's /v1/jobs ------------------------------------------------
