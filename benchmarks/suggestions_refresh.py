@@ -2,8 +2,7 @@
 
 Starts its own system (embedded PostgreSQL, Qdrant Edge) in a temporary folder and ingests every
 image of <class>/<image> folders unlabelled. Validates `--seed-per-class` images of each class
-(one labels batch per class, as the UI's "Assign to selection"; those start incremental refresh
-jobs, which are let finish), then times a full refresh. Then `--more` other images, picked at
+(one PUT /images/{id}/label each, which starts no refresh), then times a full refresh. Then `--more` other images, picked at
 random, are validated one by one with their true class (PUT /images/{id}/label, which starts no
 refresh), and an incremental refresh is timed. Last, a full refresh again: the suggestions it
 still changes are the ones the incremental run missed.
@@ -75,7 +74,8 @@ def run(data: Path, seed_per_class: int, more: int, seed: int) -> dict:
         for label, ids in sorted(by_class.items()):
             picked = rng.sample(sorted(ids), min(seed_per_class, len(ids)))
             seeds.update(picked)
-            _ok(client.post("/api/v1/labels/batch", json={"image_ids": picked, "taxon": label}))
+            for image_id in picked:  # one by one: a single label starts no refresh
+                _ok(client.put(f"/api/v1/images/{image_id}/label", json={"taxon": label}))
         _idle(client)
         full = _timed_refresh(client, "full")
         label_of = {i: label for label, ids in by_class.items() for i in ids}

@@ -170,8 +170,10 @@ async def revoke_key(key_id: int, request: Request, downstream: DownstreamDep, p
 
 
 # --- labels --------------------------------------------------------------------------------
-# How long a label write waits for the incremental suggestions refresh it starts.
-AFTER_VALIDATION_WAIT_S = 30.0
+# How long a label write waits for the incremental suggestions refresh it starts: long enough for
+# a small batch's refresh, short enough that a busy refresh never holds an "Assign" for long
+# (the answer then says the job, and the page's job counter follows it).
+AFTER_VALIDATION_WAIT_S = 10.0
 
 
 async def _refresh_job(downstream: DownstreamDep, mode: str, project: int | None,
