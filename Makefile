@@ -25,7 +25,10 @@ install: $(VENV)/.installed-cli
 run: $(VENV)/.installed-cli
 	$(BIN)/nauplius up --data-dir $(DATA_DIR) --port $(PORT)
 
+# Lint and type-check first (what pyproject.toml's [tool.ruff] and [tool.mypy] name), then the tests.
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # Re-export the pretrained models to ONNX (needs torch: installs the 'export' extra, CPU build).

@@ -86,7 +86,8 @@ def _table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of <class>/<image>")
     parser.add_argument("--limit", type=int, help="at most this many images (random sample)")
     parser.add_argument("--validated", type=float, default=0.5, help="share of each class validated")

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from nauplius.datasets import find_images
+from services.embedder.model import Embedder
+from services.embedder.preprocess import decode_image, prepare
 
-from nauplius.datasets import find_images  # noqa: E402
-from services.embedder.model import Embedder  # noqa: E402
-from services.embedder.preprocess import decode_image, prepare  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BATCH = 32
 

@@ -18,11 +18,10 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from nauplius.evaluate import evaluate
+from services.embedder.card import load_card
 
-from nauplius.evaluate import evaluate  # noqa: E402
-from services.embedder.card import load_card  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DATA = REPO.parent / "shared" / "data"
 METRICS = {

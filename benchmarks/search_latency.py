@@ -82,7 +82,7 @@ def exact_ids(vectors: np.ndarray, queries: np.ndarray, k: int, filtered: bool) 
 
 
 def recall(found: list[list[int]], truth: list[list[int]]) -> float:
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
 
 
 async def bench_backend(name, index, vectors, queries, args, truth, rows):
@@ -110,7 +110,8 @@ def table(rows: list[dict], k: int) -> str:
     for r in rows:
         opt = f"{r['optimize_s']:.1f}" if "optimize_s" in r else "-"
         lines.append(
-            f"| {r['backend']} | {r['query']} | {r['queries']} | {r['upsert_s']:.1f} | {opt} | {r['p50']:.2f} | "
+            f"| {r['backend']} | {r['query']} | {r['queries']} | {r['upsert_s']:.1f} | {opt} | "
+            f"{r['p50']:.2f} | "
             f"{r['p95']:.2f} | {r['p99']:.2f} | {r[f'recall@{k}']:.3f} |"
         )
     return "\n".join(lines)
@@ -132,7 +133,8 @@ async def main() -> None:
 
     vectors = unit_vectors(args.n, args.dim, seed=0)
     queries = unit_vectors(args.queries, args.dim, seed=1)
-    truth = {key: exact_ids(vectors, queries, args.k, key == "filtered") for key in ("unfiltered", "filtered")}
+    truth = {key: exact_ids(vectors, queries, args.k, key == "filtered")
+             for key in ("unfiltered", "filtered")}
     rows: list[dict] = []
     for name in args.backends.split(","):
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,9 @@ from nauplius.private_system import private_system
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
     return {"p50_ms": statistics.median(ordered), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
 
 
@@ -64,7 +66,8 @@ def run(data: Path, limit: int | None, queries: int, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of <class>/<image>")
     parser.add_argument("--limit", type=int, help="ingest at most this many images (random sample)")
     parser.add_argument("--queries", type=int, default=200)

@@ -242,7 +242,8 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     t = result["tally"]
-    print(f"{result['images']} images, {result['classes']} classes, {result['seed_per_class']} seeds per class")
+    print(f"{result['images']} images, {result['classes']} classes, "
+          f"{result['seed_per_class']} seeds per class")
     print(f"oracle:   {result['actions']} actions = {result['images_per_action']:.1f} images/action, "
           f"label precision {result['label_precision']:.3f}")
     print(f"          {t['seed_actions']} seed labels, {t['group_accepts']} unseen group accepts "

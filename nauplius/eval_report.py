@@ -72,7 +72,7 @@ def _confusion_matrix(classes: list[str], truth: list[str], predicted: list[str 
     """Rows: true class; columns: the class of the nearest neighbour; shade: share of the row."""
     index = {c: i for i, c in enumerate(classes)}
     counts = np.zeros((len(classes), len(classes)), int)
-    for t, p in zip(truth, predicted):
+    for t, p in zip(truth, predicted, strict=True):
         if p is not None:
             counts[index[t], index[p]] += 1
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -85,7 +85,7 @@ def _confusion_matrix(classes: list[str], truth: list[str], predicted: list[str 
                      f'text-anchor="end">{html.escape(label)}</text>'
                      f'<text transform="translate({margin + i * cell + cell - 3},{margin - 4}) '
                      f'rotate(-90)">{html.escape(label)}</text>')
-    for i, j in zip(*np.nonzero(counts)):
+    for i, j in zip(*np.nonzero(counts), strict=True):
         share = shares[i, j]
         colour = f"rgb({int(255 - 200 * share)},{int(255 - 200 * share)},255)" if i == j else \
             f"rgb(255,{int(255 - 220 * share)},{int(255 - 220 * share)})"

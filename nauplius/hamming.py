@@ -56,5 +56,5 @@ def hamming_search(gallery: np.ndarray, queries: np.ndarray | None, k: int, bits
             else:
                 d = distances[row, ids[:k]]
                 results.append([(int(i), float(np.cos(np.pi * di / bits))) for i, di in
-                                zip(ids[:k], d)])
+                                zip(ids[:k], d, strict=True)])
     return results

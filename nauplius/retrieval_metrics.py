@@ -9,7 +9,7 @@ VOTE_NEIGHBOURS = 5
 def weighted_vote(labels: list[str], weights: list[float]) -> str:
     """The label with the largest summed weight; ties go to the label of the nearer neighbour."""
     totals: dict[str, float] = defaultdict(float)
-    for label, weight in zip(labels, weights):
+    for label, weight in zip(labels, weights, strict=True):
         totals[label] += weight
     return max(totals, key=lambda label: (totals[label], -labels.index(label)))
 
@@ -28,7 +28,7 @@ def retrieval_scores(true_labels: list[str], neighbour_labels: list[list[str]],
         raise ValueError("no queries to score")
     top1_hits, vote_hits, precisions = [], [], []
     per_class: dict[str, list[bool]] = defaultdict(list)
-    for truth, labels, scores in zip(true_labels, neighbour_labels, neighbour_scores):
+    for truth, labels, scores in zip(true_labels, neighbour_labels, neighbour_scores, strict=True):
         top1 = bool(labels) and labels[0] == truth
         top1_hits.append(top1)
         per_class[truth].append(top1)

@@ -38,7 +38,9 @@ def stratified_split(files: list[ImageFile], fraction: float, seed: int) -> Spli
         n_held = min(len(members) - 1, max(1, round(fraction * len(members))))
         validation += members[:n_held]
         train += members[n_held:]
-    key = lambda f: (f.label or "", f.path.name)  # noqa: E731
+    def key(f: ImageFile) -> tuple[str, str]:
+        return (f.label or "", f.path.name)
+
     return Split(sorted(train, key=key), sorted(validation, key=key))
 
 

@@ -33,8 +33,8 @@ async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONRespon
     timeout_s = min(settings.timeout_s, HEALTH_TIMEOUT_S)
     states = await asyncio.gather(*(_probe(c, timeout_s) for c in clients))
     services: dict[str, Any] = {"gateway": "ok"}
-    services.update({c.service: state for c, state in zip(clients, states)})
-    down = [c.service for c, state in zip(clients, states) if state != "ok"]
+    services.update({c.service: state for c, state in zip(clients, states, strict=True)})
+    down = [c.service for c, state in zip(clients, states, strict=True) if state != "ok"]
     if not down:
         return JSONResponse({"status": "ok", "service": "gateway", "services": services})
     return JSONResponse(

@@ -76,7 +76,8 @@ async def list_images(
     offset: Annotated[int, Query(ge=0)] = 0,
     project: Annotated[int | None, Query(ge=1)] = None,
     state: Annotated[LabelState | None, Query()] = None,
-    taxon: Annotated[str | None, Query(description="current (or, with state=predicted, suggested) taxon")] = None,
+    taxon: Annotated[
+        str | None, Query(description="current (or, with state=predicted, suggested) taxon")] = None,
     instrument: str | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     order: Literal["newest", "confident", "uncertain"] = "newest",

@@ -40,7 +40,7 @@ async def apply_payloads(search: SearchClient, collection: str, images: Iterable
         payload = payload_of(image)
         groups[tuple(payload[key] for key in PAYLOAD_KEYS)].append(dict(image)["id"])
     for values, ids in groups.items():
-        await search.set_payload(collection, ids, dict(zip(PAYLOAD_KEYS, values)))
+        await search.set_payload(collection, ids, dict(zip(PAYLOAD_KEYS, values, strict=True)))
 
 
 async def sync_ids(downstream: Downstream, active_model: ActiveModel, ids: list[int]) -> None:

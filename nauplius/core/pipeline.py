@@ -79,7 +79,7 @@ async def index_contents(
 
     if to_embed:
         results = await downstream.embedder.embed([c.part for c in to_embed], encoding="base64")
-        for content, result in zip(to_embed, results):
+        for content, result in zip(to_embed, results, strict=True):
             if result.vector_b64 is None:
                 content.error = result.error or "could not be embedded"
             else:
@@ -107,7 +107,7 @@ async def _store(downstream: Downstream, actor: int | None, contents: list[Conte
     files = [(c.part, {"filename": c.part.filename, "annotator": "upload", **c.fields})
              for c in contents]
     results = await downstream.catalog.store_many(files, actor=actor)
-    for content, result in zip(contents, results):
+    for content, result in zip(contents, results, strict=True):
         if isinstance(result, str):
             content.error = f"refused by catalog: {result}"
         else:

@@ -58,7 +58,7 @@ def read_rows(tsv: Path) -> tuple[list[str], list[dict[str, str]]]:
     if body and all(cell.strip() in ("[t]", "[f]", "") for cell in body[0]):
         types = [cell.strip() for cell in body[0]] + [""] * (len(names) - len(body[0]))
         body = body[1:]
-    return types, [dict(zip(names, row)) for row in body if any(cell.strip() for cell in row)]
+    return types, [dict(zip(names, row, strict=False)) for row in body if any(cell.strip() for cell in row)]
 
 
 def read_export(tsv: Path) -> Iterator[IngestItem | Refused]:
@@ -68,7 +68,7 @@ def read_export(tsv: Path) -> Iterator[IngestItem | Refused]:
     except (OSError, UnicodeDecodeError, csv.Error, EcotaxaError) as exc:
         yield Refused(str(tsv), f"not an EcoTaxa export: {exc}")
         return
-    kinds = dict(zip(rows[0].keys(), types)) if rows else {}
+    kinds = dict(zip(rows[0].keys(), types, strict=False)) if rows else {}
     for number, row in enumerate(rows, start=1):
         name = row.get("img_file_name", "").strip()
         source = f"{tsv}:{row.get('object_id') or number}"

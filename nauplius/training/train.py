@@ -235,7 +235,7 @@ def validate(trunk: nn.Module, card: ModelCard, sets: list[LabelledSet], train_f
     """Per data set: its validation images as queries against its training images (cosine kNN)."""
     scores = {}
     for s in sets:
-        gallery_images = [image for (owner, _), image in zip(train_files, train_images)
+        gallery_images = [image for (owner, _), image in zip(train_files, train_images, strict=True)
                           if owner is s]
         gallery = embed(trunk, gallery_images, card, device, progress, f"{s.name} gallery")
         queries = embed(trunk, validation_images[s.name], card, device, progress,

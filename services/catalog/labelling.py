@@ -108,7 +108,7 @@ async def store_predictions(
             if not same:
                 changed.append((row["id"], taxon, confidence))
         if changed:
-            ids, taxa, confidences = (list(column) for column in zip(*changed))
+            ids, taxa, confidences = (list(column) for column in zip(*changed, strict=True))
             await conn.execute(queries.INSERT_PREDICTIONS, ids, taxa, confidences, SUGGESTER)
     return len(changed)
 

@@ -182,7 +182,8 @@ async def import_taxa(conn: asyncpg.Connection, rows: list[TaxonFields], actor: 
     created = updated = 0
     async with conn.transaction():
         for row in rows:
-            if row.parent is not None and row.parent not in names and await find_taxon(conn, row.parent) is None:
+            if (row.parent is not None and row.parent not in names
+                    and await find_taxon(conn, row.parent) is None):
                 raise UnknownTaxon(f"taxon {row.name!r}: unknown parent taxon {row.parent!r}")
         # Pass 1: every name exists (parents unset for new ones); pass 2: parents and fields.
         for row in rows:

@@ -100,7 +100,8 @@ class Embedder:
     def _check_shapes(self, input_shape: Sequence[Any], output_shape: Sequence[Any]) -> None:
         expected = (self.card.channels, *self.card.input_size)
         declared = tuple(input_shape[1:])
-        if len(declared) != 3 or any(isinstance(d, int) and d != e for d, e in zip(declared, expected)):
+        if len(declared) != 3 or any(isinstance(d, int) and d != e
+                                     for d, e in zip(declared, expected, strict=True)):
             raise ModelCardError(f"model input {list(input_shape)} does not take the card's "
                                  f"{list(expected)} images")
         if len(output_shape) >= 2 and isinstance(output_shape[1], int) \

@@ -63,7 +63,7 @@ def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError], max_pix
             results[i].error = f"{type(exc).__name__}: {exc}"
     if inputs:
         vectors = embedder.embed_prepared(np.stack(inputs))
-        for i, vector in zip(positions, vectors):
+        for i, vector in zip(positions, vectors, strict=True):
             if encoding == "base64":
                 results[i].vector_b64 = base64.b64encode(vector.astype("<f4").tobytes()).decode()
             else:

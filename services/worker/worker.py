@@ -76,7 +76,7 @@ class IngestWorker:
                                  lambda image: self._stored_bytes(image.id))
             contents = [Content(FilePart(image.filename or "image", "application/octet-stream",
                                          payload), image.sha256)
-                        for image, payload in zip(images, data) if payload is not None]
+                        for image, payload in zip(images, data, strict=True) if payload is not None]
             await index_contents(contents, self.downstream, model,
                                  self.settings.catalog_concurrency)
             for content in contents:

@@ -19,13 +19,14 @@ from tests.support.stack import running_stack
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="Debian's chromium is not installed at /usr/bin/chromium "
                        "(apt-get install chromium); .ci/run installs it"),
 ]
 # Skipped only where playwright is not installed (it is in the `test` extra); an installed but
 # broken playwright fails here instead of skipping.
-pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[test]')")
-from playwright import sync_api  # noqa: E402
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install -e '.[test]')")
 
 CLASSES = ["daphnia", "dinobryon", "keratella_quadrata", "asterionella"]
 PER_CLASS = 5
@@ -84,7 +85,8 @@ def counter(page) -> tuple[int, int]:
 def test_sign_in_filter_select_similar_assign_and_export(system, browser, tmp_path):
     url, key, truth = system
     expect = sync_api.expect
-    context = browser.new_context(base_url=url, viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    context = browser.new_context(base_url=url, viewport={"width": 1440, "height": 900},
+                                  accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -131,7 +133,8 @@ def test_sign_in_filter_select_similar_assign_and_export(system, browser, tmp_pa
     tiles.nth(0).click()
     tiles.nth(2).click(modifiers=["Shift"])
     expect(page.locator("#selected-count")).to_have_text("3")
-    chosen = [int(t) for t in page.locator("#grid .tile.selected").evaluate_all("ts => ts.map(t => t.dataset.id)")]
+    chosen = [int(t) for t in
+              page.locator("#grid .tile.selected").evaluate_all("ts => ts.map(t => t.dataset.id)")]
     page.fill("#batch-taxon", "daph")
     expect(page.locator("#batch-taxon-options li")).to_have_count(1)
     shots.take("3-picker")
@@ -141,7 +144,8 @@ def test_sign_in_filter_select_similar_assign_and_export(system, browser, tmp_pa
     expect(page.locator("#count-validated")).to_have_text("3")
     expect(page.locator("#count-remaining")).to_have_text(str(len(truth) - 3))
     for image_id in chosen:
-        expect(page.locator(f"#grid .tile[data-id='{image_id}']")).to_have_attribute("data-state", "validated")
+        tile = page.locator(f"#grid .tile[data-id='{image_id}']")
+        expect(tile).to_have_attribute("data-state", "validated")
     shots.take("4-assigned")
 
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:

@@ -75,7 +75,8 @@ async def test_taxon_edits_refuse_cycles_and_duplicates_and_rename_labels(conn):
     await taxonomy.import_taxa(conn, taxonomy.parse_taxa_csv(TREE), None)
     cladocera = await taxonomy.find_taxon(conn, "Cladocera")
     with pytest.raises(InvalidMetadata, match="its own ancestor"):
-        await taxonomy.update_taxon(conn, cladocera.id, taxonomy.TaxonFields("Cladocera", parent="Daphnia"), None)
+        await taxonomy.update_taxon(conn, cladocera.id,
+                                    taxonomy.TaxonFields("Cladocera", parent="Daphnia"), None)
     with pytest.raises(TaxonConflict, match="AphiaID 1302"):
         await taxonomy.create_taxon(conn, taxonomy.TaxonFields("Other", aphia_id=1302), None)
     [image] = await _images(conn, 1)

@@ -11,22 +11,21 @@ from services.embedder.preprocess import decode_image
 from tests.support.data import first_images
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
 def tiny_grey_model(path, filters: int = 4, size: int = 32) -> np.ndarray:
     """Conv 3x3 (fixed random weights) -> ReLU -> global average pool, output (1, filters, 1, 1)."""
     weights = np.random.default_rng(7).normal(size=(filters, 1, 3, 3)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["image", "w"], ["conv"], pads=[1, 1, 1, 1]),
-         helper.make_node("Relu", ["conv"], ["relu"]),
-         helper.make_node("GlobalAveragePool", ["relu"], ["embedding"])],
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["image", "w"], ["conv"], pads=[1, 1, 1, 1]),
+         onnx.helper.make_node("Relu", ["conv"], ["relu"]),
+         onnx.helper.make_node("GlobalAveragePool", ["relu"], ["embedding"])],
         "tiny",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 1, size, size])],
-        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, filters, 1, 1])],
-        [numpy_helper.from_array(weights, "w")],
+        [onnx.helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, [1, 1, size, size])],
+        [onnx.helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, [1, filters, 1, 1])],
+        [onnx.numpy_helper.from_array(weights, "w")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())

@@ -18,7 +18,7 @@ def test_new_format_rois_equal_the_reference_pngs(shared_data):
     ifcb_bin = read_bin(shared_data / "ifcb" / "bins" / NEW_BIN)
     references = sorted((shared_data / "ifcb" / "reference_png" / NEW_BIN).glob("*.png"))
     assert len(ifcb_bin.rois) == len(references) == 7
-    for roi, reference in zip(ifcb_bin.rois, references):
+    for roi, reference in zip(ifcb_bin.rois, references, strict=True):
         assert reference.name == f"{NEW_BIN}_{roi.number:05d}.png"
         expected = cv2.imread(str(reference), cv2.IMREAD_UNCHANGED)
         assert roi.image.dtype == np.uint8
@@ -46,8 +46,9 @@ def test_every_good_bin_reads_its_roi_count(shared_data, name, count):
     ifcb_bin = read_bin(shared_data / "ifcb" / "bins" / name)
     assert len(ifcb_bin.rois) == count
     for roi in ifcb_bin.rois:
-        assert roi.image.shape == (int(roi.adc.get("RoiHeight", roi.adc.get("ROIheight", roi.adc.get("col13")))),
-                                   int(roi.adc.get("RoiWidth", roi.adc.get("ROIwidth", roi.adc.get("col12")))))
+        height = roi.adc.get("RoiHeight", roi.adc.get("ROIheight", roi.adc.get("col13")))
+        width = roi.adc.get("RoiWidth", roi.adc.get("ROIwidth", roi.adc.get("col12")))
+        assert roi.image.shape == (int(height), int(width))
 
 
 def test_old_format_bin(shared_data):

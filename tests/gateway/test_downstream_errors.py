@@ -52,11 +52,11 @@ async def test_health_is_503_naming_each_service_down(hung_url: str, closed_url:
 
 
 # A catalog that fails in ways a real one only does when broken: the one place a fake is needed.
-async def _broken(request) -> PlainTextResponse:  # noqa: ANN001
+async def _broken(request) -> PlainTextResponse:
     return PlainTextResponse("Internal Server Error", status_code=500)
 
 
-async def _gone(request) -> JSONResponse:  # noqa: ANN001
+async def _gone(request) -> JSONResponse:
     return JSONResponse({"detail": "image 7 not found"}, status_code=404)
 
 

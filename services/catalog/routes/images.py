@@ -41,7 +41,8 @@ router = APIRouter(prefix="/v1/images")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Content-addressed bytes never change under a URL of a given image.
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
-_IMAGE_BYTES: dict[int | str, dict[str, Any]] = {200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}}
+_IMAGE_BYTES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}}
 _JPEG_BYTES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}
 
 
@@ -91,7 +92,7 @@ async def upload_images(
     if len(entries) != len(files):
         raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
     results = []
-    for position, (upload, raw) in enumerate(zip(files, entries)):
+    for position, (upload, raw) in enumerate(zip(files, entries, strict=True)):
         try:
             entry = upload_entry(with_default_filename(raw, upload.filename), f"items[{position}]")
             results.append(BatchEntry(image=await _store(conn, ingestor, settings, upload,

@@ -67,7 +67,7 @@ async def add_items(
         raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
     new: list[jobs.NewItem] = []
     payloads: list[tuple[str, bytes]] = []
-    for position, (upload, entry) in enumerate(zip(files, entries)):
+    for position, (upload, entry) in enumerate(zip(files, entries, strict=True)):
         source = entry.source or entry.filename or f"item {position}"
         data = await upload.read(settings.max_image_bytes + 1)
         if len(data) > settings.max_image_bytes:
@@ -110,7 +110,8 @@ async def get_job(conn: ConnectionDep, job_id: int) -> JobStatus:
 async def claim(conn: ConnectionDep, staging: StagingDep, body: ClaimRequest) -> ClaimedItems:
     items = await jobs.claim_items(conn, body.limit, body.lease_s)
     if body.with_data:
-        for item, data in zip(items, await anyio.to_thread.run_sync(_read_staged, staging, items)):
+        staged = await anyio.to_thread.run_sync(_read_staged, staging, items)
+        for item, data in zip(items, staged, strict=True):
             item.data = data  # None: no staged bytes; /items/{id}/data says why
     return ClaimedItems(data=items)
 
