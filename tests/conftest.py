@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from tests.support.data import SHARED_DATA, ZOOLAKE, SampleImage, first_of_each_class
@@ -60,3 +61,12 @@ async def catalog(catalog_database_url: str, tmp_path: Path) -> AsyncIterator[Ca
     settings = CatalogSettings(database_url=catalog_database_url, data_dir=tmp_path / "catalog")
     async with running_catalog(settings) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def client(stack) -> Iterator[httpx.Client]:
+    """The gateway of the system test's own `stack` fixture (tests.support.stack.running_stack),
+    with its admin key."""
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as http:
+        yield http

@@ -23,13 +23,6 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(stack):
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def image_ids(stack, client, shared_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
     for name in ("daphnia", "fish"):

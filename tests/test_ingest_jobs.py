@@ -25,13 +25,6 @@ def stack(tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="module")
-def client(stack):
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as http:
-        yield http
-
-
 def test_bins_and_broken_files_in_one_job(stack, client, shared_data, tmp_path):
     for path in (shared_data / "ifcb" / "bins").glob("D20220522T000439_IFCB134.*"):
         (tmp_path / path.name).symlink_to(path)

@@ -23,13 +23,6 @@ def stack(tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="module")
-def client(stack):
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as http:
-        yield http
-
-
 def indexed_count(stack) -> int:
     search = stack.services["search"].url
     collections = httpx.get(f"{stack.services['embedder'].url}/v1/model").json()["name"]

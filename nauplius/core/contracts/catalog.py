@@ -43,7 +43,9 @@ class CatalogHealth(BaseModel):
 
 
 # --- images -----------------------------------------------------------------------------------
-class ImagePublic(BaseModel):
+class ImageFields(BaseModel):
+    """What the bytes and the uploader say about an image: the fields every image answer starts with."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -55,6 +57,9 @@ class ImagePublic(BaseModel):
     instrument: str | None
     sample: str | None
     captured_at: datetime | None
+
+
+class ImagePublic(ImageFields):
     metadata: dict[str, Any]
     created_at: datetime
     indexed_at: datetime | None
@@ -465,18 +470,9 @@ class StoredCalibration(BaseModel):
 
 
 # --- export -----------------------------------------------------------------------------------
-class ExportRow(BaseModel):
+class ExportRow(ImageFields):
     """An image with its current label, the taxon's rank and AphiaID, and who labelled it."""
 
-    id: int
-    sha256: str
-    filename: str | None
-    format: str
-    width: int
-    height: int
-    instrument: str | None
-    sample: str | None
-    captured_at: datetime | None
     created_at: datetime
     project_id: int
     project: str
