@@ -52,7 +52,7 @@ def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dic
         suggested: dict[str, dict] = {}
         by_class: dict[str, list] = {}
         for image in images:
-            by_class.setdefault(image.label, []).append(image)
+            by_class.setdefault(image.taxon, []).append(image)
         seeds, held_out = [], []
         for members in by_class.values():
             cut = max(1, round(len(members) * validated_share))
@@ -64,8 +64,8 @@ def run(data: Path, limit: int | None, validated_share: float, seed: int) -> dic
         ingest([data_dir / "unlabelled"], system.url, api_key=system.api_key)
         with system.client(timeout_s=3600) as client:
             refreshed = refresh_suggestions(client)
-            for image in _all(client, "predicted") + _all(client, "unlabelled"):
-                suggested[image["sha256"]] = image
+            for shown in _all(client, "predicted") + _all(client, "unlabelled"):
+                suggested[shown["sha256"]] = shown
     sha_label = {hashlib.sha256(i.path.read_bytes()).hexdigest(): i.label for i in held_out}
     pairs = [(i["label_confidence"], i["label"] == sha_label[sha])
              for sha, i in suggested.items() if i["label_state"] == "predicted"]

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from nauplius.evaluate import evaluate
 from services.embedder.card import load_card
@@ -24,7 +25,7 @@ from services.embedder.card import load_card
 REPO = Path(__file__).resolve().parents[1]
 
 DATA = REPO.parent / "shared" / "data"
-METRICS = {
+METRICS: dict[str, dict[str, Any]] = {
     "cosine": {"metric": "cosine"},
     "euclidean": {"metric": "euclidean"},
     "hamming": {"metric": "hamming", "bits": 512},

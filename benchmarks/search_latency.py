@@ -142,8 +142,9 @@ async def main() -> None:
                 quantization = "binary" if name == "edge-binary" else "none"
                 # edge-exact: a threshold no segment reaches, so optimize() builds no HNSW index.
                 threshold = 2**31 - 1 if name == "edge-exact" else EDGE_INDEXING_THRESHOLD_KB
-                index = EdgeIndex.open(Path(tmp), optimize_delay_s=1e9, quantization=quantization,
-                                       indexing_threshold_kb=threshold)
+                index: VectorIndex = EdgeIndex.open(
+                    Path(tmp), optimize_delay_s=1e9, quantization=quantization,
+                    indexing_threshold_kb=threshold)
             else:
                 warnings.filterwarnings("ignore", category=UserWarning, module="qdrant_client")
                 index = QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"))

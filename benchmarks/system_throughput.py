@@ -41,7 +41,7 @@ def run(data: Path, limit: int | None, queries: int, seed: int) -> dict:
     with private_system("nauplius-bench-") as system:
         (system.data_dir / "input").mkdir()
         for i, image in enumerate(images):  # symlinks keep <class>/<image> for --label-from-folder
-            target = system.data_dir / "input" / image.label / f"{i}-{image.path.name}"
+            target = system.data_dir / "input" / image.taxon / f"{i}-{image.path.name}"
             target.parent.mkdir(exist_ok=True)
             target.symlink_to(image.path.resolve())
         started = time.perf_counter()

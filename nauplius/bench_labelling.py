@@ -200,9 +200,9 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
         min_calibrated: int = 300, seed: int = 0, progress: bool = True,
         fix_on_page: bool = False) -> dict:
     found = find_images([data], label_from_folder=True)
-    truth_by_sha = {}
+    truth_by_sha: dict[str, str] = {}
     for image in found:
-        truth_by_sha.setdefault(_sha256(image.path), image.label)
+        truth_by_sha.setdefault(_sha256(image.path), image.taxon)
     # $CATALOG_DATABASE_URL, when set, is used instead of an embedded PostgreSQL.
     with private_system("nauplius-bench-labelling-",
                         database_url=os.environ.get("CATALOG_DATABASE_URL")) as system:

@@ -250,12 +250,12 @@ def run_command(args: argparse.Namespace) -> int:
             margin=args.margin, label_smoothing=args.label_smoothing, balanced=args.balanced,
             interpolate=args.interpolate, augmentation=Augmentation(greyscale_p=args.greyscale))
         try:
-            result = train(config, resume=args.resume)
+            trained = train(config, resume=args.resume)
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             print(f"nauplius model train: {error}", file=sys.stderr)
             return 2
-        print(f"exported {result.onnx_path} and {result.onnx_path.with_suffix('.json')}")
-        for name, scores in result.card["metrics"]["validation"].items():
+        print(f"exported {trained.onnx_path} and {trained.onnx_path.with_suffix('.json')}")
+        for name, scores in trained.card["metrics"]["validation"].items():
             print(f"  {name} validation: top-1 {scores['top1']:.4f}, vote5 {scores['vote5']:.4f}, "
                   f"mean per-class top-1 {scores['mean_class_top1']:.4f}")
         return 0

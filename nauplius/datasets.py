@@ -12,6 +12,13 @@ class ImageFile:
     path: Path
     label: str | None  # the parent folder's name, where the folder names the class
 
+    @property
+    def taxon(self) -> str:
+        """The label of an image of a labelled set (`<class>/<image>` folders)."""
+        if self.label is None:
+            raise ValueError(f"{self.path} has no label: expected <class>/<image> folders")
+        return self.label
+
 
 def find_images(paths: list[Path], label_from_folder: bool = False) -> list[ImageFile]:
     """All image files under the given files and folders, sorted, each listed once."""

@@ -25,13 +25,13 @@ def write_report(folder: Path, result: dict, query_files: list[ImageFile],
                  gallery_files: list[ImageFile], neighbours: list[list[tuple[int, float]]]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    classes = sorted({f.label for f in gallery_files} | {f.label for f in query_files})
-    predicted = [gallery_files[hits[0][0]].label if hits else None for hits in neighbours]
+    classes = sorted({f.taxon for f in gallery_files} | {f.taxon for f in query_files})
+    predicted = [gallery_files[hits[0][0]].taxon if hits else None for hits in neighbours]
     page = PAGE.format(
         title=html.escape(f"{result['model']}: {result['metric']}, {result['mode']}"),
         summary=_summary(result),
         bars=_bar_chart(result["per_class_top1"]),
-        confusion=_confusion_matrix(classes, [f.label for f in query_files], predicted),
+        confusion=_confusion_matrix(classes, [f.taxon for f in query_files], predicted),
         failures=_failures(query_files, gallery_files, neighbours))
     path = folder / "index.html"
     path.write_text(page)
@@ -127,13 +127,13 @@ def _failures(query_files: list[ImageFile], gallery_files: list[ImageFile],
     rows = []
     for _, _, q in sorted(failed)[:FAILURES]:
         query = query_files[q]
-        cells = [_figure(query, f"<b>{html.escape(query.label)}</b><br>query", "query")]
+        cells = [_figure(query, f"<b>{html.escape(query.taxon)}</b><br>query", "query")]
         for i, score in neighbours[q][:NEIGHBOURS_SHOWN]:
             g = gallery_files[i]
             css = "right" if g.label == query.label else "wrong"
-            cells.append(_figure(g, f"{html.escape(g.label)}<br>{score:.3f}", css))
+            cells.append(_figure(g, f"{html.escape(g.taxon)}<br>{score:.3f}", css))
         rows.append(f'<div class="row">{"".join(cells)}</div>')
-    confused = Counter(gallery_files[neighbours[q][0][0]].label for _, _, q in failed)
+    confused = Counter(gallery_files[neighbours[q][0][0]].taxon for _, _, q in failed)
     note = (f"<p>{len(failed)} queries have a wrong nearest neighbour; most often mistaken for: "
             + ", ".join(f"{html.escape(c)} ({n})" for c, n in confused.most_common(5)) + "</p>"
             if failed else "<p>No query has a wrong nearest neighbour.</p>")

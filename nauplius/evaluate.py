@@ -9,6 +9,7 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -20,7 +21,7 @@ from nauplius.splits import file_list_sha256, set_name, stratified_split
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image, prepare
-from services.search.backends.base import PointRecord
+from services.search.backends.base import Metric, PointRecord
 from services.search.backends.edge import EdgeIndex
 
 EMBED_CHUNK = 64
@@ -40,7 +41,7 @@ def embed_files(embedder: Embedder, files: list[ImageFile], max_pixels: int,
 
 
 async def search_all(gallery: np.ndarray, queries: np.ndarray | None, k: int,
-                     metric: str) -> list[list[tuple[int, float]]]:
+                     metric: Metric) -> list[list[tuple[int, float]]]:
     """Neighbours (gallery index, score) of each query; leave-one-out when queries is None."""
     with tempfile.TemporaryDirectory(prefix="nauplius-eval-") as folder:
         index = EdgeIndex.open(Path(folder))
@@ -63,7 +64,8 @@ async def search_all(gallery: np.ndarray, queries: np.ndarray | None, k: int,
 
 
 def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
-             metric: str = "cosine", model_path: Path | None = None, progress: bool = True,
+             metric: Metric | Literal["hamming"] = "cosine", model_path: Path | None = None,
+             progress: bool = True,
              bits: int = 512, rerank: int = 0, holdout: float | None = None, seed: int = 0,
              report_dir: Path | None = None, tta: str | None = None,
              embedding_cache: dict | None = None) -> dict:
@@ -116,8 +118,8 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         neighbours = asyncio.run(search_all(gallery, queries, k, metric))
     search_seconds = time.perf_counter() - started
 
-    truth = [f.label for f in (query_files or gallery_files)]
-    gallery_labels = [f.label for f in gallery_files]
+    truth = [f.taxon for f in (query_files or gallery_files)]
+    gallery_labels = [f.taxon for f in gallery_files]
     scores = retrieval_scores(
         truth,
         [[gallery_labels[i] for i, _ in hits] for hits in neighbours],

@@ -36,7 +36,7 @@ def hamming_search(gallery: np.ndarray, queries: np.ndarray | None, k: int, bits
     planes = hyperplanes(gallery.shape[1], bits, seed)
     gallery_codes = binary_codes(gallery, planes)
     leave_one_out = queries is None
-    query_vectors = gallery if leave_one_out else queries
+    query_vectors = gallery if queries is None else queries
     query_codes = binary_codes(query_vectors, planes)
     candidates = max(k, rerank)
     results: list[list[tuple[int, float]]] = []

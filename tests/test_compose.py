@@ -37,7 +37,9 @@ def env_names(settings_class) -> dict[str, bool]:
 
 def dockerfile_port(service: str) -> int:
     text = (REPO / "deploy" / f"Dockerfile.{service}").read_text()
-    cmd_port = int(re.search(r'"--port", "(\d+)"', text).group(1))
+    found = re.search(r'"--port", "(\d+)"', text)
+    assert found is not None, f"Dockerfile.{service} names no --port"
+    cmd_port = int(found.group(1))
     assert f"EXPOSE {cmd_port}" in text
     assert f"127.0.0.1:{cmd_port}/health" in text
     return cmd_port

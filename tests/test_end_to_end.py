@@ -1,6 +1,7 @@
 """The whole system as real processes: gateway, embedder, search (Qdrant Edge) and catalog (PostgreSQL)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(stack) -> httpx.Client:
+def gateway(stack) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {stack.api_key}"}
     with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as client:
         yield client

@@ -56,7 +56,9 @@ def test_each_accepted_format_is_named_with_its_size(daphnia, ext, image_format)
 
 
 def _bmp_claiming(daphnia: bytes, width: int, height: int) -> bytes:
-    corner = cv2.imdecode(np.frombuffer(daphnia, np.uint8), cv2.IMREAD_COLOR)[:16, :16]
+    decoded = cv2.imdecode(np.frombuffer(daphnia, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None
+    corner = decoded[:16, :16]
     bmp = bytearray(_encode(".bmp", np.ascontiguousarray(corner)))
     bmp[18:26] = struct.pack("<ii", width, -height)  # negative height: rows stored top-down
     return bytes(bmp)

@@ -31,11 +31,13 @@ def base_spec(base: str):
 def trunk_stages(base: str, trunk: nn.Module) -> list[nn.Module]:
     """The trunk's stages from input to output, to freeze the first ones."""
     if base.startswith("efficientnet-lite"):
-        net = trunk.trunk
-        return [nn.ModuleList([net._conv_stem, net._bn0]), *net._blocks,
-                nn.ModuleList([net._conv_head, net._bn1])]
-    return [nn.ModuleList([trunk.conv1, trunk.bn1]), trunk.layer1, trunk.layer2, trunk.layer3,
-            trunk.layer4]
+        net = trunk.get_submodule("trunk")
+        part = net.get_submodule
+        return [nn.ModuleList([part("_conv_stem"), part("_bn0")]), *part("_blocks").children(),
+                nn.ModuleList([part("_conv_head"), part("_bn1")])]
+    part = trunk.get_submodule
+    return [nn.ModuleList([part("conv1"), part("bn1")]), part("layer1"), part("layer2"),
+            part("layer3"), part("layer4")]
 
 
 def freeze_stages(base: str, trunk: nn.Module, n: int) -> list[nn.Module]:

@@ -198,7 +198,8 @@ def training_loader(dataset: AugmentedImages, config: TrainConfig,
         # An epoch stays len(dataset) draws; each class gets the same share of them.
         counts = np.bincount(dataset.targets)
         sampler = torch.utils.data.WeightedRandomSampler(
-            1.0 / counts[dataset.targets], len(dataset), replacement=True, generator=generator)
+            (1.0 / counts[dataset.targets]).tolist(), len(dataset), replacement=True,
+            generator=generator)
     # Not persistent: each epoch's workers must start from the dataset's current `epoch`, or every
     # epoch would repeat the first epoch's augmentations.
     return torch.utils.data.DataLoader(
@@ -223,8 +224,8 @@ def embed(trunk: nn.Module, images: list[np.ndarray], card: ModelCard, device: t
     out = []
     for start in tqdm(range(0, len(images), batch_size), desc=f"embedding {what}", unit="batch",
                       disable=not progress, leave=False):
-        x = np.stack([prepare(image, card) for image in images[start:start + batch_size]])
-        x = torch.from_numpy(x).to(device, memory_format=torch.channels_last)
+        batch = np.stack([prepare(image, card) for image in images[start:start + batch_size]])
+        x = torch.from_numpy(batch).to(device, memory_format=torch.channels_last)
         out.append(nn.functional.normalize(trunk(x)).cpu().numpy())
     return np.concatenate(out)
 
@@ -245,7 +246,7 @@ def validate(trunk: nn.Module, card: ModelCard, sets: list[LabelledSet], train_f
         k = min(VALIDATION_K, len(gallery_labels))
         nearest = np.argsort(-similarity, axis=1)[:, :k]
         scores[s.name] = retrieval_scores(
-            [f.label for f in s.split.validation], gallery_labels[nearest].tolist(),
+            [f.taxon for f in s.split.validation], gallery_labels[nearest].tolist(),
             np.take_along_axis(similarity, nearest, axis=1).tolist(), "cosine", k)
     return scores
 

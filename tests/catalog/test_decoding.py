@@ -16,7 +16,9 @@ def _encode(pixels: np.ndarray, ext: str) -> bytes:
 
 @pytest.fixture
 def plankton(zoolake) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(zoolake[0].data, np.uint8), cv2.IMREAD_UNCHANGED)
+    pixels = cv2.imdecode(np.frombuffer(zoolake[0].data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert pixels is not None
+    return pixels
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ them, and leases that run out. The ingest worker's rounds over these routes are 
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -83,9 +84,9 @@ def test_the_worker_forwards_every_field_job_intake_keeps():
 async def test_an_item_without_label_state_or_with_blank_fields_is_taken(catalog: Catalog, zoolake):
     """An archive's entries name every field, null when the source says nothing."""
     job_id = await new_job(catalog)
-    entry = {"filename": "a.jpg", "source": "drop.zip!a.jpg", "label": None, "label_state": None,
-             "instrument": "  ", "sample": None, "captured_at": "2026-11-27T10:00:00",
-             "metadata": {}}
+    entry: dict[str, Any] = {
+        "filename": "a.jpg", "source": "drop.zip!a.jpg", "label": None, "label_state": None,
+        "instrument": "  ", "sample": None, "captured_at": "2026-11-27T10:00:00", "metadata": {}}
     answer = await add_items(catalog, job_id, [("a.jpg", zoolake[0].data)], [entry])
     assert answer.json() == {"accepted": 1, "refused": 0}, answer.text
     [item] = (await catalog.client.post("/v1/jobs/claim", json={"lease_s": 60})).json()["data"]

@@ -31,6 +31,7 @@ async def _images(conn, n: int, project_id: int = 1) -> list[int]:
         image = await repository.insert_image(
             conn, NewImage(sha, "jpeg", 10, 10, ImageDetails(project_id=project_id))
         )
+        assert image is not None
         ids.append(image.id)
     return ids
 

@@ -39,6 +39,7 @@ def start_up(data_dir: Path, port: int) -> subprocess.Popen:
 def wait_for_url(process: subprocess.Popen, timeout_s: float = 240) -> str:
     deadline = time.monotonic() + timeout_s
     output = []
+    assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line and process.poll() is not None:

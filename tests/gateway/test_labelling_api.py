@@ -440,11 +440,13 @@ async def test_exports_parse_back(world: World) -> None:
     meta = ET.fromstring(archive.read("meta.xml"))
     ns = {"dwc": "http://rs.tdwg.org/dwc/text/"}
     core = meta.find("dwc:core", ns)
-    assert core.find("dwc:files/dwc:location", ns).text == "occurrence.txt"
+    assert core is not None
+    location = core.find("dwc:files/dwc:location", ns)
+    assert location is not None and location.text == "occurrence.txt"
     assert core.get("rowType") == "http://rs.tdwg.org/dwc/terms/Occurrence"
     lines = archive.read("occurrence.txt").decode().splitlines()
     columns = lines[0].split("\t")
-    indexed = {int(f.get("index")): f.get("term") for f in core.findall("dwc:field", ns)}
+    indexed = {int(f.get("index", "")): f.get("term", "") for f in core.findall("dwc:field", ns)}
     assert sorted(indexed) == list(range(len(columns)))
     for index, term in indexed.items():
         assert term.rsplit("/", 1)[1] == columns[index]

@@ -9,7 +9,7 @@ from gateway.config import GatewaySettings
 from gateway.main import create_app
 
 # What FastAPI emits for an answer nobody declared: no schema, or a free-form object.
-UNDECLARED = ({}, {"type": "object", "additionalProperties": True})
+UNDECLARED: tuple[dict[str, Any], ...] = ({}, {"type": "object", "additionalProperties": True})
 
 
 @pytest.fixture

@@ -99,4 +99,4 @@ def test_service_urls_are_required(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"GATEWAY_{name}_URL", raising=False)
     monkeypatch.setenv("GATEWAY_EMBEDDER_URL", "http://127.0.0.1:8001")
     with pytest.raises(ValidationError, match="search_url"):
-        GatewaySettings()  # type: ignore[call-arg]
+        GatewaySettings()

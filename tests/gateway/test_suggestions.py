@@ -8,6 +8,7 @@ PARENTS = {"Plankton": None, "Rotifera": "Plankton", "keratella": "Rotifera",
 
 def test_a_clear_majority_is_suggested_with_its_share() -> None:
     result = vote([("daphnia", 0.9)] * 3 + [("keratella", 0.9)], PARENTS)
+    assert result is not None
     assert result.taxon == "daphnia" and abs(result.share - 0.75) < 1e-9
 
 
@@ -15,12 +16,14 @@ def test_neighbours_split_between_siblings_suggest_their_parent() -> None:
     split = [("keratella", 0.9), ("keratella", 0.9), ("asplanchna", 0.9), ("asplanchna", 0.9),
              ("daphnia", 0.85)]
     result = vote(split, PARENTS)
+    assert result is not None
     assert result.taxon == "Rotifera"
     assert 0.5 < result.share < 1  # the sibling weight under Rotifera, daphnia's left out
 
 
 def test_closer_neighbours_weigh_more() -> None:
-    assert vote([("daphnia", 0.95), ("keratella", 0.80), ("keratella", 0.80)], PARENTS).taxon == "daphnia"
+    result = vote([("daphnia", 0.95), ("keratella", 0.80), ("keratella", 0.80)], PARENTS)
+    assert result is not None and result.taxon == "daphnia"
 
 
 def test_calibration_is_monotone_and_maps_shares_to_observed_accuracy() -> None:

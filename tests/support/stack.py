@@ -20,7 +20,7 @@ def running_stack(data_dir: Path, database_prefix: str, **environment: str) -> I
         ports = free_ports(SERVICE_APPS)
         env = stack_environment(ports, data_dir, database_url)
         env.update(GATEWAY_AUTH="on", **environment)
-        stack = Stack(ports, env, data_dir / "logs")
+        stack: Any = Stack(ports, env, data_dir / "logs")  # given .api_key below
         try:
             stack.start()
             stack.api_key = admin_key_file(data_dir).read_text().strip()

@@ -12,7 +12,7 @@ from services.worker.config import WorkerSettings
 from services.worker.loop import Worker, run_forever
 from services.worker.worker import IngestWorker
 
-SERVICE_URLS = {"embedder_url": "http://embedder", "search_url": "http://search",
+SERVICE_URLS: dict[str, Any] = {"embedder_url": "http://embedder", "search_url": "http://search",
                 "catalog_url": "http://catalog"}
 
 
