@@ -2,10 +2,11 @@
 
 Starts its own system (embedded PostgreSQL, Qdrant Edge) in a temporary folder and ingests every
 image of <class>/<image> folders unlabelled. Validates `--seed-per-class` images of each class
-(one PUT /images/{id}/label each, which starts no refresh), then times a full refresh. Then `--more` other images, picked at
-random, are validated one by one with their true class (PUT /images/{id}/label, which starts no
-refresh), and an incremental refresh is timed. Last, a full refresh again: the suggestions it
-still changes are the ones the incremental run missed.
+(one PUT /images/{id}/label each, which starts no refresh), then times a full refresh. Then
+`--more` other images, picked at random, are validated the same way with their true class, and
+an incremental refresh is timed. Last, a full refresh again: the suggestions it still changes are
+the ones the incremental run missed (another taxon, or the confidence only: an
+incremental run leaves the suggestions it does not re-score on the previous calibration).
 
     .venv/bin/python benchmarks/suggestions_refresh.py --data ../shared/data/ndsb [--json]
 """
@@ -41,6 +42,18 @@ def _all_ids(client: httpx.Client) -> dict[str, int]:
         offset += 500
         if offset >= page["count"]:
             return ids
+
+
+def _suggestions(client: httpx.Client) -> dict[int, tuple[str, float]]:
+    """id -> (suggested taxon, confidence) of every image with a suggestion."""
+    found, offset = {}, 0
+    while True:
+        page = _ok(client.get("/api/v1/images", params={"state": "predicted", "limit": 500,
+                                                        "offset": offset}))
+        found.update({i["id"]: (i["label"], i["label_confidence"]) for i in page["data"]})
+        offset += 500
+        if offset >= page["count"]:
+            return found
 
 
 def _idle(client: httpx.Client) -> None:
@@ -84,11 +97,17 @@ def run(data: Path, seed_per_class: int, more: int, seed: int) -> dict:
             _ok(client.put(f"/api/v1/images/{image_id}/label", json={"taxon": label_of[image_id]}))
         _idle(client)
         incremental = _timed_refresh(client, "incremental")
+        after_incremental = _suggestions(client)
         check = _timed_refresh(client, "full")
+        after_full = _suggestions(client)
+    common = after_incremental.keys() & after_full.keys()
+    missed = {"taxon": sum(after_incremental[i][0] != after_full[i][0] for i in common),
+              "confidence_only": sum(after_incremental[i][0] == after_full[i][0]
+                                     and after_incremental[i][1] != after_full[i][1] for i in common)}
     return {"images": len(images), "stored": report.stored, "ingest_s": round(ingest_s, 1),
             "validated_seeds": len(seeds), "more_validated": more, "full": full,
             "incremental": incremental, "full_after": check,
-            "missed_by_incremental": check["suggestions_changed"]}
+            "missed_by_incremental": check["suggestions_changed"], "missed": missed}
 
 
 def main() -> None:
@@ -112,7 +131,8 @@ def main() -> None:
               f"{run_['validated_revoted']} validated re-voted, {run_['suggestions_changed']} "
               f"suggestions changed (calibrated on {run_['calibrated_on']})")
     print(f"suggestions the incremental run missed (changed by the full run after it): "
-          f"{result['missed_by_incremental']}")
+          f"{result['missed_by_incremental']}: {result['missed']['taxon']} another taxon, "
+          f"{result['missed']['confidence_only']} the confidence only")
 
 
 if __name__ == "__main__":
