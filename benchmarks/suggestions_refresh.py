@@ -72,7 +72,7 @@ def _timed_refresh(client: httpx.Client, mode: str) -> dict:
 
 def run(data: Path, seed_per_class: int, more: int, seed: int) -> dict:
     images = find_images([data], label_from_folder=True)
-    truth = {hashlib.sha256(i.path.read_bytes()).hexdigest(): i.label for i in images}
+    truth = {hashlib.sha256(i.path.read_bytes()).hexdigest(): i.taxon for i in images}
     rng = random.Random(seed)
     with private_system("nauplius-refresh-") as system, system.client(timeout_s=3600) as client:
         started = time.perf_counter()

@@ -14,14 +14,10 @@ import httpx
 import pytest
 
 from tests.support.data import SHARED_DATA, ZOOLAKE, SampleImage, first_of_each_class
-from tests.support.database import create_database, drop_database
+from tests.support.database import drop_database
 
 if TYPE_CHECKING:
     from tests.support.catalog import Catalog
-
-# Still imported from here by tests/catalog (its conftest and test_migrations), which is to move
-# to tests.support; drop these names once nothing imports them from this module.
-__all__ = ["SHARED_DATA", "create_database", "drop_database"]
 
 
 @pytest.fixture(scope="session")
