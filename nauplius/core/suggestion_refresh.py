@@ -166,6 +166,7 @@ class Refresher:
         report.revoted = len(revote)
         report.images = len(rescore)
         report.changed = await self._suggest(rescore, calibration, parents)
+        report.changed += await self._remap(calibration, set(rescore))
         return report
 
     async def _store_calibration(self, pairs: dict[int, tuple[float, bool]],
@@ -189,6 +190,17 @@ class Refresher:
                        parents: dict[str, str | None]) -> int:
         votes = await self._votes(ids, parents)
         predictions = [Prediction(image_id=i, taxon=v.taxon,
-                                  confidence=round(calibrate(calibration, v.share), 4))
+                                  confidence=round(calibrate(calibration, v.share), 4),
+                                  share=v.share)
                        for i, v in votes.items() if v is not None]
+        return await self.downstream.catalog.store_predictions(predictions)
+
+    async def _remap(self, calibration: dict[str, Any], rescored: set[int]) -> int:
+        """The suggestions this run did not re-score, their confidences mapped again from their
+        stored raw shares by the refitted calibration (no search query); how many changed."""
+        predictions = [Prediction(image_id=row.id, taxon=row.label,
+                                  confidence=round(calibrate(calibration, row.share), 4),
+                                  share=row.share)
+                       for row in await self.downstream.catalog.suggested(self.project)
+                       if row.id not in rescored and row.share is not None and row.label]
         return await self.downstream.catalog.store_predictions(predictions)

@@ -89,11 +89,12 @@ async def revert(conn: asyncpg.Connection, label_id: int, writer: Writer) -> Lab
 
 
 async def store_predictions(
-    conn: asyncpg.Connection, predictions: Sequence[tuple[int, str, float]]
+    conn: asyncpg.Connection, predictions: Sequence[tuple[int, str, float, float | None]]
 ) -> int:
-    """Write (image id, taxon, confidence) as `predicted` labels of images nobody has judged,
-    where the prediction changed; returns how many were written."""
-    wanted = {image_id: (taxon, confidence) for image_id, taxon, confidence in predictions}
+    """Write (image id, taxon, confidence, raw share) as `predicted` labels of images nobody has
+    judged, where the prediction changed; returns how many were written."""
+    wanted = {image_id: (taxon, confidence) for image_id, taxon, confidence, _ in predictions}
+    shares = {image_id: share for image_id, _, _, share in predictions}
     async with conn.transaction():
         rows = await conn.fetch(queries.LOCK_UNJUDGED, list(wanted))
         changed = []
@@ -109,7 +110,8 @@ async def store_predictions(
                 changed.append((row["id"], taxon, confidence))
         if changed:
             ids, taxa, confidences = (list(column) for column in zip(*changed, strict=True))
-            await conn.execute(queries.INSERT_PREDICTIONS, ids, taxa, confidences, SUGGESTER)
+            await conn.execute(queries.INSERT_PREDICTIONS, ids, taxa, confidences, SUGGESTER,
+                               [shares[i] for i in ids])
     return len(changed)
 
 

@@ -241,9 +241,10 @@ SELECT id, label, label_state, label_confidence FROM images
  ORDER BY id FOR UPDATE
 """
 INSERT_PREDICTIONS = """
-INSERT INTO labels (image_id, taxon, annotator, state, confidence, taxon_id)
-SELECT p.image_id, p.taxon, $4, 'predicted', p.confidence, t.id
-  FROM unnest($1::bigint[], $2::text[], $3::real[]) AS p (image_id, taxon, confidence)
+INSERT INTO labels (image_id, taxon, annotator, state, confidence, taxon_id, share)
+SELECT p.image_id, p.taxon, $4, 'predicted', p.confidence, t.id, p.share
+  FROM unnest($1::bigint[], $2::text[], $3::real[], $5::real[])
+       AS p (image_id, taxon, confidence, share)
   LEFT JOIN taxa t ON t.name = p.taxon
 """
 ACCEPT_SUGGESTIONS = """
@@ -494,10 +495,11 @@ SELECT id, label, label_state, instrument, sample, project_id, indexed_model
 # Images in some states, with their label; human_only: labels a person set looking at the image
 # (a bulk-accepted suggestion keeps its confidence).
 SELECT_LABELLED_IDS = """
-SELECT id, label FROM images
- WHERE label_state = any($1::text[]) AND ($2::bigint IS NULL OR project_id = $2)
-   AND id > $3 AND (NOT $5 OR label_confidence IS NULL)
- ORDER BY id LIMIT $4
+SELECT i.id, i.label, i.label_confidence AS confidence, l.share
+  FROM images i LEFT JOIN labels l ON l.id = i.current_label_id
+ WHERE i.label_state = any($1::text[]) AND ($2::bigint IS NULL OR i.project_id = $2)
+   AND i.id > $3 AND (NOT $5 OR i.label_confidence IS NULL)
+ ORDER BY i.id LIMIT $4
 """
 # Label changes a refresh must catch up with: every one but the suggestions' own.
 SELECT_LABEL_CHANGES = """

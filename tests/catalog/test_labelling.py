@@ -124,7 +124,7 @@ async def test_batch_assign_is_all_or_nothing_and_records_the_writer(conn):
 async def test_history_shows_from_and_to_and_any_change_can_be_reverted(conn):
     await taxonomy.import_taxa(conn, taxonomy.parse_taxa_csv(TREE), None)
     [image] = await _images(conn, 1)
-    await labelling.store_predictions(conn, [(image, "Daphniidae", 0.7)])
+    await labelling.store_predictions(conn, [(image, "Daphniidae", 0.7, 0.6)])
     ana = labelling.Writer(None, "ana")
     await labelling.assign(conn, [image], "Daphnia", "validated", ana)
     await labelling.assign(conn, [image], "Bosminidae", "dubious", ana)
@@ -152,11 +152,11 @@ async def test_predictions_never_overwrite_a_person_and_accepting_validates_a_gr
     ana = labelling.Writer(None, "ana")
     await labelling.assign(conn, images[:1], "Bosminidae", "validated", ana)
     written = await labelling.store_predictions(
-        conn, [(images[0], "Daphnia", 0.99), (images[1], "Daphnia", 0.95),
-               (images[2], "Daphnia", 0.6), (images[3], "Bosminidae", 0.97)])
+        conn, [(images[0], "Daphnia", 0.99, 0.9), (images[1], "Daphnia", 0.95, 0.8),
+               (images[2], "Daphnia", 0.6, 0.5), (images[3], "Bosminidae", 0.97, 0.85)])
     assert written == 3
     # The same predictions again write nothing.
-    assert await labelling.store_predictions(conn, [(images[1], "Daphnia", 0.951)]) == 0
+    assert await labelling.store_predictions(conn, [(images[1], "Daphnia", 0.951, None)]) == 0
     groups = {g.taxon: g for g in await labelling.suggestion_groups(conn, 0.9, None)}
     assert (groups["Daphnia"].images, groups["Daphnia"].confident) == (2, 1)
     accepted = await labelling.accept_suggestions(conn, "Daphnia", 0.9, ana)

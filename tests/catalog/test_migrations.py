@@ -41,6 +41,7 @@ EXPECTED_COLUMNS = {
         "taxon_id",
         "annotator_id",
         "reverts_label_id",
+        "share",
     },
     "taxa": {
         "id",

@@ -39,6 +39,7 @@ from nauplius.core.contracts.catalog import (
     LabelChanges,
     LabelCounts,
     LabelHistory,
+    LabelledRow,
     LabelledRows,
     LabelPublic,
     LabelsAssigned,
@@ -392,20 +393,24 @@ class CatalogClient(ServiceClient):
     async def human_validated(self, project: int | None) -> dict[int, str]:
         """Validated images whose label a person set looking at them: id -> taxon."""
         rows = await self._labelled(["validated"], project, human_only=True)
-        return {row_id: label for row_id, label in rows if label is not None}
+        return {row.id: row.label for row in rows if row.label is not None}
 
     async def unjudged_ids(self, project: int | None) -> list[int]:
-        return [row_id for row_id, _ in await self._labelled(["unlabelled", "predicted"], project,
-                                                             human_only=False)]
+        return [row.id for row in await self._labelled(["unlabelled", "predicted"], project,
+                                                       human_only=False)]
+
+    async def suggested(self, project: int | None) -> list[LabelledRow]:
+        """Every image with a suggestion: its taxon, confidence and raw vote share."""
+        return await self._labelled(["predicted"], project, human_only=False)
 
     async def _labelled(self, states: list[LabelState], project: int | None,
-                        human_only: bool) -> list[tuple[int, str | None]]:
-        rows: list[tuple[int, str | None]] = []
+                        human_only: bool) -> list[LabelledRow]:
+        rows: list[LabelledRow] = []
         after: int | None = 0
         while after is not None:
             page = await self.labelled_rows(states, project_id=project, after_id=after, limit=PAGE,
                                             human_only=human_only)
-            rows += [(row.id, row.label) for row in page.data]
+            rows += page.data
             after = page.next_after_id
         return rows
 

@@ -420,6 +420,8 @@ class Prediction(Strict):
     image_id: int
     taxon: str = Name
     confidence: float = Field(ge=0, le=1)
+    # The raw vote share the confidence was calibrated from (re-mapped when the calibration moves).
+    share: float | None = Field(default=None, ge=0, le=1)
 
 
 class PredictionBatch(Strict):
@@ -687,6 +689,8 @@ class IndexRows(BaseModel):
 class LabelledRow(BaseModel):
     id: int
     label: str | None
+    confidence: float | None = None
+    share: float | None = None  # a suggestion's raw vote share
 
 
 class LabelledRows(BaseModel):

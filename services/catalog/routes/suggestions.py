@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/suggestions")
 @router.post("")
 async def store_predictions(conn: ConnectionDep, body: PredictionBatch) -> PredictionsWritten:
     written = await labelling.store_predictions(
-        conn, [(p.image_id, p.taxon, p.confidence) for p in body.data]
+        conn, [(p.image_id, p.taxon, p.confidence, p.share) for p in body.data]
     )
     return PredictionsWritten(written=written)
 
