@@ -28,6 +28,7 @@ MAX_REVERSE_DEPTH = 1000
 UNJUDGED_STATES = ("unlabelled", "predicted")
 
 T = TypeVar("T")
+VALIDATED_REVERSE_DEPTH = 5 * K
 # An incremental run that would re-score more than this share of the unjudged images runs full.
 FULL_RUN_SHARE = 0.5
 
@@ -147,7 +148,9 @@ class Refresher:
         # validated image) others; twice that depth catches nearly all of them.
         depth = min(MAX_REVERSE_DEPTH, max(K, math.ceil(2 * K * (unjudged_count + len(validated))
                                                         / max(1, len(validated)))))
-        near_validated = await self._near(changed, ("validated",), K)
+        # A validated image may have a changed one among its K validated neighbours without being
+        # among that one's K: look deeper (the relation is not symmetric).
+        near_validated = await self._near(changed, ("validated",), VALIDATED_REVERSE_DEPTH)
         revote = sorted((near_validated | set(changed)) & set(validated))
         rescore = sorted((await self._near(changed, UNJUDGED_STATES, depth)) - set(validated))
         if len(rescore) > FULL_RUN_SHARE * unjudged_count:
