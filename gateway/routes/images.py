@@ -13,7 +13,7 @@ from gateway.ingest import UploadMeta, ingest_batch
 from gateway.routes.common import blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
 from nauplius.core.contracts.catalog import LabelHistory, LabelState
-from nauplius.core.index_sync import sync_ids
+from nauplius.core.index_sync import sync_images
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -115,7 +115,7 @@ async def set_label(
     image = await downstream.catalog.set_label(
         image_id, body.taxon, body.annotator, body.state, create_taxon=principal.may("admin"),
         actor=principal.annotator_id)
-    await sync_ids(downstream, active_model, [image_id])
+    await sync_images(downstream, active_model, [image])
     return with_urls(image)
 
 

@@ -130,8 +130,7 @@ async def move_images(
     project_id: int, downstream: DownstreamDep, active_model: ActiveModelDep, p: Admin, body: ImageIds,
 ) -> ImagesMoved:
     moved = await downstream.catalog.move_images(project_id, body, p.annotator_id)
-    model = await active_model.get()
-    await downstream.search.set_payload(model.name, moved.image_ids, {"project": str(project_id)})
+    await sync_ids(downstream, active_model, moved.image_ids)
     return moved
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
 from nauplius.core.clients.search import SearchClient
+from nauplius.core.contracts.catalog import ImagePublic
 from nauplius.core.errors import DownstreamError
 
 log = logging.getLogger("nauplius.core")
@@ -48,7 +49,22 @@ async def sync_ids(downstream: Downstream, active_model: ActiveModel, ids: list[
     if not ids:
         return
     try:
-        model = await active_model.get()
-        await apply_payloads(downstream.search, model.name, await downstream.catalog.lookup(ids))
+        images = await downstream.catalog.lookup(ids)
     except DownstreamError as exc:
-        log.warning("index payloads of %d images left to the outbox: %s", len(ids), exc.detail)
+        _left_to_outbox(len(ids), exc)
+        return
+    await sync_images(downstream, active_model, images)
+
+
+async def sync_images(downstream: Downstream, active_model: ActiveModel,
+                      images: list[ImagePublic]) -> None:
+    """`sync_ids` for images the caller already holds as the catalog answered them."""
+    try:
+        model = await active_model.get()
+        await apply_payloads(downstream.search, model.name, images)
+    except DownstreamError as exc:
+        _left_to_outbox(len(images), exc)
+
+
+def _left_to_outbox(count: int, exc: DownstreamError) -> None:
+    log.warning("index payloads of %d images left to the outbox: %s", count, exc.detail)

@@ -11,15 +11,15 @@ validated neighbours. It is found from the changed image's side, with a depth th
 validated images get sparse (each validated image is then a neighbour of more images).
 """
 
-import asyncio
 import math
-from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import Prediction
+from nauplius.core.contracts.search import Hit
 from nauplius.core.jobs import Progress
+from nauplius.core.pipeline import bounded
 from nauplius.core.suggestions import K, Vote, calibrate, fit_calibration, is_correct, reliability_table, vote
 
 CONCURRENCY = 8
@@ -27,7 +27,6 @@ CONCURRENCY = 8
 MAX_REVERSE_DEPTH = 1000
 UNJUDGED_STATES = ("unlabelled", "predicted")
 
-T = TypeVar("T")
 VALIDATED_REVERSE_DEPTH = 5 * K
 # An incremental run that would re-score more than this share of the unjudged images runs full.
 FULL_RUN_SHARE = 0.5
@@ -49,16 +48,6 @@ class RefreshReport:
         return {"mode": self.mode, "images": self.images, "changed": self.changed,
                 "calibrated_on": self.calibrated_on, "revoted": self.revoted,
                 "label_changes": self.label_changes, "reliability": self.reliability}
-
-
-async def _gather_bounded(calls: Sequence[Awaitable[T]]) -> list[T]:
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
 class Refresher:
@@ -91,17 +80,20 @@ class Refresher:
                 await self._tick()
             return vote(found, parents)
 
-        return dict(zip(ids, await _gather_bounded([one(i) for i in ids]), strict=True))
+        return dict(zip(ids, await bounded(CONCURRENCY, ids, one), strict=True))
 
     async def _near(self, changed: list[int], states: tuple[str, ...], depth: int) -> set[int]:
         """Images in `states` among the `depth` nearest of each changed image."""
         filters = [{"state": s} for s in states]
         if self.project is not None and states == UNJUDGED_STATES:
             filters = [{**f, "project": str(self.project)} for f in filters]
-        calls = [self.downstream.search.query(self.model, k=depth, metric="cosine", image_id=i,
-                                              filter=f)
-                 for i in changed for f in filters]
-        return {hit.id for hits in await _gather_bounded(calls) for hit in hits}
+        async def one(query: tuple[int, dict[str, str]]) -> list[Hit]:
+            image_id, conditions = query
+            return await self.downstream.search.query(self.model, k=depth, metric="cosine",
+                                                      image_id=image_id, filter=conditions)
+
+        queries = [(i, f) for i in changed for f in filters]
+        return {hit.id for hits in await bounded(CONCURRENCY, queries, one) for hit in hits}
 
     async def run(self, incremental: bool) -> RefreshReport:
         catalog = self.downstream.catalog
@@ -115,9 +107,11 @@ class Refresher:
         await self.progress(self._total, self._total)
         return report
 
-    async def _full(self, watermark: int, parents: dict[str, str | None]) -> RefreshReport:
+    async def _full(self, watermark: int, parents: dict[str, str | None],
+                    validated: dict[int, str] | None = None) -> RefreshReport:
         catalog = self.downstream.catalog
-        validated = await catalog.human_validated(None)
+        if validated is None:
+            validated = await catalog.human_validated(None)
         unjudged = await catalog.unjudged_ids(self.project)
         self._total = len(validated) + len(unjudged)
         votes = await self._votes(list(validated), parents)
@@ -155,7 +149,7 @@ class Refresher:
         rescore = sorted((await self._near(changed, UNJUDGED_STATES, depth)) - set(validated))
         if len(rescore) > FULL_RUN_SHARE * unjudged_count:
             # Early on, a few validations change most neighbourhoods: a full run is cheaper.
-            return await self._full(watermark, parents)
+            return await self._full(watermark, parents, validated)
         self._total = len(revote) + len(rescore)
         for image_id in changed:
             pairs.pop(image_id, None)  # no longer validated by a person, or voted again below

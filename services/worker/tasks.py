@@ -15,7 +15,7 @@ from nauplius.core.suggestion_refresh import Refresher
 from services.worker.archives import unpack_archive_job
 from services.worker.config import WorkerSettings
 from services.worker.reconcile import reconcile
-from services.worker.worker import backoff_s
+from services.worker.worker import after_outage
 
 log = logging.getLogger("nauplius.worker")
 
@@ -51,11 +51,17 @@ class TaskRunner:
         heartbeat = asyncio.create_task(self._heartbeat(job_id))
         try:
             result = await self.handlers[task.kind](task, progress)
+        except DownstreamRejected as exc:  # a service refused the work: trying again cannot help
+            log.warning("job %d (%s) refused: %s", job_id, task.kind, exc.detail)
+            await catalog.finish_task(job_id, "failed", error=str(exc.detail))
         except DownstreamError as exc:
-            await self._settle_failure(task, str(exc.detail), retry=True)
+            settled = after_outage(task.attempts, str(exc.detail), self.settings)
+            log.warning("job %d (%s): %s", job_id, task.kind, settled.error)
+            await catalog.finish_task(job_id, settled.outcome, error=settled.error,
+                                      retry_after_s=settled.retry_after_s)
         except Exception as exc:  # a bug or bad input: the job fails with the reason, not the loop
             log.exception("job %d (%s) failed", job_id, task.kind)
-            await self._settle_failure(task, f"{type(exc).__name__}: {exc}", retry=False)
+            await catalog.finish_task(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
         else:
             await catalog.finish_task(job_id, "done", result=result)
             self.finished += 1
@@ -72,17 +78,6 @@ class TaskRunner:
             except DownstreamError as exc:
                 log.warning("job %d: lease not extended: %s", job_id, exc.detail)
 
-    async def _settle_failure(self, task: ClaimedTask, reason: str, retry: bool) -> None:
-        job_id, attempts = task.id, task.attempts
-        if retry and attempts < self.settings.max_attempts:
-            log.warning("job %d will be retried: %s", job_id, reason)
-            await self.downstream.catalog.finish_task(
-                job_id, "retry", error=reason,
-                retry_after_s=backoff_s(attempts, self.settings.max_backoff_s))
-            return
-        await self.downstream.catalog.finish_task(
-            job_id, "failed", error=reason if not retry else f"gave up after {attempts} attempts: {reason}")
-
     async def _archive(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         return await unpack_archive_job(self.downstream.catalog, task, progress)
 
@@ -95,8 +90,4 @@ class TaskRunner:
 
     async def _reconcile(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
-        try:
-            return await reconcile(self.downstream, model, bool(task.params.get("repair")),
-                                   progress)
-        except DownstreamRejected as exc:
-            raise ValueError(str(exc.detail)) from exc
+        return await reconcile(self.downstream, model, bool(task.params.get("repair")), progress)

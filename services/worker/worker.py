@@ -5,6 +5,7 @@ import asyncio
 import base64
 import logging
 from collections import defaultdict
+from typing import Literal, NamedTuple
 
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream, FilePart
@@ -21,6 +22,19 @@ FORM_FIELDS = ("label", "label_state", "instrument", "sample", "captured_at", "m
 
 def backoff_s(attempts: int, cap: float) -> float:
     return min(cap, 0.5 * 2.0 ** max(0, attempts - 1))
+
+
+class Settlement(NamedTuple):
+    outcome: Literal["retry", "failed"]
+    error: str
+    retry_after_s: float
+
+
+def after_outage(attempts: int, reason: str, settings: WorkerSettings) -> Settlement:
+    """Work its services could not do: retried with back-off, failed at WORKER_MAX_ATTEMPTS."""
+    if attempts >= settings.max_attempts:
+        return Settlement("failed", f"gave up after {attempts} attempts: {reason}", 0.0)
+    return Settlement("retry", reason, backoff_s(attempts, settings.max_backoff_s))
 
 
 class IngestWorker:
@@ -96,11 +110,9 @@ class IngestWorker:
             return None
 
     def _retry(self, item: ClaimedItem, reason: str) -> ItemResult:
-        if item.attempts >= self.settings.max_attempts:
-            return ItemResult(id=item.id, outcome="failed",
-                              error=f"gave up after {item.attempts} attempts: {reason}")
-        return ItemResult(id=item.id, outcome="retry", error=reason,
-                          retry_after_s=backoff_s(item.attempts, self.settings.max_backoff_s))
+        settled = after_outage(item.attempts, reason, self.settings)
+        return ItemResult(id=item.id, outcome=settled.outcome, error=settled.error,
+                          retry_after_s=settled.retry_after_s)
 
     async def _process(self, items: list[ClaimedItem]) -> list[ItemResult]:
         catalog = self.downstream.catalog

@@ -13,6 +13,7 @@ from typing import Any
 
 from nauplius.core.clients.base import ByteStream, FilePart, Json, M, ServiceClient
 from nauplius.core.contracts.catalog import (
+    MAX_ERROR_LENGTH,
     AnnotatorCreate,
     AnnotatorList,
     AnnotatorPublic,
@@ -83,6 +84,12 @@ class StoredImage:
 def _present(params: dict[str, Any]) -> dict[str, Any]:
     """Query parameters without the absent (None) ones."""
     return {key: value for key, value in params.items() if value is not None}
+
+
+def _error_text(error: str | None) -> str | None:
+    """A failure's reason, cut to what the catalog keeps (a long downstream detail must not get the
+    settling request itself refused, which would leave the work claimed until its lease ran out)."""
+    return None if error is None else error[:MAX_ERROR_LENGTH]
 
 
 class CatalogClient(ServiceClient):
@@ -353,8 +360,8 @@ class CatalogClient(ServiceClient):
     async def finish_task(self, job_id: int, outcome: str, *, error: str | None = None,
                           result: Json | None = None, retry_after_s: float = 0.0) -> JobStatus:
         return await self._ask(JobStatus, "POST", f"/v1/jobs/{job_id}/task/result",
-                               json={"outcome": outcome, "error": error, "result": result,
-                                     "retry_after_s": retry_after_s})
+                               json={"outcome": outcome, "error": _error_text(error),
+                                     "result": result, "retry_after_s": retry_after_s})
 
     # --- index outbox ------------------------------------------------------------------------
     async def claim_outbox(self, limit: int, lease_s: float) -> list[OutboxEntry]:
@@ -369,8 +376,8 @@ class CatalogClient(ServiceClient):
             return [{"image_id": image_id, "version": version} for image_id, version in pairs]
 
         return await self._ask(OutboxSettled, "POST", "/v1/index-outbox/settle",
-                               json={"done": entries(done), "retry": entries(retry), "error": error,
-                                     "retry_after_s": retry_after_s})
+                               json={"done": entries(done), "retry": entries(retry),
+                                     "error": _error_text(error), "retry_after_s": retry_after_s})
 
     async def outbox_pending(self) -> int:
         return (await self._ask(OutboxStatus, "GET", "/v1/index-outbox")).pending

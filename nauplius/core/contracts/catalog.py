@@ -23,6 +23,8 @@ Role = Literal["viewer", "annotator", "admin"]
 DEFAULT_PROJECT_ID = 1
 
 Name = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")
+# The longest failure reason the catalog keeps for an item, a task or an outbox entry.
+MAX_ERROR_LENGTH = 2000
 OptionalText = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
 # Job times are answered as datetime.isoformat() writes them ("+00:00", not pydantic's "Z"), as
 # they always were: the gateway passes them on to partners as text.
@@ -540,7 +542,7 @@ class TaskProgress(BaseModel):
 
 class TaskResult(BaseModel):
     outcome: Literal["done", "retry", "failed"]
-    error: str | None = Field(default=None, max_length=2000)
+    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
     result: dict[str, Any] | None = None
     retry_after_s: float = Field(default=0.0, ge=0, le=3600)
 
@@ -617,7 +619,7 @@ class ItemResult(BaseModel):
     id: int
     outcome: Literal["done", "retry", "failed"]
     image_id: int | None = None
-    error: str | None = Field(default=None, max_length=2000)
+    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
     retry_after_s: float = Field(default=0.0, ge=0, le=3600)
 
 
@@ -657,7 +659,7 @@ class OutboxVersion(BaseModel):
 class OutboxSettle(BaseModel):
     done: list[OutboxVersion] = Field(default_factory=list, max_length=10_000)
     retry: list[OutboxVersion] = Field(default_factory=list, max_length=10_000)
-    error: str | None = Field(default=None, max_length=2000)
+    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
     retry_after_s: float = Field(default=0.0, ge=0, le=3600)
 
 
