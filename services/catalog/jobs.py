@@ -1,13 +1,16 @@
 """Durable ingest jobs: the functions that take a connection (see 002_ingest_jobs.sql)."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import asyncpg
 
 from nauplius.core.contracts.catalog import (
     ITEM_STATUSES,
+    MAX_ERROR_LENGTH,
     ClaimedItem,
     ItemResult,
     JobError,
@@ -16,7 +19,11 @@ from nauplius.core.contracts.catalog import (
     UploadEntry,
 )
 from services.catalog import queries
-from services.catalog.errors import CatalogError
+from services.catalog.errors import CatalogError, InvalidMetadata
+
+logger = logging.getLogger("nauplius.catalog")
+# The source of the failed item that records why an intake was refused.
+INTAKE_SOURCE = "intake"
 
 
 class JobNotFound(CatalogError):
@@ -55,22 +62,68 @@ async def create_job(conn: asyncpg.Connection, source: str | None, created_by: i
 
 
 async def add_items(conn: asyncpg.Connection, job_id: int, items: list[NewItem],
-                    stage: Callable[[], Awaitable[None]]) -> None:
+                    stage: Callable[[], Awaitable[None]],
+                    unstage: Callable[[list[str]], Awaitable[None]]) -> None:
     """Stage the bytes (`stage`), then record the items in one statement; the job must exist
-    and still be open."""
+    and still be open. When the transaction fails, what it staged that no item needs is
+    deleted again (`unstage`). Items the database refuses to hold are InvalidMetadata."""
+    staging = False
+    try:
+        async with conn.transaction():
+            is_open = await conn.fetchval(queries.JOB_IS_OPEN, job_id)
+            if is_open is None:
+                raise JobNotFound(f"job {job_id} not found")
+            if not is_open:
+                raise JobClosed(f"job {job_id} is closed: no more items can be added")
+            await conn.execute(queries.LOCK_STAGING_SHARED, queries.STAGING_LOCK_KEY)
+            staging = True
+            await stage()
+            try:
+                await conn.execute(
+                    queries.INSERT_JOB_ITEMS, job_id,
+                    [i.sha256 for i in items], [i.filename for i in items],
+                    [i.source for i in items], [i.fields for i in items], [i.error for i in items],
+                )
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+                raise InvalidMetadata(f"the items cannot be stored: {exc}") from exc
+            await conn.execute(queries.FINISH_JOBS, [job_id])
+    except BaseException:
+        if staging:
+            with anyio.CancelScope(shield=True):  # a cancelled request still cleans up
+                await _unstage_unneeded(conn, [i.sha256 for i in items if i.sha256], unstage)
+        raise
+
+
+async def _unstage_unneeded(conn: asyncpg.Connection, sha256s: list[str],
+                            unstage: Callable[[list[str]], Awaitable[None]]) -> None:
+    """Delete the staged bytes of these contents that no item needs (under the staging lock held
+    exclusively, so a concurrent intake of the same bytes has committed its items first).
+    Best effort: the failure that rolled the intake back is what the caller hears of."""
+    try:
+        async with conn.transaction():
+            await conn.execute(queries.LOCK_STAGING_EXCLUSIVE, queries.STAGING_LOCK_KEY)
+            needed = {r["sha256"] for r in await conn.fetch(queries.STAGED_IN_USE, sha256s)}
+            await unstage(sorted(set(sha256s) - needed))
+    except Exception:
+        logger.exception("could not delete the staged bytes of a failed intake")
+
+
+async def fail_intake(conn: asyncpg.Connection, job_id: int, actor: int | None,
+                      reason: str) -> None:
+    """Close an open job whose items were refused for what they are (sent again, they get the
+    same answer), so a sender that gives up does not leave it open forever: the refusal becomes
+    a failed item with its reason, an archive waited for fails, and the job finishes once its
+    other items are settled. Only a refusal of the creator's own request closes it (or of a
+    service's, which names no annotator): a bad request of anyone else leaves the job alone."""
     async with conn.transaction():
-        is_open = await conn.fetchval(queries.JOB_IS_OPEN, job_id)
-        if is_open is None:
-            raise JobNotFound(f"job {job_id} not found")
-        if not is_open:
-            raise JobClosed(f"job {job_id} is closed: no more items can be added")
-        await conn.execute(queries.LOCK_STAGING_SHARED, queries.STAGING_LOCK_KEY)
-        await stage()
-        await conn.execute(
-            queries.INSERT_JOB_ITEMS, job_id,
-            [i.sha256 for i in items], [i.filename for i in items], [i.source for i in items],
-            [i.fields for i in items], [i.error for i in items],
-        )
+        job = await conn.fetchrow(queries.SELECT_JOB, job_id)
+        if job is None or job["closed"] or actor not in (None, job["created_by"]):
+            return
+        reason = reason[:MAX_ERROR_LENGTH]
+        await conn.execute(queries.INSERT_JOB_ITEMS, job_id, [None], [None], [INTAKE_SOURCE],
+                           [{}], [reason])
+        await conn.execute(queries.CLOSE_JOB, job_id)
+        await conn.execute(queries.ARCHIVE_REFUSED, job_id, reason)
         await conn.execute(queries.FINISH_JOBS, [job_id])
 
 
@@ -108,8 +161,13 @@ async def list_jobs(conn: asyncpg.Connection, running_only: bool, limit: int) ->
     return [await job_status(conn, job_id) for job_id in ids]
 
 
-async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[ClaimedItem]:
+async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float,
+                      max_claims: int) -> list[ClaimedItem]:
+    """Due items, leased; an item already taken `max_claims` times and never settled fails."""
     async with conn.transaction():
+        abandoned = await conn.fetch(queries.ABANDON_ITEMS, max_claims)
+        if abandoned:
+            await conn.execute(queries.FINISH_JOBS, list({r["job_id"] for r in abandoned}))
         records = await conn.fetch(queries.CLAIM_ITEMS, limit, lease_s)
     return sorted((ClaimedItem.model_validate(dict(r)) for r in records), key=lambda i: i.id)
 

@@ -346,6 +346,20 @@ SELECT DISTINCT i.sha256 FROM ingest_items i
    AND NOT EXISTS (SELECT 1 FROM ingest_items o
                     WHERE o.sha256 = i.sha256 AND o.status IN ('pending', 'running', 'failed'))
 """
+# Of these contents, those an open or failed item needs: an intake that rolled back deletes the rest.
+STAGED_IN_USE = """
+SELECT DISTINCT sha256 FROM ingest_items
+ WHERE sha256 = any($1::text[]) AND status IN ('pending', 'running', 'failed')
+"""
+# Running items whose lease ran out for the $1-th time: every worker that took one stopped while
+# working on it (a poison input that kills the process). They fail instead of being taken again.
+ABANDON_ITEMS = """
+UPDATE ingest_items
+   SET status = 'failed', lease_until = NULL, updated_at = now(),
+       error = 'gave up: taken ' || attempts || ' times by workers that stopped before settling it'
+ WHERE status = 'running' AND lease_until < now() AND attempts >= $1
+RETURNING job_id
+"""
 # Pending items that are due, and running items whose worker let the lease run out (it died).
 CLAIM_ITEMS = """
 WITH picked AS (

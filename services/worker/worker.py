@@ -9,7 +9,7 @@ from typing import Literal, NamedTuple
 
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream, FilePart
-from nauplius.core.contracts.catalog import ClaimedItem, ItemResult
+from nauplius.core.contracts.catalog import MAX_ERROR_LENGTH, ClaimedItem, ItemResult
 from nauplius.core.errors import DownstreamError, DownstreamFailed, DownstreamRejected
 from nauplius.core.pipeline import Content, bounded, index_contents
 from services.worker.config import WorkerSettings
@@ -64,6 +64,12 @@ class IngestWorker:
         except DownstreamError as exc:
             log.warning("batch of %d items will be retried: %s", len(items), exc.detail)
             results = [self._retry(item, str(exc.detail)) for item in items]
+        except Exception as exc:
+            # A bug or an input nothing expected: counted as an attempt like an outage, so a
+            # poison item ends failed at WORKER_MAX_ATTEMPTS instead of coming back forever.
+            log.exception("batch of %d items failed in the worker", len(items))
+            reason = f"worker error: {type(exc).__name__}: {exc}"
+            results = [self._retry(item, reason) for item in items]
         self.settled += (await catalog.record_results(results)).updated
         return True
 
@@ -111,7 +117,7 @@ class IngestWorker:
 
     def _retry(self, item: ClaimedItem, reason: str) -> ItemResult:
         settled = after_outage(item.attempts, reason, self.settings)
-        return ItemResult(id=item.id, outcome=settled.outcome, error=settled.error,
+        return ItemResult(id=item.id, outcome=settled.outcome, error=settled.error[:MAX_ERROR_LENGTH],
                           retry_after_s=settled.retry_after_s)
 
     async def _process(self, items: list[ClaimedItem]) -> list[ItemResult]:
@@ -139,7 +145,8 @@ class IngestWorker:
             for position in content.positions:
                 item_id = items[position].id
                 if content.error is not None:
-                    results.append(ItemResult(id=item_id, outcome="failed", error=content.error))
+                    results.append(ItemResult(id=item_id, outcome="failed",
+                                              error=content.error[:MAX_ERROR_LENGTH]))
                 else:
                     assert content.image is not None
                     # The catalog decides done or duplicate: it knows which item counted it first.

@@ -110,3 +110,24 @@ async def test_lease_running_out_lets_another_worker_retake_the_item(catalog: Ca
     late = {"results": [{"id": first[0]["id"], "outcome": "retry", "error": "first says"}]}
     assert (await catalog.client.post("/v1/jobs/items/results", json=late)).json()["updated"] == 0
     assert (await job_status(catalog, job_id))["errors"][0]["error"] == "second says"
+
+
+async def test_an_item_whose_workers_keep_dying_fails_after_max_item_claims(catalog: Catalog, zoolake):
+    """A poison input that kills every worker taking it (nothing ever settles it) must not be
+    taken forever: once its lease has run out max_item_claims times it fails with the reason."""
+    job_id = await new_job(catalog)
+    await add_items(catalog, job_id, [("fish.jpg", zoolake[0].data), ("other.jpg", zoolake[1].data)])
+    await catalog.client.post(f"/v1/jobs/{job_id}/close")
+    claims = catalog.settings.max_item_claims
+    for _ in range(claims):
+        taken = (await catalog.client.post("/v1/jobs/claim", json={"limit": 1, "lease_s": 0.01})).json()
+        assert [item["filename"] for item in taken["data"]] == ["fish.jpg"]
+        await asyncio.sleep(0.05)  # the worker "died": its lease runs out
+    # The next claim gives up on fish.jpg and hands out the other item instead.
+    taken = (await catalog.client.post("/v1/jobs/claim", json={"limit": 1, "lease_s": 60})).json()
+    assert [item["filename"] for item in taken["data"]] == ["other.jpg"]
+    job = await job_status(catalog, job_id)
+    assert job["counts"]["failed"] == 1 and job["counts"]["running"] == 1
+    assert job["errors"][0]["error"] == (
+        f"gave up: taken {claims} times by workers that stopped before settling it")
+

@@ -96,3 +96,29 @@ async def test_idle_workers_index_stored_images_the_active_model_lacks(
     assert count == 4
     left = (await catalog.client.get("/v1/images/unindexed", params={"model": model})).json()["data"]
     assert [image["id"] for image in left] == [ids[0]]
+
+
+class CrashingWorker(IngestWorker):
+    """A worker whose batch work raises what no one expected (a bug): nothing else causes it."""
+
+    async def _process(self, items):
+        raise RuntimeError("unexpected")
+
+
+async def test_a_batch_the_worker_crashes_on_ends_failed_after_max_attempts(catalog: Catalog, zoolake):
+    job_id = await new_job(catalog)
+    await add_items(catalog, job_id, [(s.path.name, s.data) for s in zoolake[:2]])
+    await catalog.client.post(f"/v1/jobs/{job_id}/close")
+    async with httpx.AsyncClient(transport=ServiceRouter({"catalog": catalog.app})) as http:
+        template = worker_over(http, max_attempts=3, max_backoff_s=0.1)
+        worker = CrashingWorker(template.settings, template.downstream)
+        rounds = 0
+        while not (await job_status(catalog, job_id))["finished"] and rounds < 10:
+            rounds += await worker.run_once()
+            await asyncio.sleep(0.05)
+    assert rounds == 3
+    job = await job_status(catalog, job_id)
+    assert job["counts"]["failed"] == 2
+    assert all(e["error"] == "gave up after 3 attempts: worker error: RuntimeError: unexpected"
+               for e in job["errors"]), job["errors"]
+

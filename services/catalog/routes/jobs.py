@@ -20,7 +20,9 @@ from nauplius.core.contracts.catalog import (
     ResultsRecorded,
     UploadEntry,
 )
+from nauplius.core.contracts.text import Text, line_problem, scrub
 from services.catalog import jobs, tasks
+from services.catalog.config import CatalogSettings
 from services.catalog.deps import ActorDep, ConnectionDep, SettingsDep, StagingDep
 from services.catalog.entries import job_entries, json_list
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
@@ -55,19 +57,37 @@ async def add_items(
     staging: StagingDep,
     job_id: int,
     files: Annotated[list[UploadFile] | None, File()] = None,
-    items: Annotated[str | None, Form(description="JSON list, one UploadEntry per file")] = None,
-    refused: Annotated[str | None, Form(description="JSON list of {source, reason}")] = None,
+    items: Annotated[Text | None, Form(description="JSON list, one UploadEntry per file")] = None,
+    refused: Annotated[Text | None, Form(description="JSON list of {source, reason}")] = None,
+    actor: ActorDep = None,
 ) -> JobItemsAdded:
     """Stage every file's bytes, then record all items at once; bad input stores nothing. An
     entry is checked by the rules of the store the worker sends it to, so an item the store
-    would refuse is refused now, not later."""
-    files = files or []
+    would refuse is refused now, not later. A request refused for what it holds closes the job
+    with that reason (jobs.fail_intake); what it staged is deleted again."""
+    try:
+        new, payloads = await _intake(settings, files or [], items, refused)
+        if new:
+            await jobs.add_items(
+                conn, job_id, new, lambda: anyio.to_thread.run_sync(_stage, staging, payloads),
+                lambda sha256s: anyio.to_thread.run_sync(_unstage, staging, sha256s))
+    except (InvalidMetadata, ImageTooLarge) as refusal:
+        await jobs.fail_intake(conn, job_id, actor, refusal.detail)
+        raise
+    return JobItemsAdded(accepted=len(payloads), refused=len(new) - len(payloads))
+
+
+async def _intake(settings: CatalogSettings, files: list[UploadFile], items: str | None,
+                  refused: str | None) -> tuple[list[jobs.NewItem], list[tuple[str, bytes]]]:
+    """The items a request sends, and the bytes to stage (sha256, data)."""
     entries = job_entries("items", items) or [UploadEntry() for _ in files]
     if len(entries) != len(files):
         raise InvalidMetadata(f"items has {len(entries)} entries for {len(files)} files")
     new: list[jobs.NewItem] = []
     payloads: list[tuple[str, bytes]] = []
     for position, (upload, entry) in enumerate(zip(files, entries, strict=True)):
+        if upload.filename and (problem := line_problem(upload.filename)):
+            raise InvalidMetadata(f"files[{position}].filename: {problem}")
         source = entry.source or entry.filename or f"item {position}"
         data = await upload.read(settings.max_image_bytes + 1)
         if len(data) > settings.max_image_bytes:
@@ -82,16 +102,21 @@ async def add_items(
     for position, entry in enumerate(json_list("refused", refused)):
         if not isinstance(entry, dict) or not entry.get("source") or not entry.get("reason"):
             raise InvalidMetadata(f"refused[{position}] needs source and reason")
-        new.append(jobs.NewItem(None, None, str(entry["source"])[:4000], {},
-                                str(entry["reason"])[:2000]))
+        source = str(entry["source"])[:4000]
+        if problem := line_problem(source):
+            raise InvalidMetadata(f"refused[{position}].source: {problem}")
+        new.append(jobs.NewItem(None, None, source, {}, scrub(str(entry["reason"]))[:2000]))
+    return new, payloads
 
-    def stage_all() -> None:
-        for sha256, data in payloads:
-            staging.write(sha256, data)
 
-    if new:
-        await jobs.add_items(conn, job_id, new, lambda: anyio.to_thread.run_sync(stage_all))
-    return JobItemsAdded(accepted=len(payloads), refused=len(new) - len(payloads))
+def _stage(staging: StagingStore, payloads: list[tuple[str, bytes]]) -> None:
+    for sha256, data in payloads:
+        staging.write(sha256, data)
+
+
+def _unstage(staging: StagingStore, sha256s: list[str]) -> None:
+    for sha256 in sha256s:
+        staging.delete(sha256)
 
 
 @router.post("/{job_id}/close")
@@ -107,8 +132,9 @@ async def get_job(conn: ConnectionDep, job_id: int) -> JobStatus:
 
 # Unset: an item's `data` is answered only when the claim asks `with_data`.
 @router.post("/claim", response_model_exclude_unset=True)
-async def claim(conn: ConnectionDep, staging: StagingDep, body: ClaimRequest) -> ClaimedItems:
-    items = await jobs.claim_items(conn, body.limit, body.lease_s)
+async def claim(conn: ConnectionDep, staging: StagingDep, settings: SettingsDep,
+                body: ClaimRequest) -> ClaimedItems:
+    items = await jobs.claim_items(conn, body.limit, body.lease_s, settings.max_item_claims)
     if body.with_data:
         staged = await anyio.to_thread.run_sync(_read_staged, staging, items)
         for item, data in zip(items, staged, strict=True):
@@ -143,11 +169,7 @@ async def item_data(conn: ConnectionDep, staging: StagingDep, item_id: int) -> F
 async def results(conn: ConnectionDep, staging: StagingDep, body: ItemResults) -> ResultsRecorded:
     updated = await jobs.record_results(conn, body.results)
 
-    def delete(sha256s: list[str]) -> None:
-        for sha256 in sha256s:
-            staging.delete(sha256)
-
     released = await jobs.release_staged(
         conn, [r.id for r in body.results if r.outcome == "done"],
-        lambda sha256s: anyio.to_thread.run_sync(delete, sha256s))
+        lambda sha256s: anyio.to_thread.run_sync(_unstage, staging, sha256s))
     return ResultsRecorded(updated=updated, released=released)
