@@ -37,8 +37,20 @@ DWC_STATUS = {"validated": "verified by expert", "dubious": "questionable",
               "predicted": "unverified (machine suggestion)", "unlabelled": "unverified"}
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) calls out).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def spreadsheet_safe(value: Any) -> str:
+    """A cell a spreadsheet shows as text, never runs: text that would start a formula gets a
+    leading `'` (OWASP's CSV injection guidance). Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return _text(value)
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -46,7 +58,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in rows:
-        writer.writerow([_text(v) for v in (
+        writer.writerow([spreadsheet_safe(v) for v in (
             r["id"], r["sha256"], r["filename"], r["project"], r["instrument"], r["sample"],
             r["captured_at"], r["taxon"], r["rank"], r["aphia_id"], r["state"], r["confidence"],
             r["annotator"], r["institution"], r["labelled_at"])])

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from gateway.auth import KeyCache
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
+from gateway.perimeter import Perimeter
 from gateway.routes import health, images, jobs, labelling, search
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
@@ -45,6 +46,8 @@ def create_app(
 
     app = FastAPI(title="Nauplius", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    # Keys and body caps before any body is read (the static frontend and /health stay open).
+    app.add_middleware(Perimeter)
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(search.router)

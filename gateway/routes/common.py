@@ -1,5 +1,8 @@
 """Small helpers shared by the routers."""
 
+from typing import Annotated
+
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -7,8 +10,16 @@ from gateway.schemas import Image
 from nauplius.core.clients import ByteStream
 from nauplius.core.contracts.catalog import ImagePublic
 
-# Files and thumbnails are content-addressed: an id's bytes never change.
-IMMUTABLE = "public, max-age=31536000, immutable"
+# Files and thumbnails are content-addressed: an id's bytes never change. Private: they were
+# served to one key, so only that browser's cache may keep them, never a shared proxy.
+IMMUTABLE = "private, max-age=31536000, immutable"
+# An export is a snapshot of the labels for one key: kept by no cache.
+UNCACHED = "private, no-store"
+
+# Offset paging reads and skips every row before the page; no person pages 100,000 rows deep
+# (a page is at most a few hundred), so deeper is refused rather than left to tie up the catalog.
+MAX_OFFSET = 100_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip, at most 100,000")]
 
 
 def thumbnail_url(image_id: int) -> str:

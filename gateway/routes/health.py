@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from gateway.auth import Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.schemas import GatewayHealth
 from nauplius.core.clients import ServiceClient
@@ -45,5 +46,5 @@ async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONRespon
 
 
 @router.get("/api/v1/model", tags=["model"], response_model=ModelCard)
-async def model_card(active_model: ActiveModelDep) -> dict[str, Any]:
+async def model_card(active_model: ActiveModelDep, _: Viewer) -> dict[str, Any]:
     return (await active_model.get()).card

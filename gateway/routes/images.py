@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadMeta, ingest_batch
-from gateway.routes.common import blank_to_none, stream_bytes, with_urls
+from gateway.routes.common import Offset, blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
 from nauplius.core.contracts.catalog import LabelHistory, LabelState
 from nauplius.core.index_sync import sync_images
@@ -73,7 +73,7 @@ async def list_images(
     downstream: DownstreamDep,
     _: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     project: Annotated[int | None, Query(ge=1)] = None,
     state: Annotated[LabelState | None, Query()] = None,
     taxon: Annotated[

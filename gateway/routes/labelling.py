@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway import export
 from gateway.auth import Admin, Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
-from gateway.routes.common import thumbnail_url, with_urls
+from gateway.routes.common import UNCACHED, Offset, thumbnail_url, with_urls
 from gateway.schemas import (
     EXPORT_FILES,
     ExampleMatch,
@@ -279,7 +279,7 @@ async def review_queue(
     project: Annotated[int | None, Query(ge=1)] = None,
     taxon: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ImagePage:
     """Unvalidated images with a suggestion, grouped by suggested taxon, most confident first
     (`order=uncertain`: least confident first, to check)."""
@@ -346,9 +346,13 @@ async def export_labels(
     rows = [row.model_dump(mode="json") for row in exported.data]
     if format == "csv":
         return Response(export.to_csv(rows), media_type="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="nauplius.csv"'})
+                        headers=_download("nauplius.csv"))
     if format == "ecotaxa":
         return Response(export.to_ecotaxa_tsv(rows), media_type="text/tab-separated-values",
-                        headers={"Content-Disposition": 'attachment; filename="ecotaxa_nauplius.tsv"'})
+                        headers=_download("ecotaxa_nauplius.tsv"))
     return Response(export.to_dwca(rows, str(request.base_url)), media_type="application/zip",
-                    headers={"Content-Disposition": 'attachment; filename="nauplius-dwca.zip"'})
+                    headers=_download("nauplius-dwca.zip"))
+
+
+def _download(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": UNCACHED}

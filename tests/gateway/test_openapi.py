@@ -7,6 +7,7 @@ import pytest
 
 from gateway.config import GatewaySettings
 from gateway.main import create_app
+from nauplius.core.contracts.gateway import CLIENT_HEADER
 
 # What FastAPI emits for an answer nobody declared: no schema, or a free-form object.
 UNDECLARED: tuple[dict[str, Any], ...] = ({}, {"type": "object", "additionalProperties": True})
@@ -87,6 +88,6 @@ async def test_a_bad_admin_body_is_the_gateways_422_naming_the_field(
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as gw:
-        answer = await gw.request(method, url, json=body)
+        answer = await gw.request(method, url, json=body, headers={CLIENT_HEADER: "1"})
     assert answer.status_code == 422, answer.text
     assert ["body", field] in [error["loc"] for error in answer.json()["detail"]]

@@ -7,6 +7,7 @@ import httpx
 
 from gateway.config import GatewaySettings
 from gateway.main import create_app
+from nauplius.core.contracts.gateway import CLIENT_HEADER
 
 
 @asynccontextmanager
@@ -16,6 +17,7 @@ async def running_gateway(
     """The gateway app with its lifespan running, behind an httpx client."""
     app = create_app(settings, transport=transport)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway",
+        headers={CLIENT_HEADER: "1"},  # as every real client sends it (needed with auth off)
     ) as client:
         yield client
