@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
+from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.formats.discover import read_paths
 from nauplius.formats.items import IngestItem, Refused
 from nauplius.formats.wire import entry
@@ -77,8 +78,7 @@ def ingest(paths: list[Path], url: str, label_from_folder: bool = False,
     if instrument:
         found = (dataclasses.replace(t, instrument=instrument) if isinstance(t, IngestItem) else t
                  for t in found)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with httpx.Client(base_url=url, timeout=300.0, headers=headers) as client:
+    with httpx.Client(base_url=url, timeout=300.0, headers=gateway_headers(api_key)) as client:
         job_id = send_job(client, found, batch_size)
         status = follow_job(client, job_id, progress)
     return IngestReport(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.stack import (
     SERVICE_APPS,
     Stack,
@@ -37,7 +38,7 @@ class PrivateSystem:
     def client(self, timeout_s: float = 600.0) -> httpx.Client:
         """An HTTP client for the gateway that sends the admin key."""
         return httpx.Client(base_url=self.url, timeout=timeout_s,
-                            headers={"Authorization": f"Bearer {self.api_key}"})
+                            headers=gateway_headers(self.api_key))
 
 
 @contextmanager

@@ -5,6 +5,7 @@ import json
 
 import httpx
 
+from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.tasks import follow_task
 
 KINDS = ("missing_vectors", "orphan_points", "stale_payloads")
@@ -29,8 +30,7 @@ def reconcile(url: str, api_key: str | None, repair: bool, progress: bool = True
               as_json: bool = False) -> int:
     """Exit status: 0 when catalog and index agree (or were mended), 1 when they differ, 2 when
     the job failed."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with httpx.Client(base_url=url, timeout=60.0, headers=headers) as client:
+    with httpx.Client(base_url=url, timeout=60.0, headers=gateway_headers(api_key)) as client:
         response = client.post("/api/v1/reconcile", json={"repair": repair})
         response.raise_for_status()
         status = follow_task(client, response.json()["id"], progress)

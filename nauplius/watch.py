@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.formats.archives import is_archive
 from nauplius.formats.discover import absolute_path, ecotaxa_images, is_ifcb_file, read_paths
 from nauplius.formats.ecotaxa import is_ecotaxa_tsv
@@ -128,8 +129,7 @@ def watch_folder(folder: Path, url: str, poll_s: float, label_from_folder: bool 
 
     from nauplius.ingest import send_job
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with httpx.Client(base_url=url, timeout=300.0, headers=headers) as client, \
+    with httpx.Client(base_url=url, timeout=300.0, headers=gateway_headers(api_key)) as client, \
             tqdm(unit="img", desc=f"watch {folder}") as bar:
         def send(found: Iterable[IngestItem | Refused]) -> int:
             def counted() -> Iterable[IngestItem | Refused]:

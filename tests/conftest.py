@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from nauplius.core.contracts.gateway import gateway_headers
 from tests.support.data import SHARED_DATA, ZOOLAKE, SampleImage, first_of_each_class
 from tests.support.database import drop_database
 
@@ -63,6 +64,6 @@ async def catalog(catalog_database_url: str, tmp_path: Path) -> AsyncIterator[Ca
 def client(stack) -> Iterator[httpx.Client]:
     """The gateway of the system test's own `stack` fixture (tests.support.stack.running_stack),
     with its admin key."""
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    headers = gateway_headers(stack.api_key)
     with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as http:
         yield http

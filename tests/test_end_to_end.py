@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.ingest import ingest
 from tests.support.stack import running_stack
 
@@ -35,7 +36,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gateway(stack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    headers = gateway_headers(stack.api_key)
     with httpx.Client(base_url=stack.services["gateway"].url, timeout=120.0, headers=headers) as client:
         yield client
 

@@ -22,16 +22,22 @@ $(function () {
     taxa: []
   };
 
-  /* ---- requests: every one carries the key ---- */
+  /* ---- requests: every one carries the key and the client header ---- */
   function setKeyCookie(key) {
-    document.cookie = KEY_COOKIE + "=" + encodeURIComponent(key) + "; path=/api/v1; SameSite=Strict" +
-      (key ? "" : "; max-age=0");
+    // Path / so that /docs and /openapi.json open with it too; Secure behind HTTPS, so the key
+    // never travels in clear. The cookie of the former path /api/v1 is dropped.
+    document.cookie = KEY_COOKIE + "=; path=/api/v1; max-age=0";
+    document.cookie = KEY_COOKIE + "=" + encodeURIComponent(key) + "; path=/; SameSite=Strict" +
+      (location.protocol === "https:" ? "; Secure" : "") + (key ? "" : "; max-age=0");
   }
 
   function api(method, path, data, options) {
+    // X-Nauplius-Client: with GATEWAY_AUTH=off the gateway takes writes only with it (no form of
+    // another site can send it).
+    var headers = { "X-Nauplius-Client": "1" };
+    if (state.key) { headers.Authorization = "Bearer " + state.key; }
     var settings = $.extend({
-      url: path, method: method, dataType: "json",
-      headers: state.key ? { "Authorization": "Bearer " + state.key } : {}
+      url: path, method: method, dataType: "json", headers: headers
     }, options || {});
     if (data !== undefined && method === "GET") { settings.data = data; settings.traditional = true; }
     else if (data !== undefined) { settings.data = JSON.stringify(data); settings.contentType = "application/json"; }

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.ingest import ingest
 from tests.support.stack import running_stack
 
@@ -49,7 +50,7 @@ def system(shared_data: Path, tmp_path_factory):
         url, key = stack.services["gateway"].url, stack.api_key
         report = ingest([folder], url, progress=False, api_key=key)
         assert (report.stored, report.errors) == (len(truth), [])
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
+        with httpx.Client(base_url=url, headers=gateway_headers(key)) as api:
             api.post("/api/v1/taxa/import", content=TAXA_CSV,
                      headers={"Content-Type": "text/csv"}).raise_for_status()
         yield url, key, truth
@@ -113,7 +114,7 @@ def test_sign_in_filter_select_similar_assign_and_export(system, browser, tmp_pa
     # Filter: only unlabelled images (all of them), then select one daphnia image and find its look-alikes.
     page.select_option("#filter-state", "unlabelled")
     expect(page.locator("#grid .tile")).to_have_count(len(truth))
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
+    with httpx.Client(base_url=url, headers=gateway_headers(key)) as api:
         images = api.get("/api/v1/images", params={"limit": 100}).json()["data"]
     by_id = {image["id"]: truth[image["filename"]] for image in images}
     example = next(i for i, name in by_id.items() if name == "daphnia")
@@ -148,7 +149,7 @@ def test_sign_in_filter_select_similar_assign_and_export(system, browser, tmp_pa
         expect(tile).to_have_attribute("data-state", "validated")
     shots.take("4-assigned")
 
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
+    with httpx.Client(base_url=url, headers=gateway_headers(key)) as api:
         for image_id in chosen:
             image = api.get(f"/api/v1/images/{image_id}").json()
             assert (image["label"], image["label_state"]) == ("daphnia", "validated")
