@@ -16,7 +16,7 @@ from tqdm import tqdm
 from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.formats.discover import read_paths
 from nauplius.formats.items import IngestItem, Refused
-from nauplius.formats.wire import entry
+from nauplius.formats.wire import checked, entry, refusal
 
 BATCH_SIZE = 128  # files per request while the job is being sent
 POLL_S = 0.5
@@ -40,12 +40,14 @@ def _answer(response: httpx.Response) -> dict:
 
 def send_job(client: httpx.Client, found: Iterable[IngestItem | Refused],
              batch_size: int = BATCH_SIZE) -> int:
-    """Create a job, send everything in batches, close it; returns the job id."""
+    """Create a job, send everything in batches, close it; returns the job id. An item the catalog
+    would refuse is sent as refused, with the reason, so it never costs its batch."""
     job = _answer(client.post("/api/v1/jobs", data={"keep_open": "true"}))
     found = iter(found)
     while batch := list(itertools.islice(found, batch_size)):
+        batch = [checked(thing) if isinstance(thing, IngestItem) else thing for thing in batch]
         items = [thing for thing in batch if isinstance(thing, IngestItem)]
-        refused = [{"source": t.source, "reason": t.reason} for t in batch if isinstance(t, Refused)]
+        refused = [refusal(thing) for thing in batch if isinstance(thing, Refused)]
         files = [("files", (item.filename, item.data)) for item in items]
         _answer(client.post(f"/api/v1/jobs/{job['id']}/items", files=files or None,
                             data={"items": json.dumps([entry(i) for i in items]),

@@ -6,21 +6,26 @@ file is the concatenated 8-bit grey pixels; a row's StartByte (0-based, both for
 RoiWidth x RoiHeight locate its image, stored row by row with RoiWidth pixels per row. Rows with
 zero width or height have no image.
 
-A bin is read and checked whole before anything is yielded, so a broken bin is refused as a unit
-(`IfcbBinError`), never half ingested.
+A bin whose files or header cannot be read is refused as a unit (`IfcbBinError`). Within a
+readable bin each ADC row is judged on its own: a row with a size or offset that is not a finite
+count, that reaches past the end of the `.roi` file, or whose bytes overlap an earlier ROI's is one
+refused ROI (`IfcbBin.refused`) and the other ROIs go in. No ROI byte is copied twice, so a bin
+never costs more memory than its `.roi` file.
 """
 from __future__ import annotations
 
+import bisect
 import csv
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from nauplius.formats.items import IngestItem
+from nauplius.formats.items import IngestItem, Refused
 
 BIN_SUFFIXES = (".hdr", ".adc", ".roi")
 # D20220522T000439_IFCB134 (new) and IFCB5_2012_028_081515 (old: year, day of year, time).
@@ -47,6 +52,7 @@ class IfcbBin:
     instrument: str
     sample_time: datetime
     rois: list[IfcbRoi]
+    refused: list[Refused] = field(default_factory=list)  # ADC rows whose ROI cannot be read
 
 
 def bin_stem(path: Path) -> Path:
@@ -82,14 +88,52 @@ def _read_header(path: Path) -> dict[str, str]:
     return header
 
 
-def _int(value: str, what: str, bin_id: str, row: int) -> int:
+class _BadRow(ValueError):
+    """One ADC row whose ROI cannot be read; the message names the row and the problem."""
+
+
+def _count(value: str, what: str, row: int) -> int:
+    """A non-negative whole number (IFCB software writes some as `160.0`)."""
     try:
         number = float(value)
     except ValueError:
-        raise IfcbBinError(f"{bin_id}: ADC row {row}: {what} is not a number: {value!r}") from None
-    if number < 0 or number != int(number):
-        raise IfcbBinError(f"{bin_id}: ADC row {row}: {what} is not a count: {value!r}")
+        raise _BadRow(f"ADC row {row}: {what} is not a number: {value[:100]!r}") from None
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        raise _BadRow(f"ADC row {row}: {what} is not a count: {value[:100]!r}")
     return int(number)
+
+
+@dataclass(frozen=True)
+class _Row:
+    number: int  # the trigger number
+    start: int
+    width: int
+    height: int
+    adc: dict[str, str]
+
+    @property
+    def end(self) -> int:
+        return self.start + self.width * self.height
+
+
+def _parse_row(row: list[str], row_number: int, names: list[str],
+               positions: dict[str, int]) -> _Row:
+    if len(row) <= max(positions[c] for c in _OLD_COLUMNS):
+        raise _BadRow(f"ADC row {row_number} has only {len(row)} columns")
+    return _Row(
+        number=_count(row[positions.get("trigger#", 0)], "trigger#", row_number),
+        start=_count(row[positions["startbyte"]], "StartByte", row_number),
+        width=_count(row[positions["roiwidth"]], "RoiWidth", row_number),
+        height=_count(row[positions["roiheight"]], "RoiHeight", row_number),
+        adc={name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(names)},
+    )
+
+
+def _trigger_text(row: list[str], positions: dict[str, int], row_number: int) -> str:
+    """How a refused row is named: its trigger number as written, else its row number."""
+    position = positions.get("trigger#", 0)
+    text = row[position].strip()[:20] if position < len(row) else ""
+    return text or f"row {row_number}"
 
 
 def read_bin(stem: Path) -> IfcbBin:
@@ -118,24 +162,32 @@ def read_bin(stem: Path) -> IfcbBin:
         names = [f"col{i + 1}" for i in range(max((len(r) for r in rows), default=0))]
         positions = dict(_OLD_COLUMNS)
     roi_bytes = np.fromfile(paths[".roi"], dtype=np.uint8)
-    rois = []
+    rois: list[IfcbRoi] = []
+    refused: list[Refused] = []
+    starts: list[int] = []  # the byte ranges of the ROIs taken, in .roi order (never overlapping)
+    ends: list[int] = []
     for row_number, row in enumerate(rows, start=1):
-        if len(row) <= max(positions[c] for c in _OLD_COLUMNS):
-            raise IfcbBinError(f"{bin_id}: ADC row {row_number} has only {len(row)} columns")
-        width = _int(row[positions["roiwidth"]], "RoiWidth", bin_id, row_number)
-        height = _int(row[positions["roiheight"]], "RoiHeight", bin_id, row_number)
-        start = _int(row[positions["startbyte"]], "StartByte", bin_id, row_number)
-        if width == 0 or height == 0:
+        try:
+            roi = _parse_row(row, row_number, names, positions)
+            if roi.width == 0 or roi.height == 0:
+                continue
+            if roi.end > roi_bytes.size:
+                raise _BadRow(f"ADC row {row_number} needs .roi bytes {roi.start}..{roi.end}, "
+                              f"the file has {roi_bytes.size}")
+            place = bisect.bisect_right(starts, roi.start)
+            if (place > 0 and ends[place - 1] > roi.start) or (
+                    place < len(starts) and starts[place] < roi.end):
+                raise _BadRow(f"ADC row {row_number}: .roi bytes {roi.start}..{roi.end} overlap "
+                              "those of an earlier ROI")
+        except _BadRow as exc:
+            refused.append(Refused(f"{bin_id}#{_trigger_text(row, positions, row_number)}",
+                                   str(exc)))
             continue
-        end = start + width * height
-        if end > roi_bytes.size:
-            raise IfcbBinError(f"{bin_id}: ADC row {row_number} needs .roi bytes {start}..{end}, "
-                               f"the file has {roi_bytes.size}")
-        number = _int(row[positions.get("trigger#", 0)], "trigger#", bin_id, row_number)
-        image = roi_bytes[start:end].reshape(height, width).copy()
-        adc = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(names)}
-        rois.append(IfcbRoi(number, image, adc))
-    return IfcbBin(bin_id, instrument, sample_time, rois)
+        starts.insert(place, roi.start)
+        ends.insert(place, roi.end)
+        image = roi_bytes[roi.start:roi.end].reshape(roi.height, roi.width).copy()
+        rois.append(IfcbRoi(roi.number, image, roi.adc))
+    return IfcbBin(bin_id, instrument, sample_time, rois, refused)
 
 
 def stretch_contrast(image: np.ndarray) -> np.ndarray:

@@ -27,3 +27,10 @@ class Refused:
 
     source: str
     reason: str
+
+
+def too_large(source: str, size: int, limit: int | None) -> Refused | None:
+    """The refusal of an item over the receiver's size limit (None: no limit, or within it)."""
+    if limit is not None and size > limit:
+        return Refused(source, f"file too large: more than {limit} bytes")
+    return None

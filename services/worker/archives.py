@@ -1,6 +1,8 @@
 """The task of an `archive` job: the gateway staged the uploaded archive in the catalog; here it is
-copied to a temporary file, unpacked within the budgets of `nauplius.formats`, and its images
-become the job's items (sent in chunks, as `nauplius ingest` sends files). Then the job closes."""
+copied to a temporary file, unpacked within one budget for the upload and every archive nested in
+it (`nauplius.formats.budget`), and its images become the job's items (sent in chunks, as
+`nauplius ingest` sends files). Whatever cannot be read, a member, a ROI, a row or the whole
+archive, is a refused item with its reason. Then the job closes."""
 
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from nauplius.core.clients.catalog import CatalogClient
 from nauplius.core.contracts.catalog import ClaimedTask
 from nauplius.core.jobs import Progress
 from nauplius.core.taxa import ensure_taxa
+from nauplius.formats.budget import UploadLimits
 from nauplius.formats.discover import read_archive
 from nauplius.formats.items import IngestItem, Refused
 from nauplius.formats.wire import split_found
@@ -29,8 +32,8 @@ def _chunks(found: Iterator[Found]) -> Iterator[list[Found]]:
         yield chunk
 
 
-async def unpack_archive_job(catalog: CatalogClient, task: ClaimedTask,
-                             progress: Progress) -> dict[str, Any]:
+async def unpack_archive_job(catalog: CatalogClient, task: ClaimedTask, progress: Progress,
+                             limits: UploadLimits | None = None) -> dict[str, Any]:
     job_id, params = task.id, task.params
     # A retried task skips what an earlier attempt already recorded.
     already = task.progress_done
@@ -39,7 +42,7 @@ async def unpack_archive_job(catalog: CatalogClient, task: ClaimedTask,
     with tempfile.TemporaryDirectory(prefix="nauplius-archive-") as folder:
         path = Path(folder) / (Path(params.get("filename") or "upload.zip").name or "upload.zip")
         await catalog.download_archive(job_id, path)
-        found = read_archive(path, bool(params.get("label_from_folder")))
+        found = read_archive(path, bool(params.get("label_from_folder")), limits)
         chunks = _chunks(found)
         while chunk := await anyio.to_thread.run_sync(next, chunks, None):
             position = sent + refused

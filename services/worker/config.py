@@ -20,6 +20,9 @@ class WorkerSettings(BaseSettings):
     max_attempts: int = Field(8, ge=1)
     max_backoff_s: float = Field(30.0, gt=0)
     catalog_concurrency: int = Field(8, ge=1)
+    # The largest image an archive job sends the catalog: keep it at CATALOG_MAX_IMAGE_BYTES, so
+    # a bigger member is one refused item instead of a refused batch.
+    max_item_bytes: int = Field(20 * 1024 * 1024, gt=0)
     # Batches in flight at once in this process: one is embedded while another is fetched from
     # and stored in the catalog, so the embedder does not wait on the catalog.
     loops: int = Field(2, ge=1, le=16)

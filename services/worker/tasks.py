@@ -12,6 +12,7 @@ from nauplius.core.contracts.catalog import ClaimedTask, TaskKind
 from nauplius.core.errors import DownstreamError, DownstreamRejected
 from nauplius.core.jobs import Progress
 from nauplius.core.suggestion_refresh import Refresher
+from nauplius.formats.budget import UploadLimits
 from services.worker.archives import unpack_archive_job
 from services.worker.config import WorkerSettings
 from services.worker.reconcile import reconcile
@@ -79,7 +80,8 @@ class TaskRunner:
                 log.warning("job %d: lease not extended: %s", job_id, exc.detail)
 
     async def _archive(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
-        return await unpack_archive_job(self.downstream.catalog, task, progress)
+        return await unpack_archive_job(self.downstream.catalog, task, progress,
+                                        UploadLimits(max_item_bytes=self.settings.max_item_bytes))
 
     async def _suggestions(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()

@@ -50,11 +50,12 @@ def test_everything_is_recognised(mixed):
     assert Counter(item.label for item in items) == Counter(
         {None: 7, "daphnia": 3, "fish": 2, "acantharia_protist": 2, "Daphnia": 1})
     assert Counter(item.metadata.get("format") for item in items)["ifcb"] == 7
-    assert set(refused) == {"IFCB5_2012_028_081515", "broken.zip"}
+    assert set(refused) == {"IFCB5_2012_028_081515", "broken.zip", "escape.png"}
     assert "missing .roi" in refused["IFCB5_2012_028_081515"]
+    assert "leaves the archive" in refused["escape.png"]
     fish_sources = [item.source for item in items if item.label == "fish"]
     assert all("fish.zip!fish/" in source for source in fish_sources)
-    assert not any("escape" in item.filename for item in items)  # the ../ member was skipped
+    assert not any("escape" in item.filename for item in items)  # the ../ member was refused
 
 
 def test_labels_only_with_the_flag(mixed):

@@ -50,3 +50,53 @@ def test_a_tsv_without_image_column_is_refused(tmp_path):
     tsv.write_text("object_id\tfoo\n[t]\t[t]\nx\ty\n")
     (refused,) = read_export(tsv)
     assert isinstance(refused, Refused) and "img_file_name" in refused.reason
+
+
+def test_a_huge_cell_or_a_nan_number_refuses_only_its_row(export):
+    # A 200,000-character cell once raised csv.Error and a `nan` [f] cell put a NaN into the
+    # metadata, which the catalog refuses for the whole batch: each now refuses its own row.
+    tsv, images = export
+    good = tsv.read_text().splitlines()[2]
+    cells = good.split("\t")
+    rows = [good]
+    for column, value in (("sample_id", "x" * 200_000), ("object_lat", "nan"),
+                          ("object_lon", "-inf"), ("object_depth_min", "1e999")):
+        changed = list(cells)
+        changed[0] = f"bad_{column}"
+        changed[COLUMNS.index(column)] = value
+        rows.append("\t".join(changed))
+    rows.append("\t".join(["lake_9", *cells[1:]]))
+    tsv.write_text("\n".join(["\t".join(COLUMNS), "\t".join(TYPES), *rows]) + "\n")
+    found = list(read_export(tsv))
+    assert [f.source.rsplit(":", 1)[1] for f in found if isinstance(f, IngestItem)] == [
+        "lake_1", "lake_9"]
+    refused = [f for f in found if isinstance(f, Refused)]
+    assert [r.reason for r in refused] == [
+        "line 4: field larger than field limit (131072)",
+        "object_lat: 'nan' is not a finite number",
+        "object_lon: '-inf' is not a finite number",
+        "object_depth_min: '1e999' is not a finite number",
+    ]
+    assert refused[0].source == f"{tsv}:2" and refused[1].source == f"{tsv}:bad_object_lat"
+
+
+def test_bytes_that_are_not_utf8_refuse_only_their_row(export):
+    tsv, images = export
+    lines = tsv.read_bytes().splitlines()
+    lines[3] = lines[3].replace(b"greifensee_0522", b"greifensee_\xff\xfe")
+    tsv.write_bytes(b"\n".join(lines) + b"\n")
+    found = list(read_export(tsv))
+    assert [type(f) for f in found] == [IngestItem, Refused, Refused]
+    assert found[1].reason == "line 4: not UTF-8 text"
+    assert "missing.jpeg" in found[2].reason
+
+
+def test_an_image_over_the_size_limit_refuses_its_row_unread(export):
+    tsv, images = export
+    sizes = [image.stat().st_size for image in images]
+    assert sizes[0] != sizes[1]
+    limit = min(sizes)
+    found = list(read_export(tsv, max_image_bytes=limit))[:2]
+    larger = sizes.index(max(sizes))
+    assert isinstance(found[larger], Refused) and isinstance(found[1 - larger], IngestItem)
+    assert found[larger].reason == f"file too large: more than {limit} bytes"

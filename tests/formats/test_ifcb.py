@@ -1,11 +1,14 @@
-"""The IFCB decoder against the reference PNGs (pixel for pixel) and the broken bins."""
+"""The IFCB decoder against the reference PNGs (pixel for pixel), the broken bins, and bins
+whose ADC rows are hostile: each bad row is one refused ROI, the others go in."""
 from datetime import UTC, datetime
 
 import cv2
 import numpy as np
 import pytest
 
+from nauplius.formats.discover import read_paths
 from nauplius.formats.ifcb import IfcbBinError, bin_items, read_bin, stretch_contrast
+from nauplius.formats.items import IngestItem, Refused
 
 NEW_BIN = "D20220522T000439_IFCB134"
 OLD_BIN = "IFCB5_2012_028_081515"
@@ -78,24 +81,78 @@ def test_broken_bins_are_refused_by_name(shared_data, stem, reason):
     assert stem.split("/")[1] in str(error.value)
 
 
-def test_a_truncated_roi_file_refuses_the_whole_bin(shared_data, tmp_path):
-    for suffix in (".hdr", ".adc"):
-        (tmp_path / f"{NEW_BIN}{suffix}").write_bytes(
-            (shared_data / "ifcb" / "bins" / f"{NEW_BIN}{suffix}").read_bytes())
-    roi = (shared_data / "ifcb" / "bins" / f"{NEW_BIN}.roi").read_bytes()
-    (tmp_path / f"{NEW_BIN}.roi").write_bytes(roi[: len(roi) // 2])
-    with pytest.raises(IfcbBinError, match=r"needs \.roi bytes"):
-        read_bin(tmp_path / NEW_BIN)
+def _bin_copy(shared_data, folder, adc_rows=None, roi=None):
+    """The new-format bin copied into folder, with its ADC rows or .roi bytes replaced."""
+    source = shared_data / "ifcb" / "bins" / NEW_BIN
+    (folder / f"{NEW_BIN}.hdr").write_bytes(source.with_suffix(".hdr").read_bytes())
+    rows = source.with_suffix(".adc").read_text().splitlines()
+    (folder / f"{NEW_BIN}.adc").write_text("\n".join(adc_rows(rows) if adc_rows else rows))
+    data = source.with_suffix(".roi").read_bytes()
+    (folder / f"{NEW_BIN}.roi").write_bytes(roi(data) if roi else data)
+    return folder / NEW_BIN
 
 
-def test_a_garbled_adc_row_refuses_the_bin(shared_data, tmp_path):
-    for suffix in (".hdr", ".roi"):
-        (tmp_path / f"{NEW_BIN}{suffix}").write_bytes(
-            (shared_data / "ifcb" / "bins" / f"{NEW_BIN}{suffix}").read_bytes())
-    rows = (shared_data / "ifcb" / "bins" / f"{NEW_BIN}.adc").read_text().splitlines()
-    cells = rows[3].split(",")
-    cells[15] = "wide"  # RoiWidth
-    rows[3] = ",".join(cells)
-    (tmp_path / f"{NEW_BIN}.adc").write_text("\n".join(rows))
-    with pytest.raises(IfcbBinError, match="ADC row 4: RoiWidth is not a number"):
-        read_bin(tmp_path / NEW_BIN)
+def _set(row: str, column: int, value: str) -> str:
+    cells = row.split(",")
+    cells[column] = value
+    return ",".join(cells)
+
+
+WIDTH, HEIGHT, START = 15, 16, 17  # ADC columns of the new-format bin (0-based)
+
+
+def test_a_truncated_roi_file_refuses_the_rois_past_its_end(shared_data, tmp_path):
+    stem = _bin_copy(shared_data, tmp_path, roi=lambda data: data[: len(data) // 2])
+    ifcb_bin = read_bin(stem)
+    assert [roi.number for roi in ifcb_bin.rois] == [2, 3, 4, 5]  # those within the half kept
+    assert [r.source for r in ifcb_bin.refused] == [f"{NEW_BIN}#{n}" for n in (6, 7, 8)]
+    assert all("needs .roi bytes" in r.reason for r in ifcb_bin.refused)
+
+
+def test_non_finite_negative_or_garbled_adc_sizes_refuse_only_their_rois(shared_data, tmp_path):
+    # Rows 3..6 hold triggers 3..6: NaN and infinite sizes once answered a 500 (ValueError).
+    bad = {3: (WIDTH, "nan"), 4: (HEIGHT, "inf"), 5: (START, "-1"), 6: (WIDTH, "wide")}
+
+    def garble(rows):
+        return [_set(row, *bad[n]) if n in bad else row for n, row in enumerate(rows, start=1)]
+
+    stem = _bin_copy(shared_data, tmp_path, adc_rows=garble)
+    found = list(read_paths([tmp_path]))
+    items = [f for f in found if isinstance(f, IngestItem)]
+    refused = {f.source: f.reason for f in found if isinstance(f, Refused)}
+    assert [item.metadata["roi_number"] for item in items] == [2, 7, 8]
+    assert refused == {
+        f"{NEW_BIN}#3": "ADC row 3: RoiWidth is not a count: 'nan'",
+        f"{NEW_BIN}#4": "ADC row 4: RoiHeight is not a count: 'inf'",
+        f"{NEW_BIN}#5": "ADC row 5: StartByte is not a count: '-1'",
+        f"{NEW_BIN}#6": "ADC row 6: RoiWidth is not a number: 'wide'",
+    }
+    assert read_bin(stem).rois[1].image.tobytes() == (
+        (shared_data / "ifcb" / "bins" / f"{NEW_BIN}.roi").read_bytes()[65712:65712 + 144 * 106])
+
+
+def test_overlapping_roi_ranges_copy_each_roi_byte_at_most_once(shared_data, tmp_path):
+    # 500 rows all naming the whole .roi file: read as they stood, they cost 500 copies of it.
+    roi_size = (shared_data / "ifcb" / "bins" / f"{NEW_BIN}.roi").stat().st_size
+    height = roi_size // 160
+
+    def overlapping(rows):
+        whole = _set(_set(_set(rows[1], WIDTH, "160"), HEIGHT, str(height)), START, "0")
+        return [_set(whole, 0, str(n)) for n in range(1, 501)]
+
+    ifcb_bin = read_bin(_bin_copy(shared_data, tmp_path, adc_rows=overlapping))
+    assert [roi.number for roi in ifcb_bin.rois] == [1]
+    assert sum(roi.image.nbytes for roi in ifcb_bin.rois) <= roi_size
+    assert len(ifcb_bin.refused) == 499
+    assert "overlap those of an earlier ROI" in ifcb_bin.refused[0].reason
+
+
+def test_a_bad_header_refuses_the_bin_and_the_rest_goes_in(shared_data, tmp_path):
+    stem = _bin_copy(shared_data, tmp_path)
+    header = stem.with_suffix(".hdr")
+    header.write_text(header.read_text().replace("RoiWidth", "Breadth"))
+    image = sorted((shared_data / "zoolake" / "daphnia").iterdir())[0]
+    (tmp_path / image.name).write_bytes(image.read_bytes())
+    found = list(read_paths([tmp_path]))
+    assert [type(f) for f in found] == [Refused, IngestItem]
+    assert "ADCFileFormat lacks roiwidth" in found[0].reason
