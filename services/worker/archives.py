@@ -6,7 +6,6 @@ archive, is a refused item with its reason. Then the job closes."""
 
 import tempfile
 from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,22 @@ from nauplius.formats.items import IngestItem, Refused
 from nauplius.formats.wire import split_found
 
 CHUNK = 256  # items per catalog call
+CHUNK_BYTES = 64 * 1024 * 1024  # and at most about this many bytes of images held and sent
 
 
 Found = IngestItem | Refused
 
 
 def _chunks(found: Iterator[Found]) -> Iterator[list[Found]]:
-    while chunk := list(islice(found, CHUNK)):
+    chunk: list[Found] = []
+    size = 0
+    for thing in found:
+        chunk.append(thing)
+        size += len(thing.data) if isinstance(thing, IngestItem) else 0
+        if len(chunk) == CHUNK or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
         yield chunk
 
 
