@@ -161,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a service setting for the private system, e.g. EMBEDDER_THREADS=1 "
                         "or WORKER_BATCH_SIZE=128 (repeatable)")
     ingest.add_argument("--json", action="store_true", help="print one JSON object")
+    load = bench_commands.add_parser(
+        "load", help="mixed traffic from concurrent annotator clients: latency per route, errors, "
+        "and a check that every write is there (exit 1 on any error or missing write)")
+    load.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
+    load.add_argument("--minutes", type=float, default=5.0,
+                      help="how long the traffic runs; a fraction is fine (default 5)")
+    load.add_argument("--data", type=Path, default=None,
+                      help="real images to seed with and derive new ones from (default "
+                           "../shared/data/ndsb beside the repository)")
+    load.add_argument("--seed-images", type=int, default=300,
+                      help="images ingested before the traffic starts (default 300)")
+    load.add_argument("--seed", type=int, default=0, help="seed of the sample and the mix")
+    load.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -267,6 +280,10 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.bench_command == "ingest":
         from nauplius.bench_ingest import main as bench_ingest
         return bench_ingest(args)
+
+    if args.command == "bench" and args.bench_command == "load":
+        from nauplius.bench_load import main as bench_load
+        return bench_load(args)
 
     if args.command == "model":
         from nauplius.model_export import export
