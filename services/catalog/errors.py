@@ -1,7 +1,10 @@
 """Domain errors of the catalog and their one mapping to HTTP responses."""
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from nauplius.core.request_errors import install_request_validation_handler
 
 
 class CatalogError(Exception):
@@ -69,5 +72,14 @@ async def _catalog_error_handler(request: Request, exc: Exception) -> JSONRespon
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
 
 
+async def _unstorable_text_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The last line behind the contracts' text types (nauplius.core.contracts.text): text
+    PostgreSQL cannot hold (a NUL) that reached a query is the caller's 422, never a 500."""
+    return JSONResponse(status_code=422, content={"detail": f"text the catalog cannot store: {exc}"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    install_request_validation_handler(app)
     app.add_exception_handler(CatalogError, _catalog_error_handler)
+    for unstorable in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+        app.add_exception_handler(unstorable, _unstorable_text_handler)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from nauplius.core.contracts.catalog import TaxonPublic
+from nauplius.core.contracts.text import line_problem
 from services.catalog import queries
 from services.catalog.errors import InvalidMetadata, TaxonConflict, TaxonNotFound, UnknownTaxon
 
@@ -155,8 +156,13 @@ def parse_taxa_csv(text: str) -> list[TaxonFields]:
         if name is None:
             problems.append(f"line {line}: no name")
             continue
-        if len(name) > MAX_NAME or "\x00" in name:
+        if len(name) > MAX_NAME:
             problems.append(f"line {line}: name is not a plain name of at most {MAX_NAME} characters")
+            continue
+        unclean = [f"line {line}: {column} {problem}" for column in ("name", "rank", "parent")
+                   if (problem := line_problem(row.get(column) or ""))]
+        if unclean:
+            problems += unclean
             continue
         if name in seen:
             problems.append(f"line {line}: {name!r} appears twice")

@@ -67,7 +67,10 @@ async def test_bad_items_json_records_and_stages_nothing(catalog: Catalog, zoola
     answer = await add_items(catalog, job_id, [("fish.jpg", zoolake[0].data)], items)
     assert answer.status_code == 422
     assert problem in answer.json()["detail"]
-    assert (await job_status(catalog, job_id))["total"] == 0
+    # No item of the request is recorded; the refusal closes the job, as its one failed item.
+    job = await job_status(catalog, job_id)
+    assert job["closed"] and job["total"] == job["counts"]["failed"] == 1
+    assert problem in job["errors"][0]["error"]
     assert catalog.staged_files() == []
 
 

@@ -16,16 +16,18 @@ from pydantic import (
     model_validator,
 )
 
+from nauplius.core.contracts.text import JsonObject, Line, Reason, Text
+
 LabelState = Literal["predicted", "validated", "dubious", "unlabelled"]
 LABEL_STATES: tuple[LabelState, ...] = get_args(LabelState)
 Role = Literal["viewer", "annotator", "admin"]
 # Created by migration 003: images uploaded without a project belong to it.
 DEFAULT_PROJECT_ID = 1
 
-Name = Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")
+Name = Field(min_length=1, max_length=500)
 # The longest failure reason the catalog keeps for an item, a task or an outbox entry.
 MAX_ERROR_LENGTH = 2000
-OptionalText = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
+OptionalText = Field(default=None, max_length=2000)
 # Job times are answered as datetime.isoformat() writes them ("+00:00", not pydantic's "Z"), as
 # they always were: the gateway passes them on to partners as text.
 IsoTime = Annotated[
@@ -114,21 +116,19 @@ class IndexedMany(BaseModel):
 
 
 class Sha256LookupRequest(BaseModel):
-    sha256: list[str] = Field(max_length=10_000)
+    sha256: list[Line] = Field(max_length=10_000)
 
 
 # --- upload entries ---------------------------------------------------------------------------
 # What an upload says about its file: the form fields of POST /v1/images, one object of the
 # `items` list of POST /v1/images/batch and POST /v1/jobs/{id}/items. Blank text is absent;
-# PostgreSQL text cannot hold NUL characters.
+# text is a Line (nauplius.core.contracts.text), metadata a JsonObject.
 def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _plain_text(max_length: int) -> AfterValidator:
+def _at_most(max_length: int) -> AfterValidator:
     def check(value: str | None) -> str | None:
-        if value is not None and "\x00" in value:
-            raise ValueError("contains a NUL character")
         if value is not None and len(value) > max_length:
             raise ValueError(f"is longer than {max_length} characters")
         return value
@@ -168,11 +168,9 @@ def _json_object(value: Any) -> Any:
     if not isinstance(value, dict):
         raise ValueError(f"must be a JSON object, not {type(value).__name__}")
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        json.dumps(value, allow_nan=False)
     except ValueError:
         raise ValueError("holds a number JSON cannot represent (NaN or infinity)") from None
-    if "\x00" in text:
-        raise ValueError("contains a NUL character")
     return value
 
 
@@ -181,12 +179,12 @@ def _validated_when_absent(value: Any) -> Any:
     return "validated" if value is None else value
 
 
-Text = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(1000)]
-TaxonText = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(500)]
-PersonText = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(200)]
-SourceText = Annotated[str | None, BeforeValidator(_blank_is_none), _plain_text(4000)]
+EntryText = Annotated[Line | None, BeforeValidator(_blank_is_none), _at_most(1000)]
+TaxonText = Annotated[Line | None, BeforeValidator(_blank_is_none), _at_most(500)]
+PersonText = Annotated[Line | None, BeforeValidator(_blank_is_none), _at_most(200)]
+SourceText = Annotated[Line | None, BeforeValidator(_blank_is_none), _at_most(4000)]
 CapturedAt = Annotated[datetime | None, BeforeValidator(_iso_datetime)]
-Metadata = Annotated[dict[str, Any], BeforeValidator(_json_object)]
+Metadata = Annotated[JsonObject, BeforeValidator(_json_object)]
 
 
 class JobItemFields(BaseModel):
@@ -196,8 +194,8 @@ class JobItemFields(BaseModel):
 
     label: TaxonText = None
     label_state: Annotated[LabelState, BeforeValidator(_validated_when_absent)] = "validated"
-    instrument: Text = None
-    sample: Text = None
+    instrument: EntryText = None
+    sample: EntryText = None
     captured_at: CapturedAt = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -211,7 +209,7 @@ class JobItemFields(BaseModel):
 class UploadEntry(JobItemFields):
     """One upload's fields; `source` says where a job item came from (for its report)."""
 
-    filename: Text = None
+    filename: EntryText = None
     source: SourceText = None
     project_id: int = Field(DEFAULT_PROJECT_ID, ge=1, strict=True)
     create_taxon: bool = Field(False, strict=True)
@@ -222,11 +220,9 @@ JOB_ITEM_FIELDS: tuple[str, ...] = tuple(JobItemFields.model_fields)
 
 
 # --- labels -----------------------------------------------------------------------------------
-class LabelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    taxon: str | None = Field(default=None, min_length=1, max_length=500, pattern=r"^[^\x00]*\S")
-    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+class LabelCreate(Strict):
+    taxon: Line | None = Field(default=None, min_length=1, max_length=500)
+    annotator: Line | None = Field(default=None, max_length=200)
     state: LabelState = "validated"
     confidence: float | None = Field(default=None, ge=0, le=1)
 
@@ -267,9 +263,9 @@ class LabelHistory(BaseModel):
 
 class BatchLabel(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=10_000)
-    taxon: str | None = Field(default=None, min_length=1, max_length=500, pattern=r"^[^\x00]*\S")
+    taxon: Line | None = Field(default=None, min_length=1, max_length=500)
     state: LabelState = "validated"
-    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+    annotator: Line | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _taxon_matches_state(self) -> "BatchLabel":
@@ -286,7 +282,7 @@ class LabelsAssigned(BaseModel):
 
 
 class RevertRequest(Strict):
-    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+    annotator: Line | None = Field(default=None, max_length=200)
 
 
 class LabelCounts(RootModel[dict[LabelState, int]]):
@@ -295,9 +291,9 @@ class LabelCounts(RootModel[dict[LabelState, int]]):
 
 # --- taxa -------------------------------------------------------------------------------------
 class TaxonIn(Strict):
-    name: str = Name
-    rank: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
-    parent: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*\S")
+    name: Line = Name
+    rank: Line | None = Field(default=None, max_length=100)
+    parent: Line | None = Field(default=None, min_length=1, max_length=500)
     aphia_id: int | None = Field(default=None, ge=1)
 
 
@@ -334,8 +330,8 @@ class TaxaImported(BaseModel):
 
 # --- annotators and API keys ------------------------------------------------------------------
 class AnnotatorCreate(Strict):
-    name: str = Name
-    institution: str | None = OptionalText
+    name: Line = Name
+    institution: Line | None = OptionalText
 
 
 class AnnotatorPublic(BaseModel):
@@ -388,8 +384,8 @@ class Principal(BaseModel):
 
 # --- projects ---------------------------------------------------------------------------------
 class ProjectCreate(Strict):
-    name: str = Name
-    description: str | None = OptionalText
+    name: Line = Name
+    description: Text | None = OptionalText
 
 
 class ProjectPublic(BaseModel):
@@ -420,7 +416,7 @@ class ImagesMoved(BaseModel):
 # --- suggestions ------------------------------------------------------------------------------
 class Prediction(Strict):
     image_id: int
-    taxon: str = Name
+    taxon: Line = Name
     confidence: float = Field(ge=0, le=1)
     # The raw vote share the confidence was calibrated from (re-mapped when the calibration moves).
     share: float | None = Field(default=None, ge=0, le=1)
@@ -435,12 +431,12 @@ class PredictionsWritten(BaseModel):
 
 
 class AcceptSuggestions(Strict):
-    taxon: str = Name
+    taxon: Line = Name
     min_confidence: float = Field(ge=0, le=1)
     project_id: int | None = None
-    instrument: str | None = None
+    instrument: Line | None = None
     image_ids: list[int] | None = Field(default=None, max_length=10_000)
-    annotator: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+    annotator: Line | None = Field(default=None, max_length=200)
 
 
 class SuggestionsAccepted(BaseModel):
@@ -462,7 +458,7 @@ class SuggestionGroups(BaseModel):
 
 class Calibration(Strict):
     model: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=200)
-    calibration: dict[str, Any]
+    calibration: JsonObject
 
 
 class StoredCalibration(BaseModel):
@@ -542,19 +538,19 @@ class TaskProgress(BaseModel):
 
 class TaskResult(BaseModel):
     outcome: Literal["done", "retry", "failed"]
-    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
-    result: dict[str, Any] | None = None
+    error: Reason | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+    result: JsonObject | None = None
     retry_after_s: float = Field(default=0.0, ge=0, le=3600)
 
 
 
 
 class JobCreate(BaseModel):
-    source: str | None = Field(default=None, max_length=1000)
+    source: Line | None = Field(default=None, max_length=1000)
     kind: JobKind = "ingest"
     # What a task job's worker needs (archive: filename, label_from_folder, defaults; suggestions:
     # mode, project; reconcile: repair).
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
 
 
 class JobError(BaseModel):
@@ -619,7 +615,7 @@ class ItemResult(BaseModel):
     id: int
     outcome: Literal["done", "retry", "failed"]
     image_id: int | None = None
-    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+    error: Reason | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
     retry_after_s: float = Field(default=0.0, ge=0, le=3600)
 
 
@@ -659,7 +655,7 @@ class OutboxVersion(BaseModel):
 class OutboxSettle(BaseModel):
     done: list[OutboxVersion] = Field(default_factory=list, max_length=10_000)
     retry: list[OutboxVersion] = Field(default_factory=list, max_length=10_000)
-    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+    error: Reason | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
     retry_after_s: float = Field(default=0.0, ge=0, le=3600)
 
 

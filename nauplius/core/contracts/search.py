@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from nauplius.core.contracts.text import JsonObject, Line
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Vector = Annotated[list[FiniteFloat], Field(min_length=1)]
 PointId = Annotated[int, Field(ge=0, lt=2**63)]
@@ -40,8 +42,8 @@ class PointIn(Strict):
     vector: Vector | None = None
     # Or the vector as base64 of little-endian float32 (the embedder's ?encoding=base64). It
     # travels as is from the embedder through its callers and is decoded by the search service.
-    vector_b64: str | None = None
-    payload: dict[str, Any] = Field(default_factory=dict)
+    vector_b64: Line | None = None
+    payload: JsonObject = Field(default_factory=dict)
     _decoded: np.ndarray | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -88,7 +90,7 @@ class DeleteResponse(BaseModel):
 
 class PayloadRequest(Strict):
     ids: list[PointId]
-    payload: dict[str, Any]
+    payload: JsonObject
 
 
 class PayloadResponse(BaseModel):
@@ -98,11 +100,11 @@ class PayloadResponse(BaseModel):
 class QueryFilter(Strict):
     """Exact matches on keyword-indexed payload keys; all optional."""
 
-    label: str | None = None
-    state: str | None = None
-    instrument: str | None = None
-    sample: str | None = None
-    project: str | None = None
+    label: Line | None = None
+    state: Line | None = None
+    instrument: Line | None = None
+    sample: Line | None = None
+    project: Line | None = None
 
 
 class QueryRequest(Strict):
