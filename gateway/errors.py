@@ -4,6 +4,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from nauplius.core.errors import DownstreamError
+from nauplius.core.request_errors import install_request_validation_handler
 
 
 async def _downstream_error(request: Request, exc: Exception) -> JSONResponse:
@@ -12,4 +13,5 @@ async def _downstream_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    install_request_validation_handler(app)
     app.add_exception_handler(DownstreamError, _downstream_error)

@@ -9,6 +9,7 @@ from fastapi import UploadFile
 
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.text import line_problem
 from nauplius.core.pipeline import Content, index_contents
 
 log = logging.getLogger("nauplius.gateway")
@@ -50,6 +51,12 @@ class UploadTooLarge(Exception):
     pass
 
 
+def filename_problem(upload: UploadFile) -> str | None:
+    """Why an upload's filename cannot be stored (nauplius.core.contracts.text), or None."""
+    problem = line_problem(upload.filename) if upload.filename else None
+    return None if problem is None else f"filename {problem}"
+
+
 async def read_limited(upload: UploadFile, limit: int) -> bytes:
     """Read an upload in chunks, holding at most limit + 1 bytes; raise UploadTooLarge past limit."""
     chunks: list[bytes] = []
@@ -73,6 +80,9 @@ async def _read_batch(
     contents: dict[str, Content] = {}
     for position, upload in enumerate(files):
         outcome = outcomes[position]
+        if problem := filename_problem(upload):
+            outcome.error = problem
+            continue
         try:
             data = await read_limited(upload, limit)
         except UploadTooLarge:

@@ -13,20 +13,21 @@ from gateway.ingest import UploadMeta, ingest_batch
 from gateway.routes.common import Offset, blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
 from nauplius.core.contracts.catalog import LabelHistory, LabelState
+from nauplius.core.contracts.text import Line
 from nauplius.core.index_sync import sync_images
 
 log = logging.getLogger("nauplius.gateway")
 
 router = APIRouter(prefix="/api/v1/images", tags=["images"])
 
-OptionalForm = Annotated[str | None, Form()]
+OptionalForm = Annotated[Line | None, Form()]
 
 
 class LabelIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    taxon: str = Field(min_length=1, max_length=200)
-    annotator: str | None = Field(default=None, max_length=200)
+    taxon: Line = Field(min_length=1, max_length=200)
+    annotator: Line | None = Field(default=None, max_length=200)
     state: Literal["validated", "dubious"] = "validated"
 
 
@@ -77,8 +78,8 @@ async def list_images(
     project: Annotated[int | None, Query(ge=1)] = None,
     state: Annotated[LabelState | None, Query()] = None,
     taxon: Annotated[
-        str | None, Query(description="current (or, with state=predicted, suggested) taxon")] = None,
-    instrument: str | None = None,
+        Line | None, Query(description="current (or, with state=predicted, suggested) taxon")] = None,
+    instrument: Line | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     order: Literal["newest", "confident", "uncertain"] = "newest",
 ) -> ImagePage:

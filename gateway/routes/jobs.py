@@ -1,22 +1,30 @@
 """/api/v1/jobs: durable ingest jobs. Items are recorded by the catalog and indexed by workers."""
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from pydantic import ValidationError
 
 from gateway.auth import Annotator, Viewer
 from gateway.deps import DownstreamDep, SettingsDep
-from gateway.ingest import CHUNK_BYTES, UploadTooLarge, read_limited
+from gateway.ingest import CHUNK_BYTES, UploadTooLarge, filename_problem, read_limited
 from gateway.routes.common import blank_to_none
 from nauplius.core.clients import Downstream, FilePart
-from nauplius.core.contracts.catalog import JobItemsAdded, JobList, JobStatus
+from nauplius.core.contracts.catalog import JobItemsAdded, JobList, JobStatus, UploadEntry
+from nauplius.core.contracts.text import Line, Text
+from nauplius.core.errors import DownstreamError
 from nauplius.core.taxa import ensure_taxa
+
+log = logging.getLogger("nauplius.gateway")
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
-OptionalForm = Annotated[str | None, Form()]
+OptionalForm = Annotated[Line | None, Form()]
+# A JSON text: tabs and line breaks between its tokens are its own.
+JsonForm = Annotated[Text | None, Form()]
 CHUNK = 256  # files per catalog call
 
 
@@ -51,7 +59,9 @@ async def _read_files(files: list[UploadFile], entries: list[dict[str, Any]], li
                       ) -> tuple[list[FilePart], list[dict[str, Any]], list[dict[str, str]]]:
     """Each file with its entry; a file over the limit becomes a refused source instead."""
     parts, kept, refused = [], [], []
-    for upload, entry in zip(files, entries, strict=True):
+    for position, (upload, entry) in enumerate(zip(files, entries, strict=True)):
+        if problem := filename_problem(upload):
+            raise HTTPException(422, f"files[{position}]: {problem}")
         name = upload.filename or "upload"
         try:
             data = await read_limited(upload, limit)
@@ -70,7 +80,20 @@ def _entries_for(files: list[UploadFile], items: str | None) -> list[dict[str, A
         return [{} for _ in files]
     if len(entries) != len(files):
         raise HTTPException(422, f"items has {len(entries)} entries for {len(files)} files")
+    for position, entry in enumerate(entries):
+        _check_entry(entry, f"items[{position}]")
     return entries
+
+
+def _check_entry(entry: dict[str, Any], where: str) -> None:
+    """An entry by the contract the catalog holds it to, before a job or a taxon is made for it
+    (the catalog checks again: what only it knows, such as a job item's fields)."""
+    try:
+        UploadEntry.model_validate(entry)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join([where, *(str(part) for part in problem["loc"])])
+        raise HTTPException(422, f"{field}: {problem['msg'].removeprefix('Value error, ')}") from None
 
 
 @router.post("", status_code=201, response_model=JobStatus)
@@ -80,7 +103,7 @@ async def create_job(
     principal: Annotator,
     files: Annotated[list[UploadFile] | None, File(description="images; repeat the field")] = None,
     archive: Annotated[UploadFile | None, File(description="a zip or tar archive")] = None,
-    items: OptionalForm = None,
+    items: JsonForm = None,
     label: OptionalForm = None,
     instrument: OptionalForm = None,
     sample: OptionalForm = None,
@@ -111,10 +134,24 @@ async def create_job(
         await downstream.catalog.upload_archive(job.id, _archive_chunks(archive))
         return await downstream.catalog.job(job.id)
     job = await downstream.catalog.create_job(None, actor=principal.annotator_id)
-    await _send(downstream, job.id, parts, entries, refused)
+    try:
+        await _send(downstream, job.id, parts, entries, refused)
+    except DownstreamError:
+        if not keep_open:  # nobody else can close it: the caller never learns its id
+            await _close_quietly(downstream, job.id)
+        raise
     if not keep_open:
         return await downstream.catalog.close_job(job.id)
     return await downstream.catalog.job(job.id)
+
+
+async def _close_quietly(downstream: Downstream, job_id: int) -> None:
+    """Close a job whose intake failed (the catalog fails it itself when it refused the items);
+    the failure the caller hears of is the intake's, not this one's."""
+    try:
+        await downstream.catalog.close_job(job_id)
+    except DownstreamError as exc:
+        log.warning("job %d left open after its intake failed: %s", job_id, exc.detail)
 
 
 @router.post("/{job_id}/items", response_model=JobItemsAdded)
@@ -124,8 +161,8 @@ async def add_items(
     settings: SettingsDep,
     principal: Annotator,
     files: Annotated[list[UploadFile] | None, File()] = None,
-    items: OptionalForm = None,
-    refused: OptionalForm = None,
+    items: JsonForm = None,
+    refused: JsonForm = None,
 ) -> JobItemsAdded:
     """More items for a job created with keep_open=true (the CLI sends a large drop in parts)."""
     files = files or []

@@ -44,6 +44,7 @@ from nauplius.core.contracts.catalog import (
     TaxonPublic,
     TaxonUpdated,
 )
+from nauplius.core.contracts.text import Line
 from nauplius.core.index_sync import sync_ids
 from nauplius.core.jobs import wait_for_job
 
@@ -55,15 +56,15 @@ class Strict(BaseModel):
 
 class BatchLabelIn(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=10_000)
-    taxon: str | None = Field(default=None, min_length=1, max_length=500)
+    taxon: Line | None = Field(default=None, min_length=1, max_length=500)
     state: Literal["validated", "dubious", "unlabelled"] = "validated"
 
 
 class AcceptIn(Strict):
-    taxon: str = Field(min_length=1, max_length=500)
+    taxon: Line = Field(min_length=1, max_length=500)
     min_confidence: float = Field(ge=0, le=1)
     project: int | None = None
-    instrument: str | None = None
+    instrument: Line | None = None
     image_ids: list[int] | None = Field(default=None, max_length=10_000)
 
 
@@ -74,8 +75,8 @@ class ReconcileIn(Strict):
 class SimilarIn(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=50)
     state: LabelState | None = None
-    suggested_taxon: str | None = None
-    instrument: str | None = None
+    suggested_taxon: Line | None = None
+    instrument: Line | None = None
     project: int | None = None
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=800)
@@ -277,7 +278,7 @@ async def review_queue(
     downstream: DownstreamDep, _: Viewer,
     order: Literal["confident", "uncertain"] = "confident",
     project: Annotated[int | None, Query(ge=1)] = None,
-    taxon: str | None = None,
+    taxon: Line | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> ImagePage:

@@ -11,12 +11,13 @@ from gateway.routes.common import thumbnail_url
 from gateway.schemas import Neighbour, Neighbours
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.text import Line
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 K = Annotated[int, Query(ge=1, le=200, description="how many neighbours")]
 Metric = Annotated[Literal["cosine", "euclidean"], Query()]
-LabelFilter = Annotated[str | None, Query(description="only neighbours with this label")]
+LabelFilter = Annotated[Line | None, Query(description="only neighbours with this label")]
 
 
 async def _neighbours(
