@@ -7,7 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from services.image_probe import ImageInfo, NotAnImage, TooManyPixels, probe, why_undecodable
+from services.image_probe import (
+    DEFAULT_MAX_SIDE,
+    ImageInfo,
+    NotAnImage,
+    SideTooLong,
+    TooManyPixels,
+    probe,
+    why_undecodable,
+)
 from tests.support.data import SHARED_DATA
 from tests.support.images import png_header_claiming, tiff_header_claiming
 
@@ -90,7 +98,27 @@ def test_a_png_claiming_100000_squared_is_refused_without_pillows_own_check():
     with pytest.raises(TooManyPixels) as refused:
         probe(png_header_claiming(100_000, 100_000), LIMIT)
     assert (refused.value.width, refused.value.height) == (100_000, 100_000)
-    assert probe(png_header_claiming(100_000, 100_000), 10**10).width == 100_000
+    assert probe(png_header_claiming(100_000, 100_000), 10**10, max_side=100_000).width == 100_000
+
+
+@pytest.mark.parametrize(("craft", "image_format"),
+                         [(png_header_claiming, "png"), (tiff_header_claiming, "tiff")])
+@pytest.mark.parametrize(("width", "height"), [(1, 60_000), (60_000, 1)])
+def test_a_strip_over_the_longest_side_is_refused_from_its_header(craft, image_format, width,
+                                                                   height):
+    # Under the pixel limit, but padded to a square it would be 3.6 gigapixels.
+    strip = craft(width, height)
+    assert len(strip) < 1_000
+    with pytest.raises(SideTooLong, match=f"image is {width}x{height} pixels: its longest side "
+                                          f"is over the limit of {DEFAULT_MAX_SIDE} pixels"):
+        probe(strip, LIMIT)
+    assert probe(strip, LIMIT, max_side=60_000) == ImageInfo(image_format, width, height)
+
+
+def test_the_longest_side_limit_admits_real_instrument_vignettes():
+    # A ZooScan vignette of a 4 cm organism at 2,400 dpi is about 3,800 px; a FlowCam frame 1,920.
+    assert DEFAULT_MAX_SIDE >= 2 * 3_800
+    assert probe(png_header_claiming(DEFAULT_MAX_SIDE, 400), LIMIT).width == DEFAULT_MAX_SIDE
 
 
 @pytest.mark.parametrize(("data", "problem"), [

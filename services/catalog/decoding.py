@@ -1,24 +1,34 @@
 """Validate uploaded bytes as an image and make its thumbnail (blocking: run in a thread).
 
-Format and size come from the header (services.image_probe), so an image over the pixel limit
-is refused before any pixel is decoded; opencv then decodes the pixels.
+Format and size come from the header (services.image_probe), so an image over the pixel or the
+longest-side limit is refused before any pixel is decoded; opencv then decodes the pixels. The
+thumbnail is made from the image shrunk first, so no copy of the full image is made on the way.
+Whatever opencv raises on the way is the file's refusal (UndecodableImage), never a 500.
 """
 
 import cv2
 import numpy as np
 
 from services.catalog.errors import ImageTooLarge, UndecodableImage
-from services.image_probe import NotAnImage, TooManyPixels, probe, why_undecodable
+from services.image_probe import (
+    DEFAULT_MAX_SIDE,
+    NotAnImage,
+    OverSizeLimit,
+    probe,
+    why_undecodable,
+)
 
 MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "tiff": "image/tiff", "bmp": "image/bmp"}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "tiff": "tif", "bmp": "bmp"}
 
 
-def decode_image(data: bytes, max_pixels: int) -> tuple[str, np.ndarray]:
+def decode_image(
+    data: bytes, max_pixels: int, max_side: int = DEFAULT_MAX_SIDE
+) -> tuple[str, np.ndarray]:
     """(format, pixels as decoded by opencv, channels and bit depth unchanged)."""
     try:
-        info = probe(data, max_pixels)
-    except TooManyPixels as exc:
+        info = probe(data, max_pixels, max_side)
+    except OverSizeLimit as exc:
         raise ImageTooLarge(str(exc)) from None
     except NotAnImage as exc:
         raise UndecodableImage(str(exc)) from None
@@ -62,15 +72,31 @@ def _flatten_alpha(pixels: np.ndarray) -> np.ndarray:
     return flat[:, :, 0] if flat.shape[2] == 1 else flat
 
 
+# Depths cv2.resize interpolates; others (32-bit integers) are shrunk as float32.
+_RESIZABLE = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+def _shrunk(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Longest side at most `size` (never enlarged), channels and depth as they were."""
+    height, width = pixels.shape[:2]
+    scale = size / max(height, width)
+    if scale >= 1:
+        return pixels
+    if pixels.dtype not in _RESIZABLE:
+        pixels = pixels.astype(np.float32)
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    shrunk: np.ndarray = cv2.resize(pixels, target, interpolation=cv2.INTER_AREA)
+    return shrunk if shrunk.ndim == pixels.ndim else shrunk[:, :, None]
+
+
 def make_thumbnail(pixels: np.ndarray, size: int) -> bytes:
     """JPEG bytes of the image, longest side at most `size` (never enlarged)."""
-    flat = _flatten_alpha(pixels)
-    height, width = flat.shape[:2]
-    scale = size / max(height, width)
-    if scale < 1:
-        target = (max(1, round(width * scale)), max(1, round(height * scale)))
-        flat = cv2.resize(flat, target, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", flat, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    try:
+        flat = _flatten_alpha(_shrunk(pixels, size))
+        ok, encoded = cv2.imencode(".jpg", flat, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    except cv2.error as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UndecodableImage(f"could not make a thumbnail of this image ({first_line})") from None
     if not ok:
         raise UndecodableImage("could not encode a thumbnail of this image")
     return encoded.tobytes()

@@ -11,6 +11,7 @@ from services.catalog import repository, taxonomy
 from services.catalog.decoding import decode_image, make_thumbnail
 from services.catalog.domain import ImageDetails, NewImage, NewLabel
 from services.catalog.storage import ImageStore
+from services.image_probe import DEFAULT_MAX_SIDE
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +22,11 @@ class PreparedImage:
     thumbnail: bytes
 
 
-def prepare_image(data: bytes, max_pixels: int, thumbnail_size: int) -> PreparedImage:
+def prepare_image(
+    data: bytes, max_pixels: int, max_side: int, thumbnail_size: int
+) -> PreparedImage:
     """Decode (raising UndecodableImage / ImageTooLarge) and make the thumbnail. Blocking."""
-    image_format, pixels = decode_image(data, max_pixels)
+    image_format, pixels = decode_image(data, max_pixels, max_side)
     height, width = pixels.shape[:2]
     return PreparedImage(image_format, width, height, make_thumbnail(pixels, thumbnail_size))
 
@@ -38,6 +41,7 @@ class Ingestor:
     limiter: anyio.CapacityLimiter
     max_pixels: int
     thumbnail_size: int
+    max_side: int = DEFAULT_MAX_SIDE
 
     async def store_upload(
         self,
@@ -56,7 +60,8 @@ class Ingestor:
         if existing is not None:
             return existing, True
         prepared = await anyio.to_thread.run_sync(
-            prepare_image, data, self.max_pixels, self.thumbnail_size, limiter=self.limiter
+            prepare_image, data, self.max_pixels, self.max_side, self.thumbnail_size,
+            limiter=self.limiter,
         )
         new = NewImage(
             sha256, prepared.format, prepared.width, prepared.height, details or ImageDetails()

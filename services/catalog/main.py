@@ -35,6 +35,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             store=ImageStore(current.data_dir),
             limiter=anyio.CapacityLimiter(current.image_threads),
             max_pixels=current.max_pixels,
+            max_side=current.max_side,
             thumbnail_size=current.thumbnail_size,
         )
         logger.info("catalog ready: data_dir=%s pool<=%d", current.data_dir, current.pool_max_size)

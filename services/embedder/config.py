@@ -2,6 +2,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.image_probe import DEFAULT_MAX_SIDE
+
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "plankton-lite0.onnx"
 
 
@@ -17,5 +19,7 @@ class EmbedderSettings(BaseSettings):
     threads: int = 0  # onnxruntime intra-op threads; 0 lets it use every core
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
+    # an image's longest side, checked from its header with max_pixels (services/image_probe.py)
+    max_side: int = DEFAULT_MAX_SIDE
     # files decoded and embedded at once across all requests (bounds memory and CPU)
     max_concurrency: int = 2

@@ -2,9 +2,14 @@
 
 Plankton images are small organisms on a plain background, so images are padded to the model's
 aspect ratio with their own background colour, never cropped: the whole organism stays in view.
+
+Memory: the decoded image is bounded by the size limits (services.image_probe); what is made
+from it afterwards is converted a band of rows at a time, or is at most PAD_SCALE**2 times the
+model's input (see prepare), so a long thin strip never becomes a huge square.
 """
 
 import os
+from collections.abc import Callable
 
 # OpenCV's own decode limit, a backstop should a header understate what the decoder allocates;
 # it is read when cv2 is imported, so it is set first. The configured max_pixels comes first.
@@ -16,27 +21,35 @@ import numpy as np
 from nauplius.core.contracts.embedder import ModelCard
 from services.embedder.errors import ImageTooLarge, UndecodableImage
 from services.image_probe import (
+    DEFAULT_MAX_SIDE,
     NotAnImage,
-    TooManyPixels,
-    check_pixel_limit,
+    OverSizeLimit,
+    check_size,
     probe,
     why_undecodable,
 )
 
+# Pixels converted at a time where a whole-image conversion would need float copies of it.
+_BAND_PIXELS = 1 << 20
+# Images up to this many times the model's input are padded as they are (the vectors of every
+# image this size are as they always were); larger ones are first shrunk to it.
+PAD_SCALE = 8
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+
+def decode_image(data: bytes, max_pixels: int, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
     """Decode image bytes to uint8: (h, w) for grey images, (h, w, 3) RGB for colour ones.
 
     16-bit samples are scaled to 0..255; an alpha channel is composited onto the background.
-    Raises UndecodableImage (empty, truncated, not an image) or ImageTooLarge (over max_pixels).
+    Raises UndecodableImage (empty, truncated, not an image) or ImageTooLarge (over max_pixels
+    or max_side), the size checked from the header before anything is decoded.
     """
     try:
-        info = probe(data, max_pixels)
+        info = probe(data, max_pixels, max_side)
         image = _decode(data, info.format == "jpeg")
         if image is None or image.size == 0:
             raise UndecodableImage(why_undecodable(data, info))
-        check_pixel_limit(image.shape[1], image.shape[0], max_pixels)
-    except TooManyPixels as exc:
+        check_size(image.shape[1], image.shape[0], max_pixels, max_side)
+    except OverSizeLimit as exc:
         raise ImageTooLarge(str(exc)) from None
     except NotAnImage as exc:
         raise UndecodableImage(str(exc)) from None
@@ -54,16 +67,34 @@ def _decode(data: bytes, jpeg: bool) -> np.ndarray | None:
         return None
 
 
+def _in_bands(image: np.ndarray, convert: Callable[[np.ndarray], np.ndarray],
+              channels: int) -> np.ndarray:
+    """convert() applied to bands of rows: uint8 (h, w, channels), or (h, w) for channels 0.
+
+    The float temporaries of a conversion then cover one band, never the whole image."""
+    height, width = image.shape[:2]
+    out = np.empty((height, width, channels) if channels else (height, width), np.uint8)
+    rows = max(1, _BAND_PIXELS // width)
+    for start in range(0, height, rows):
+        out[start:start + rows] = convert(image[start:start + rows])
+    return out
+
+
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
-    if image.dtype == np.uint16:
-        return ((image.astype(np.float32) * (255.0 / 65535.0)) + 0.5).astype(np.uint8)
-    if np.issubdtype(image.dtype, np.floating):  # float TIFF: 0..1 by convention
-        unit: np.ndarray = np.clip(np.nan_to_num(image), 0.0, 1.0)
+    channels = image.shape[2] if image.ndim == 3 else 0
+    return _in_bands(image, _band_to_uint8, channels)
+
+
+def _band_to_uint8(band: np.ndarray) -> np.ndarray:
+    if band.dtype == np.uint16:
+        return ((band.astype(np.float32) * (255.0 / 65535.0)) + 0.5).astype(np.uint8)
+    if np.issubdtype(band.dtype, np.floating):  # float TIFF: 0..1 by convention
+        unit: np.ndarray = np.clip(np.nan_to_num(band), 0.0, 1.0)
         return (unit * 255.0 + 0.5).astype(np.uint8)
-    info = np.iinfo(image.dtype)
-    scaled = (image.astype(np.float64) - info.min) * (255.0 / (info.max - info.min))
+    info = np.iinfo(band.dtype)
+    scaled = (band.astype(np.float64) - info.min) * (255.0 / (info.max - info.min))
     return (scaled + 0.5).astype(np.uint8)
 
 
@@ -73,20 +104,26 @@ def _to_rgb_or_grey(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return image
     if image.shape[2] == 2:  # grey + alpha
-        return _composite(image[:, :, :1], image[:, :, 1])[:, :, 0]
+        return _composite(image)[:, :, 0]
     if image.shape[2] == 4:
-        image = _composite(image[:, :, :3], image[:, :, 3])
+        image = _composite(image)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Blend onto the colour of the opaque border pixels (the scene's background), else white."""
-    opaque = _border(alpha)[:, 0] == 255
+def _composite(image: np.ndarray) -> np.ndarray:
+    """Colour channels + alpha (last) blended onto the colour of the opaque border pixels (the
+    scene's background), else white."""
+    colour = image[:, :, :-1]
+    opaque = _border(image[:, :, -1])[:, 0] == 255
     border = _border(colour)
     background = np.median(border[opaque], axis=0) if opaque.any() else np.full(colour.shape[2], 255.0)
-    a = alpha.astype(np.float32)[:, :, None] / 255.0
-    blended: np.ndarray = colour * a + background * (1.0 - a) + 0.5
-    return blended.astype(np.uint8)
+
+    def blend(band: np.ndarray) -> np.ndarray:
+        a = band[:, :, -1:].astype(np.float32) / 255.0
+        blended: np.ndarray = band[:, :, :-1] * a + background * (1.0 - a) + 0.5
+        return blended.astype(np.uint8)
+
+    return _in_bands(image, blend, colour.shape[2])
 
 
 def _border(image: np.ndarray) -> np.ndarray:
@@ -102,8 +139,18 @@ def background_colour(image: np.ndarray) -> np.ndarray:
     return median
 
 
-def pad_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pad (never crop) to the aspect ratio height:width, centred, with the background colour."""
+def shrink_within(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Shrunk (never enlarged), aspect ratio kept, to fit height x width; at least 1 px a side."""
+    h, w = image.shape[:2]
+    if h <= height and w <= width:
+        return image
+    scale = min(height / h, width / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def pad_to_aspect(image: np.ndarray, height: int, width: int, fill: np.ndarray) -> np.ndarray:
+    """Pad (never crop) to the aspect ratio height:width, centred, with the colour `fill`."""
     h, w = image.shape[:2]
     target_w = max(w, round(h * width / height))
     target_h = max(h, round(target_w * height / width))
@@ -111,18 +158,23 @@ def pad_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
     top, left = (target_h - h) // 2, (target_w - w) // 2
     if (target_h, target_w) == (h, w):
         return image
-    fill = background_colour(image)
     value = [float(v) for v in np.atleast_1d(fill)]
     return cv2.copyMakeBorder(image, top, target_h - h - top, left, target_w - w - left,
                               cv2.BORDER_CONSTANT, value=value + [0.0] * (4 - len(value)))
 
 
 def prepare(image: np.ndarray, card: ModelCard) -> np.ndarray:
-    """A decoded image -> the model's input (channels, height, width) float32, normalised."""
+    """A decoded image -> the model's input (channels, height, width) float32, normalised.
+
+    Padded to the model's aspect ratio, then resized. An image over PAD_SCALE times the model's
+    input is first shrunk to that, so the padded image is never larger than PAD_SCALE**2 model
+    inputs, whatever the aspect ratio (a 1 x 60,000 strip is never padded to 60,000 x 60,000)."""
     height, width = card.input_size
     if card.colour_mode == "grey" and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    padded = pad_to_aspect(image, height, width)
+    fill = background_colour(image)
+    small = shrink_within(image, PAD_SCALE * height, PAD_SCALE * width)
+    padded = pad_to_aspect(small, height, width, fill)
     shrinking = padded.shape[0] > height
     resized = cv2.resize(padded, (width, height),
                          interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)

@@ -1,4 +1,5 @@
 import base64
+import logging
 from typing import Annotated, Literal
 
 import numpy as np
@@ -6,10 +7,13 @@ from anyio import to_thread
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
 from nauplius.core.contracts.embedder import EmbedderHealth, EmbeddingResult, EmbedResponse, ModelCard
+from services.embedder.config import EmbedderSettings
 from services.embedder.deps import EmbedderDep, LimiterDep, SettingsDep
-from services.embedder.errors import EmbedderError, ImageTooLarge
+from services.embedder.errors import EmbedderError, ImageTooLarge, UndecodableImage
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image, prepare
+
+log = logging.getLogger("nauplius.embedder")
 
 router = APIRouter()
 
@@ -39,8 +43,8 @@ async def embed(embedder: EmbedderDep, settings: SettingsDep, limiter: LimiterDe
         data = await upload.read(settings.max_image_bytes + 1)
         too_big = len(data) > settings.max_image_bytes
         uploads.append(_too_big(len(data), settings.max_image_bytes) if too_big else data)
-    results = await to_thread.run_sync(_embed_all, embedder, uploads, settings.max_pixels,
-                                       encoding, limiter=limiter)
+    results = await to_thread.run_sync(_embed_all, embedder, uploads, settings, encoding,
+                                       limiter=limiter)
     return EmbedResponse(model=embedder.card.name, dim=embedder.dim, data=results)
 
 
@@ -48,8 +52,8 @@ def _too_big(size: int, limit: int) -> ImageTooLarge:
     return ImageTooLarge(f"file is over the limit of {limit} bytes ({size} bytes)")
 
 
-def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError], max_pixels: int,
-               encoding: str = "json") -> list[EmbeddingResult]:
+def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError],
+               settings: EmbedderSettings, encoding: str = "json") -> list[EmbeddingResult]:
     """Decode, prepare and embed a batch; a file that fails gets its error, the others embed."""
     results = [EmbeddingResult() for _ in uploads]
     inputs, positions = [], []
@@ -57,7 +61,7 @@ def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError], max_pix
         try:
             if isinstance(upload, EmbedderError):
                 raise upload
-            inputs.append(prepare(decode_image(upload, max_pixels), embedder.card))
+            inputs.append(_model_input(embedder, upload, settings))
             positions.append(i)
         except EmbedderError as exc:
             results[i].error = f"{type(exc).__name__}: {exc}"
@@ -69,3 +73,17 @@ def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError], max_pix
             else:
                 results[i].vector = vector.tolist()
     return results
+
+
+def _model_input(embedder: Embedder, data: bytes, settings: EmbedderSettings) -> np.ndarray:
+    """One file's model input. Whatever decoding or preparing it raises is this file's refusal
+    (UndecodableImage), never the batch's failure: the bytes are the untrusted part."""
+    try:
+        return prepare(decode_image(data, settings.max_pixels, settings.max_side), embedder.card)
+    except EmbedderError:
+        raise
+    except Exception as exc:
+        log.warning("a file could not be decoded or prepared", exc_info=True)
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UndecodableImage(f"could not be decoded or prepared for the model "
+                               f"({type(exc).__name__}: {first_line})") from None

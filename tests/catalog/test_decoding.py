@@ -1,11 +1,15 @@
 """Validation of uploaded bytes and thumbnails, on real ZooLake images."""
 
+import tracemalloc
+
 import cv2
 import numpy as np
 import pytest
 
 from services.catalog.decoding import decode_image, make_thumbnail
 from services.catalog.errors import ImageTooLarge, UndecodableImage
+from services.image_probe import DEFAULT_MAX_SIDE
+from tests.support.images import png_header_claiming
 
 
 def _encode(pixels: np.ndarray, ext: str) -> bytes:
@@ -98,3 +102,29 @@ def test_thumbnail_of_grey_image_is_never_enlarged(plankton):
     grey = cv2.cvtColor(plankton, cv2.COLOR_BGR2GRAY)
     thumbnail = _decoded_thumbnail(make_thumbnail(grey, 128))
     assert thumbnail.shape == grey.shape
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 60_000), (60_000, 1)])
+def test_a_side_over_the_limit_is_refused_from_the_header(width, height):
+    # Four rows of pixel data behind the header: decoding would have said "truncated".
+    with pytest.raises(ImageTooLarge, match=f"{width}x{height} pixels: its longest side is over "
+                                            f"the limit of {DEFAULT_MAX_SIDE} pixels"):
+        decode_image(png_header_claiming(width, height), max_pixels=10**8)
+    with pytest.raises(ImageTooLarge, match="longest side is over the limit of 5000 pixels"):
+        decode_image(png_header_claiming(width, height), max_pixels=10**8, max_side=5_000)
+
+
+def test_a_thumbnail_is_made_without_a_copy_of_the_full_image(plankton):
+    # A 16-bit image with alpha, 3,000 x 2,000: 48 MB decoded; shrunk first, nothing near that
+    # is made again (flattening it whole took float copies of several times its size).
+    big = cv2.resize(plankton, (3_000, 2_000), interpolation=cv2.INTER_LINEAR).astype(np.uint16)
+    pixels = np.dstack([big * 200, np.full(big.shape[:2], 65535, np.uint16)])
+    tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    try:
+        thumbnail = _decoded_thumbnail(make_thumbnail(pixels, 128))
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert max(thumbnail.shape[:2]) == 128 and thumbnail.shape[2] == 3
+    assert peak < pixels.nbytes // 8, f"{peak} bytes for a {pixels.nbytes}-byte image"

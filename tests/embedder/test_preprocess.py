@@ -2,8 +2,16 @@ import cv2
 import numpy as np
 import pytest
 
+from nauplius.core.contracts.embedder import ModelCard
 from services.embedder.errors import ImageTooLarge, UndecodableImage
-from services.embedder.preprocess import background_colour, decode_image, pad_to_aspect, prepare
+from services.embedder.preprocess import (
+    PAD_SCALE,
+    background_colour,
+    decode_image,
+    pad_to_aspect,
+    prepare,
+)
+from services.image_probe import DEFAULT_MAX_SIDE
 from tests.support.data import SHARED_DATA, first_images
 from tests.support.embedder import bgr, encode
 from tests.support.images import png_header_claiming
@@ -91,13 +99,14 @@ def test_padding_keeps_the_whole_organism_on_its_background():
     path = next(p for p in first_images("ndsb/copepod_cyclopoid_oithona", 20)
                 if bgr(p).shape[0] != bgr(p).shape[1])
     image = decode_image(path.read_bytes(), LIMIT)
-    padded = pad_to_aspect(image, 224, 224)
+    fill = background_colour(image)
+    padded = pad_to_aspect(image, 224, 224, fill)
     h, w = image.shape[:2]
     side = max(h, w)
     assert padded.shape[:2] == (side, side)
     top, left = (side - h) // 2, (side - w) // 2
     np.testing.assert_array_equal(padded[top:top + h, left:left + w], image)
-    fill = np.round(background_colour(image)).astype(np.uint8)
+    fill = np.round(fill).astype(np.uint8)
     margin = padded[:top] if h < w else padded[:, :left]
     assert margin.size and (margin == fill).all()
     assert fill.mean() > 150  # NDSB's background is light
@@ -118,3 +127,46 @@ def test_prepare_gives_normalised_chw_float32(embedder, zoolake_jpeg):
 
 def test_data_folder_is_there():
     assert (SHARED_DATA / "zoolake" / "manifest.csv").is_file()
+
+
+def test_a_header_claiming_a_side_over_the_limit_is_refused_before_decoding():
+    # Four rows of pixel data behind a header claiming 60,000: decoding would say "truncated".
+    for width, height in [(1, 60_000), (60_000, 1)]:
+        with pytest.raises(ImageTooLarge, match=f"{width}x{height} pixels: its longest side is "
+                                                f"over the limit of {DEFAULT_MAX_SIDE} pixels"):
+            decode_image(png_header_claiming(width, height), LIMIT)
+
+
+def _padded_whole_then_resized(image: np.ndarray, card: ModelCard) -> np.ndarray:
+    """prepare() as it was before it bounded its memory: the whole image padded, then resized."""
+    height, width = card.input_size
+    padded = pad_to_aspect(image, height, width, background_colour(image))
+    interpolation = cv2.INTER_AREA if padded.shape[0] > height else cv2.INTER_LINEAR
+    resized = cv2.resize(padded, (width, height), interpolation=interpolation)
+    if resized.ndim == 2:
+        resized = np.repeat(resized[:, :, None], card.channels, axis=2)
+    mean, std = np.asarray(card.mean, np.float32), np.asarray(card.std, np.float32)
+    x = (resized.astype(np.float32) / 255.0 - mean) / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def test_real_images_are_prepared_exactly_as_before(embedder):
+    # Every image up to PAD_SCALE times the model's input: the vectors indexed before still hold.
+    paths = (first_images("zoolake/daphnia", 8) + first_images("ndsb/copepod_cyclopoid_oithona", 8)
+             + first_images("ifcb/labelled/Mesodinium_major", 8, pattern="*.png"))
+    for path in paths:
+        image = decode_image(path.read_bytes(), LIMIT)
+        np.testing.assert_array_equal(prepare(image, embedder.card),
+                                      _padded_whole_then_resized(image, embedder.card))
+
+
+def test_a_large_image_shrunk_first_embeds_as_if_padded_whole(embedder, zoolake_jpeg):
+    # Over PAD_SCALE times the input, the image is shrunk before padding: the same organism.
+    side = PAD_SCALE * embedder.card.input_size[0]
+    image = decode_image(zoolake_jpeg.read_bytes(), LIMIT)
+    scale = 1.5 * side / max(image.shape[:2])
+    large = cv2.resize(image, None, fx=scale, fy=scale / 2, interpolation=cv2.INTER_CUBIC)
+    assert max(large.shape[:2]) > side
+    vectors = embedder.embed_prepared(np.stack([prepare(large, embedder.card),
+                                                _padded_whole_then_resized(large, embedder.card)]))
+    assert float(vectors[0] @ vectors[1]) > 0.999
