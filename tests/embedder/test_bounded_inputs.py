@@ -22,28 +22,16 @@ from services.embedder.config import DEFAULT_MODEL
 from services.image_probe import DEFAULT_MAX_SIDE
 from tests.support.data import first_images
 from tests.support.embedder import encode
+from tests.support.images import resize_failing_on, strip_png
 from tests.support.service_key import SERVICE_HEADERS
 from tests.support.services import embedder_app
 
 PEAK_BOUND = 64 * 1024 * 1024
 
 
-def strip(shape: tuple[int, ...]) -> bytes:
-    """A real PNG of a light background with a dark organism in its middle tenth."""
-    pixels = np.full(shape, 230, np.uint8)
-    middle = max(shape[:2]) // 2
-    if shape[0] == 1:
-        pixels[:, middle - 3_000:middle + 3_000] = 40
-    else:
-        pixels[middle - 3_000:middle + 3_000] = 40
-    ok, data = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    assert ok
-    return data.tobytes()
-
-
 # Named width x height, as the refusals name them.
-STRIPS = {"60000x1 grey": strip((1, 60_000)), "1x60000 grey": strip((60_000, 1)),
-          "60000x1 colour": strip((1, 60_000, 3))}
+STRIPS = {"60000x1 grey": strip_png((1, 60_000)), "1x60000 grey": strip_png((60_000, 1)),
+          "60000x1 colour": strip_png((1, 60_000, 3))}
 
 
 @asynccontextmanager
@@ -108,7 +96,7 @@ async def test_a_strip_within_the_limits_is_embedded_in_bounded_memory(name):
 @pytest.mark.parametrize("shape", [(1, 60_000), (60_000, 1), (1, 60_000, 3), (60_000, 1, 3)])
 def test_preparing_a_strip_makes_nothing_larger_than_a_few_model_inputs(shape):
     card = load_card(DEFAULT_MODEL)
-    image = preprocess.decode_image(strip(shape), 50_000_000, max_side=60_000)
+    image = preprocess.decode_image(strip_png(shape), 50_000_000, max_side=60_000)
     with peak_growth() as peak:
         x = preprocess.prepare(image, card)
     assert x.shape == (3, *card.input_size)
@@ -118,25 +106,12 @@ def test_preparing_a_strip_makes_nothing_larger_than_a_few_model_inputs(shape):
     assert peak[0] < 2 * preprocess.PAD_SCALE**2 * model_input
 
 
-def fail_on_shape(shape: tuple[int, int]) -> Any:
-    """cv2.resize that raises as OpenCV does when it cannot allocate, for images of `shape`."""
-    resize = cv2.resize
-
-    def faulty(src: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
-        if src.shape[:2] == shape:
-            raise cv2.error("OpenCV(5.0.0) resize.cpp:4158: error: (-4:Insufficient memory) "
-                            "Failed to allocate 129600000000 bytes in function 'OutOfMemoryError'")
-        return resize(src, *args, **kwargs)
-
-    return faulty
-
-
 async def test_a_batch_with_a_fault_a_truncated_and_a_garbage_file_embeds_the_others(monkeypatch):
     good = [path.read_bytes() for path in first_images("zoolake/daphnia", 1)
             + first_images("ndsb/amphipods", 1)]
     # A real image whose (padded) pixels make OpenCV fail: a fault no file causes on purpose.
     faulty = encode(".png", np.full((41, 97, 3), 200, np.uint8))
-    monkeypatch.setattr(cv2, "resize", fail_on_shape((97, 97)))
+    monkeypatch.setattr(cv2, "resize", resize_failing_on((97, 97)))
     files = [("files", ("a.jpg", good[0], "image/jpeg")),
              ("files", ("fault.png", faulty, "image/png")),
              ("files", ("cut.jpg", good[1][: len(good[1]) // 2], "image/jpeg")),
