@@ -10,7 +10,7 @@ class UndecodableImage(EmbedderError):
 
 
 class ImageTooLarge(EmbedderError):
-    """The file is over the byte limit, or the image over the pixel limit."""
+    """The file is over the byte limit, or the image over the pixel or the longest-side limit."""
 
 
 class ModelCardError(EmbedderError):
