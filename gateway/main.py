@@ -17,6 +17,7 @@ from gateway.perimeter import Perimeter
 from gateway.routes import health, images, jobs, labelling, search
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
+from nauplius.core.service_auth import service_key_from_environment
 
 log = logging.getLogger("nauplius.gateway")
 
@@ -24,15 +25,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(
-    settings: GatewaySettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+    settings: GatewaySettings | None = None, transport: httpx.AsyncBaseTransport | None = None,
+    service_key: str | None = None,
 ) -> FastAPI:
-    """Build the app; settings default to the environment, read at start, not at import."""
+    """Build the app; settings, and `service_key` (the credential its calls to the services
+    prove), default to the environment, read at start, not at import."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = settings or GatewaySettings()
         async with httpx.AsyncClient(timeout=current.timeout_s, transport=transport) as http:
-            downstream = Downstream.over(http, current.embedder_url, current.search_url, current.catalog_url)
+            downstream = Downstream.over(http, current.embedder_url, current.search_url,
+                                         current.catalog_url,
+                                         service_key=service_key or service_key_from_environment())
             app.state.settings = current
             app.state.downstream = downstream
             app.state.key_cache = KeyCache()

@@ -41,8 +41,11 @@ def _cpu_seconds(system: PrivateSystem) -> dict[str, float]:
 
 
 def _indexed(system: PrivateSystem) -> int:
-    model = httpx.get(f"{system.stack.services['embedder'].url}/v1/model").json()["name"]
-    answer = httpx.get(f"{system.stack.services['search'].url}/v1/collections/{model}/count")
+    headers = system.stack.service_headers()
+    model = httpx.get(f"{system.stack.services['embedder'].url}/v1/model",
+                      headers=headers).json()["name"]
+    answer = httpx.get(f"{system.stack.services['search'].url}/v1/collections/{model}/count",
+                       headers=headers)
     return 0 if answer.status_code == 404 else answer.json()["count"]
 
 

@@ -16,6 +16,14 @@ from pathlib import Path
 
 import httpx
 
+from nauplius.core.service_auth import (
+    SERVICE_KEY_ENV,
+    SERVICE_KEY_FILE_ENV,
+    SERVICE_KEY_HEADER,
+    ensure_key_file,
+    service_key_from_environment,
+)
+
 log = logging.getLogger("nauplius.stack")
 
 # name -> ASGI app path; the gateway comes last so it starts against services that already answer.
@@ -93,9 +101,19 @@ def admin_key_file(data_dir: Path) -> Path:
     return data_dir / "admin-api-key"
 
 
+def service_key_file(data_dir: Path) -> Path:
+    """The service credential the processes of a data directory share (made at first start)."""
+    return data_dir / "service-key"
+
+
 def stack_environment(ports: dict[str, int], data_dir: Path, database_url: str) -> dict[str, str]:
-    """Environment for every service; values already set by the user win."""
+    """Environment for every service; values already set by the user win. Unless the user gives
+    a service credential, the data directory's own is used, made there first if it is new
+    (refused, with ServiceKeyError, if the file there is a link or not 0600)."""
     env = dict(os.environ)
+    if not (env.get(SERVICE_KEY_FILE_ENV) or env.get(SERVICE_KEY_ENV)):
+        ensure_key_file(service_key_file(data_dir))
+        env[SERVICE_KEY_FILE_ENV] = str(service_key_file(data_dir))
     defaults = {
         "CATALOG_DATABASE_URL": database_url,
         "CATALOG_DATA_DIR": str(data_dir / "catalog"),
@@ -164,6 +182,10 @@ class Stack:
             time.sleep(0.2)
         raise StackError(f"{service.name} did not answer /health within {timeout_s:.0f} s:\n"
                          f"{service.log_tail()}")
+
+    def service_headers(self) -> dict[str, str]:
+        """The header of the service credential, for a direct call to a service."""
+        return {SERVICE_KEY_HEADER: service_key_from_environment(self.env)}
 
     def kill(self, name: str) -> None:
         """SIGKILL one service (a crash, for tests of what survives one)."""

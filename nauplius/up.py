@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nauplius.core.service_auth import ServiceKeyError
 from nauplius.stack import Stack, admin_key_file, default_ports, interrupted_by_sigterm, stack_environment
 
 log = logging.getLogger("nauplius.up")
@@ -51,7 +52,8 @@ def start_embedded_postgres(data_dir: Path):
 
 
 def run_up(data_dir: Path, port: int) -> int:
-    """Runs until Ctrl-C; returns the exit code (1 if a service died)."""
+    """Runs until Ctrl-C; returns the exit code (1 if a service died, 2 if the data directory's
+    service credential is refused)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     database_url = os.environ.get("CATALOG_DATABASE_URL")
@@ -61,7 +63,12 @@ def run_up(data_dir: Path, port: int) -> int:
     if not os.environ.get("QDRANT_URL"):
         print(f"Using embedded Qdrant Edge in {data_dir / 'search'}", flush=True)
     ports = default_ports(port)
-    stack = Stack(ports, stack_environment(ports, data_dir, database_url), data_dir / "logs")
+    try:
+        environment = stack_environment(ports, data_dir, database_url)
+    except ServiceKeyError as error:  # the data directory's credential file is refused
+        print(f"nauplius up: {error}", flush=True)
+        return 2
+    stack = Stack(ports, environment, data_dir / "logs")
     with interrupted_by_sigterm():  # a process manager's SIGTERM stops it like Ctrl-C
         print("Starting embedder, search, catalog, gateway and the ingest worker ...", flush=True)
         stack.start()

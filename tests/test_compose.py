@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from gateway.config import GatewaySettings
+from nauplius.core.service_auth import SERVICE_KEY_ENV, SERVICE_KEY_FILE_ENV
 from services.catalog.config import CatalogSettings
 from services.embedder.config import EmbedderSettings
 from services.search.config import SearchSettings
@@ -17,6 +18,10 @@ from services.worker.config import WorkerSettings
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"embedder": EmbedderSettings, "search": SearchSettings,
             "catalog": CatalogSettings, "gateway": GatewaySettings, "worker": WorkerSettings}
+INTERNAL = ("embedder", "search", "catalog", "worker")
+# Read by every one of our processes besides its settings: the service credential
+# (nauplius.core.service_auth) and uvicorn's listening address.
+COMMON_ENV = {SERVICE_KEY_FILE_ENV: False, SERVICE_KEY_ENV: False, "UVICORN_HOST": False}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +32,7 @@ def compose() -> dict:
 def env_names(settings_class) -> dict[str, bool]:
     """Every environment variable a settings class reads -> whether it is required."""
     prefix = settings_class.model_config["env_prefix"]
-    names = {}
+    names = dict(COMMON_ENV)
     for field_name, field in settings_class.model_fields.items():
         aliases = getattr(field.validation_alias, "choices", None) or [prefix + field_name]
         for alias in aliases:
@@ -86,11 +91,78 @@ def test_ports_agree(compose):
     assert services["gateway"]["ports"] == [f"{dockerfile_port('gateway')}:{dockerfile_port('gateway')}"]
     qdrant = urlparse(services["search"]["environment"]["QDRANT_URL"])
     assert qdrant.hostname == "qdrant" and qdrant.port == 6333
-    database = urlparse(services["catalog"]["environment"]["CATALOG_DATABASE_URL"])
+    catalog_env = services["catalog"]["environment"]
+    database = urlparse(catalog_env["CATALOG_DATABASE_URL"])
     postgres_env = services["postgres"]["environment"]
     assert (database.hostname, database.port) == ("postgres", 5432)
-    assert (database.username, database.password, database.path.lstrip("/")) == (
-        postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_PASSWORD"], postgres_env["POSTGRES_DB"])
+    assert (database.username, database.path.lstrip("/")) == (
+        postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_DB"])
+    # The one password, from the one secret both read.
+    assert catalog_env["CATALOG_DATABASE_PASSWORD_FILE"] == postgres_env["POSTGRES_PASSWORD_FILE"]
+
+
+def secret_file(compose: dict, service: str, variable: str) -> Path:
+    """The file of the Docker secret that `variable` of `service` names (checked to be one)."""
+    path = compose["services"][service]["environment"][variable]
+    name = path.removeprefix("/run/secrets/")
+    assert path == f"/run/secrets/{name}", f"{service}: {variable} is no Docker secret"
+    assert name in compose["services"][service]["secrets"], f"{service} is not given {name}"
+    return REPO / compose["secrets"][name]["file"]
+
+
+def is_git_ignored(path: Path) -> bool:
+    """Whether the repository's .gitignore (the patterns this compose file relies on) ignores
+    `path`: the secrets folder is ignored, all but its README."""
+    patterns = (REPO / ".gitignore").read_text().splitlines()
+    relative = path.relative_to(REPO).as_posix()
+    return ("/deploy/secrets/*" in patterns and relative.startswith("deploy/secrets/")
+            and f"!/{relative}" not in patterns)
+
+
+def test_every_internal_service_and_its_callers_get_the_credential_from_a_secret(compose):
+    files = {secret_file(compose, service, SERVICE_KEY_FILE_ENV) for service in
+             (*INTERNAL, "gateway")}
+    assert len(files) == 1 and is_git_ignored(files.pop())
+    assert not is_git_ignored(REPO / "deploy" / "secrets" / "README.md")
+
+
+def test_the_database_password_and_qdrant_key_come_from_secrets(compose):
+    password = secret_file(compose, "postgres", "POSTGRES_PASSWORD_FILE")
+    assert secret_file(compose, "catalog", "CATALOG_DATABASE_PASSWORD_FILE") == password
+    qdrant_key = secret_file(compose, "search", "QDRANT_API_KEY_FILE")
+    qdrant = compose["services"]["qdrant"]
+    secret = qdrant_key.name.replace("-", "_")
+    assert secret in qdrant["secrets"] and compose["secrets"][secret]["file"].endswith(
+        qdrant_key.name)
+    assert f"QDRANT__SERVICE__API_KEY=\"$(cat /run/secrets/{secret})\"" in " ".join(
+        qdrant["command"]).replace("$$", "$")
+    assert all(is_git_ignored(path) for path in (password, qdrant_key))
+
+
+def test_no_password_or_key_is_written_in_the_compose_file(compose):
+    for name, service in compose["services"].items():
+        for variable, value in service.get("environment", {}).items():
+            if re.search(r"PASSWORD|KEY|SECRET|TOKEN", variable):
+                assert variable.endswith("_FILE"), f"{name}: {variable} is written in the file"
+            if "://" in str(value):
+                assert urlparse(str(value)).password is None, f"{name}: {variable} has a password"
+
+
+def test_only_the_gateway_publishes_a_port_and_the_rest_stay_on_the_private_network(compose):
+    services = compose["services"]
+    assert [name for name, service in services.items() if "ports" in service] == ["gateway"]
+    assert compose["networks"]["internal"] == {"internal": True}
+    for name, service in services.items():
+        expected = ["internal", "public"] if name == "gateway" else ["internal"]
+        assert service["networks"] == expected, name
+
+
+@pytest.mark.parametrize("service", INTERNAL)
+def test_internal_images_listen_on_loopback_unless_told(service):
+    lines = (REPO / "deploy" / f"Dockerfile.{service}").read_text().splitlines()
+    assert "ENV UVICORN_HOST=127.0.0.1" in lines
+    [command] = [line for line in lines if line.startswith("CMD")]
+    assert "--host" not in command
 
 
 def test_every_service_is_healthchecked_and_waits_for_healthy_dependencies(compose):

@@ -61,6 +61,35 @@ def test_health_reports_every_service(gateway):
     assert response.status_code == 200
 
 
+def test_the_internal_services_answer_only_the_service_credential(stack, gateway, ingested):
+    """Over real HTTP, as any other process on the host would try (issue #16): no admin key from
+    the catalog, no count of the index, and a 30 MB body refused after a few of its megabytes."""
+    internal = {name: stack.services[name].url for name in ("embedder", "search", "catalog", "worker")}
+    for name, url in internal.items():
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200, name
+        assert httpx.get(f"{url}/openapi.json", timeout=10).status_code == 401, name
+    catalog = internal["catalog"]
+    forged = httpx.post(f"{catalog}/v1/api-keys", json={"annotator_id": 1, "role": "admin"},
+                        headers={"X-Nauplius-Annotator": "1"}, timeout=10)
+    assert forged.status_code == 401 and "service credential" in forged.json()["detail"]
+    assert len(gateway.get("/api/v1/api-keys").json()["data"]) == 1  # the first admin's, alone
+    model = gateway.get("/api/v1/model").json()["name"]
+    count = f"{internal['search']}/v1/collections/{model}/count"
+    assert httpx.get(count, timeout=10).status_code == 401
+    assert httpx.get(count, headers=stack.service_headers(), timeout=10).json()["count"] == 20
+    sent = 0
+
+    def thirty_megabytes() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(30):
+            sent += 1
+            yield bytes(1024 * 1024)
+
+    answer = httpx.post(f"{catalog}/v1/images/batch", content=thirty_megabytes(), timeout=30,
+                        headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert answer.status_code == 401 and sent < 30
+
+
 def test_api_needs_the_key(stack, gateway, ingested):
     url = f"{stack.services['gateway'].url}/api/v1/images"
     assert httpx.get(url).status_code == 401

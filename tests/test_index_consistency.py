@@ -41,7 +41,7 @@ def _collection(client) -> str:
 
 def _payloads(stack, collection: str, ids: list[int]) -> dict[int, dict]:
     answer = httpx.post(f"{stack.services['search'].url}/v1/collections/{collection}/points/retrieve",
-                        json={"ids": ids}, timeout=30.0)
+                        json={"ids": ids}, timeout=30.0, headers=stack.service_headers())
     answer.raise_for_status()
     return {point["id"]: point["payload"] for point in answer.json()["data"]}
 
@@ -66,7 +66,8 @@ def test_a_label_written_while_search_is_down_reaches_the_index(stack, client, i
     payload = _until(lambda: (p := _payloads(stack, collection, [target]).get(target))
                      and p["label"] == "rotifers" and p)
     assert payload["state"] == "validated"
-    outbox = httpx.get(f"{stack.services['catalog'].url}/v1/index-outbox").json()
+    outbox = httpx.get(f"{stack.services['catalog'].url}/v1/index-outbox",
+                       headers=stack.service_headers()).json()
     assert outbox["pending"] == 0
 
 
@@ -81,16 +82,17 @@ def test_reconcile_finds_and_mends_a_deleted_vector_and_a_changed_payload(stack,
     collection = _collection(client)
     search = stack.services["search"].url
     lost, tampered = image_ids[1], image_ids[2]
-    assert _until(lambda: httpx.get(f"{stack.services['catalog'].url}/v1/index-outbox")
-                  .json()["pending"] == 0)
+    assert _until(lambda: httpx.get(f"{stack.services['catalog'].url}/v1/index-outbox",
+                                    headers=stack.service_headers()).json()["pending"] == 0)
     status, clean = _reconcile(capsys, stack)
     assert status == 0 and clean["missing_vectors"] == clean["stale_payloads"] == 0, clean
 
+    # As a process holding the service credential could (and nobody else can: test_service_auth).
     httpx.post(f"{search}/v1/collections/{collection}/points/delete",
-               json={"ids": [lost]}).raise_for_status()
+               json={"ids": [lost]}, headers=stack.service_headers()).raise_for_status()
     httpx.post(f"{search}/v1/collections/{collection}/points/payload",
-               json={"ids": [tampered], "payload": {"label": "not-what-the-catalog-says"}}
-               ).raise_for_status()
+               json={"ids": [tampered], "payload": {"label": "not-what-the-catalog-says"}},
+               headers=stack.service_headers()).raise_for_status()
     status, found = _reconcile(capsys, stack)
     assert status == 1
     assert found["missing_vectors"] == 1 and found["examples"]["missing_vectors"] == [lost]

@@ -38,7 +38,8 @@ def test_bins_and_broken_files_in_one_job(stack, client, shared_data, tmp_path):
     reasons = {path.name: reason for path, reason in report.errors}
     assert set(reasons) == {"IFCB5_2012_028_081515", "truncated.jpg"}
     assert "missing .roi" in reasons["IFCB5_2012_028_081515"]
-    roi = httpx.get(f"{stack.services['catalog'].url}/v1/images", params={"limit": 50}).json()["data"]
+    roi = httpx.get(f"{stack.services['catalog'].url}/v1/images", params={"limit": 50},
+                    headers=stack.service_headers()).json()["data"]
     ifcb = [image for image in roi if image["instrument"] == "IFCB134"]
     assert len(ifcb) == 7 and all(image["sample"] == "D20220522T000439_IFCB134" for image in ifcb)
     assert {image["metadata"]["roi_number"] for image in ifcb} == {2, 3, 4, 5, 6, 7, 8}
@@ -73,7 +74,8 @@ def test_watch_command_ingests_complete_bins_once_across_restarts(stack, client,
     catalog = stack.services["catalog"].url
 
     def bin_images() -> int:
-        listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500}).json()["data"]
+        listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500},
+                           headers=stack.service_headers()).json()["data"]
         return sum(image["sample"] == stem for image in listed)
 
     jobs_before = _job_ids(client)

@@ -27,6 +27,7 @@ async def create_pool(settings: CatalogSettings) -> asyncpg.Pool:
         try:
             pool = await asyncpg.create_pool(
                 settings.database_url,
+                password=settings.database_password(),
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 init=init_connection,

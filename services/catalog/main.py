@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.catalog import access
 from services.catalog.config import CatalogSettings
 from services.catalog.db import create_pool
@@ -18,11 +19,13 @@ from services.catalog.storage import ImageStore
 logger = logging.getLogger("nauplius.catalog")
 
 
-def create_app(settings: CatalogSettings | None = None) -> FastAPI:
-    """The app; settings are read from the environment at start when not given."""
+def create_app(settings: CatalogSettings | None = None, service_key: str | None = None) -> FastAPI:
+    """The app; settings, and `service_key` (the credential callers must send), are read from
+    the environment at start when not given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service_key = service_key or service_key_from_environment()
         current = settings if settings is not None else CatalogSettings()
         current.data_dir.mkdir(parents=True, exist_ok=True)
         pool = await create_pool(current)
@@ -45,6 +48,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="Nauplius catalog", version="1", lifespan=lifespan)
+    app.add_middleware(ServiceKeyMiddleware)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -6,6 +6,7 @@ import anyio
 from anyio import to_thread
 from fastapi import FastAPI
 
+from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
 from services.embedder.routes import router
@@ -13,9 +14,13 @@ from services.embedder.routes import router
 log = logging.getLogger("nauplius.embedder")
 
 
-def create_app(settings: EmbedderSettings | None = None) -> FastAPI:
+def create_app(settings: EmbedderSettings | None = None, service_key: str | None = None) -> FastAPI:
+    """`service_key`: the credential callers must send; unset, read from the environment at
+    start (nauplius.core.service_auth)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service_key = service_key or service_key_from_environment()
         s = settings or EmbedderSettings()
         app.state.settings = s
         app.state.limiter = anyio.CapacityLimiter(s.max_concurrency)
@@ -26,6 +31,7 @@ def create_app(settings: EmbedderSettings | None = None) -> FastAPI:
         yield
 
     app = FastAPI(title="Nauplius embedder", lifespan=lifespan)
+    app.add_middleware(ServiceKeyMiddleware)
     app.include_router(router)
     return app
 

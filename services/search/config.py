@@ -21,6 +21,12 @@ class SearchSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("QDRANT_API_KEY", "SEARCH_QDRANT_API_KEY", "qdrant_api_key"),
     )
+    # Or a file holding it (a Docker secret); not both.
+    qdrant_api_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QDRANT_API_KEY_FILE", "SEARCH_QDRANT_API_KEY_FILE",
+                                      "qdrant_api_key_file"),
+    )
     # Seconds of write quiet before Edge builds its HNSW index (off the request path).
     optimize_delay_s: float = Field(default=5.0, ge=0)
     # Edge: segments larger than this many KB get an HNSW index; smaller ones are scanned exactly.
@@ -32,3 +38,15 @@ class SearchSettings(BaseSettings):
     quantization: Literal["none", "binary"] = "none"
     # Threads that may run blocking Edge calls at once.
     worker_threads: int = Field(default=4, ge=1)
+
+    def qdrant_key(self) -> str | None:
+        """Qdrant's API key, given or read from `qdrant_api_key_file` (at start)."""
+        if self.qdrant_api_key_file is None:
+            return self.qdrant_api_key
+        if self.qdrant_api_key is not None:
+            raise ValueError("set QDRANT_API_KEY or QDRANT_API_KEY_FILE, not both")
+        try:
+            return self.qdrant_api_key_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read QDRANT_API_KEY_FILE {self.qdrant_api_key_file}: "
+                             f"{exc.strerror or exc}") from exc

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nauplius.core.contracts.search import SearchHealth
+from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.search.backends.base import VectorIndex
 from services.search.config import SearchSettings
 from services.search.deps import IndexDep
@@ -19,7 +20,7 @@ def open_index(settings: SearchSettings) -> VectorIndex:
         from services.search.backends.qdrant_server import QdrantServerIndex
 
         logger.info("search backend: qdrant server at %s", settings.qdrant_url)
-        return QdrantServerIndex(settings.qdrant_url, settings.qdrant_api_key)
+        return QdrantServerIndex(settings.qdrant_url, settings.qdrant_key())
     from services.search.backends.edge import EdgeIndex
 
     return EdgeIndex.open(
@@ -31,11 +32,14 @@ def open_index(settings: SearchSettings) -> VectorIndex:
     )
 
 
-def create_app(settings: SearchSettings | None = None, index: VectorIndex | None = None) -> FastAPI:
-    """The search service; pass `index` to serve an already open backend (closed at shutdown)."""
+def create_app(settings: SearchSettings | None = None, index: VectorIndex | None = None,
+               service_key: str | None = None) -> FastAPI:
+    """The search service; pass `index` to serve an already open backend (closed at shutdown).
+    `service_key`: the credential callers must send; unset, read from the environment at start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service_key = service_key or service_key_from_environment()
         app.state.index = index if index is not None else open_index(settings or SearchSettings())
         try:
             yield
@@ -43,6 +47,7 @@ def create_app(settings: SearchSettings | None = None, index: VectorIndex | None
             await app.state.index.close()
 
     app = FastAPI(title="Nauplius search", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(ServiceKeyMiddleware)
     install_error_handlers(app)
     app.include_router(router)
 

@@ -15,19 +15,24 @@ import httpx
 from fastapi import FastAPI, Request
 
 from nauplius.core.clients import Downstream
+from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.worker.config import WorkerSettings
 from services.worker.loop import Worker
 
 log = logging.getLogger("nauplius.worker")
 
 
-def create_app(settings: WorkerSettings | None = None) -> FastAPI:
+def create_app(settings: WorkerSettings | None = None, service_key: str | None = None) -> FastAPI:
+    """`service_key`: the credential the worker sends and asks; unset, read from the
+    environment at start (nauplius.core.service_auth)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service_key = service_key or service_key_from_environment()
         current = settings or WorkerSettings()
         async with httpx.AsyncClient(timeout=current.timeout_s) as http:
             downstream = Downstream.over(http, current.embedder_url, current.search_url,
-                                         current.catalog_url)
+                                         current.catalog_url, service_key=app.state.service_key)
             worker = Worker.over(current, downstream)
             app.state.worker = worker
             tasks = [asyncio.create_task(loop) for loop in worker.loops()]
@@ -43,6 +48,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
                         await task
 
     app = FastAPI(title="Nauplius ingest worker", lifespan=lifespan)
+    app.add_middleware(ServiceKeyMiddleware)  # every route but /health, as in every service
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, object]:

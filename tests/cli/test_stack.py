@@ -1,11 +1,32 @@
 """The process stack behind `nauplius up`, the benchmarks and the system tests."""
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from nauplius.stack import SERVICE_APPS, ServiceProcess, Stack, StackError, free_ports
+from nauplius.core.service_auth import SERVICE_KEY_HEADER, ServiceKeyError
+from nauplius.stack import (
+    SERVICE_APPS,
+    ServiceProcess,
+    Stack,
+    StackError,
+    free_ports,
+    service_key_file,
+    stack_environment,
+)
+
+
+@pytest.fixture
+def no_service_key(monkeypatch):
+    """A shell that gives no credential of its own: the data directory's is used."""
+    monkeypatch.delenv("NAUPLIUS_SERVICE_KEY", raising=False)
+    monkeypatch.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
+
+
+def environment(data_dir):
+    return stack_environment(free_ports(SERVICE_APPS), data_dir, "(no database)")
 
 
 def test_free_ports_are_all_different():
@@ -36,3 +57,52 @@ def test_a_port_answered_by_another_service_is_not_healthy(tmp_path):
     finally:
         impostor.kill()
         gateway.kill()
+
+
+def test_the_service_credential_is_made_0600_in_the_data_directory_and_kept(tmp_path,
+                                                                            no_service_key):
+    env = environment(tmp_path)
+    key_file = service_key_file(tmp_path)
+    assert env["NAUPLIUS_SERVICE_KEY_FILE"] == str(key_file)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text().strip()
+    assert len(key) >= 32
+    assert Stack({}, env, tmp_path).service_headers() == {SERVICE_KEY_HEADER: key}
+    environment(tmp_path)  # a later start uses the same credential
+    assert key_file.read_text().strip() == key
+
+
+def test_a_link_in_place_of_the_credential_is_refused_and_not_followed(tmp_path, no_service_key):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("k" * 40)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    service_key_file(data_dir).symlink_to(elsewhere)
+    with pytest.raises(ServiceKeyError, match="is a symbolic link: refusing it"):
+        environment(data_dir)
+    assert elsewhere.read_text() == "k" * 40
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    service_key_file(dangling).symlink_to(tmp_path / "made-through-the-link")
+    with pytest.raises(ServiceKeyError, match="symbolic link"):
+        environment(dangling)
+    assert not (tmp_path / "made-through-the-link").exists()
+
+
+def test_a_credential_file_others_may_read_is_refused(tmp_path, no_service_key):
+    environment(tmp_path)
+    os.chmod(service_key_file(tmp_path), 0o644)
+    with pytest.raises(ServiceKeyError, match="has mode 0644; it must be 0600"):
+        environment(tmp_path)
+    service_key_file(tmp_path).unlink()
+    os.mkfifo(service_key_file(tmp_path), 0o600)  # would block a reader waiting for a writer
+    with pytest.raises(ServiceKeyError, match="is not a regular file"):
+        environment(tmp_path)
+
+
+def test_a_credential_the_user_gives_wins(tmp_path, monkeypatch):
+    monkeypatch.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
+    monkeypatch.setenv("NAUPLIUS_SERVICE_KEY", "u" * 40)
+    env = environment(tmp_path)
+    assert "NAUPLIUS_SERVICE_KEY_FILE" not in env and not service_key_file(tmp_path).exists()
+    assert Stack({}, env, tmp_path).service_headers() == {SERVICE_KEY_HEADER: "u" * 40}

@@ -115,3 +115,15 @@ def test_slow_embedded_postgres_start_is_retried(monkeypatch, tmp_path):
     monkeypatch.setattr(up.time, "sleep", lambda s: None)
     assert up.embedded_postgres_url(tmp_path) == Running().get_uri()
     assert calls == [tmp_path / "postgres"] * 2
+
+
+def test_up_refuses_a_link_in_place_of_the_service_credential(tmp_path, monkeypatch, capsys):
+    from nauplius.up import run_up
+
+    for name in ("NAUPLIUS_SERVICE_KEY", "NAUPLIUS_SERVICE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CATALOG_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")  # unused
+    (tmp_path / "service-key").symlink_to(tmp_path / "target")
+    assert run_up(tmp_path, five_free_ports()) == 2
+    assert "service-key is a symbolic link: refusing it" in capsys.readouterr().out
+    assert not (tmp_path / "target").exists() and not (tmp_path / "logs").exists()

@@ -13,6 +13,7 @@ from services.embedder.preprocess import decode_image
 from tests.support.data import first_images
 from tests.support.embedder import MODEL, encode
 from tests.support.images import png_header_claiming
+from tests.support.service_key import SERVICE_HEADERS, SERVICE_KEY
 
 MAX_BYTES = 300_000
 
@@ -20,10 +21,11 @@ MAX_BYTES = 300_000
 @pytest.fixture
 async def client():
     settings = EmbedderSettings(model_path=MODEL, threads=2, max_image_bytes=MAX_BYTES)
-    app = create_app(settings)
+    app = create_app(settings, service_key=SERVICE_KEY)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://embedder") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://embedder",
+                                     headers=SERVICE_HEADERS) as client:
             yield client
 
 
@@ -101,7 +103,7 @@ async def test_text_in_the_files_field_is_a_422(client):
 
 
 async def test_the_client_answers_the_card_and_per_file_results(client):
-    embedder = EmbedderClient(client, "http://embedder")
+    embedder = EmbedderClient(client, "http://embedder", SERVICE_KEY)
     card = await embedder.model_card()
     assert isinstance(card, ModelCard) and card.name == "efficientnet-lite0-imagenet"
     assert card.model_dump(mode="json") == (await client.get("/v1/model")).json()

@@ -8,6 +8,7 @@ import pytest
 from gateway.config import GatewaySettings
 from gateway.main import create_app
 from nauplius.core.contracts.gateway import CLIENT_HEADER
+from tests.support.service_key import SERVICE_KEY
 
 # What FastAPI emits for an answer nobody declared: no schema, or a free-form object.
 UNDECLARED: tuple[dict[str, Any], ...] = ({}, {"type": "object", "additionalProperties": True})
@@ -84,7 +85,7 @@ async def test_a_bad_admin_body_is_the_gateways_422_naming_the_field(
     unreachable_settings: GatewaySettings, method: str, url: str, body: dict, field: str
 ) -> None:
     # The catalog is unreachable: a body sent on to it would answer 502.
-    app = create_app(unreachable_settings)
+    app = create_app(unreachable_settings, service_key=SERVICE_KEY)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as gw:

@@ -26,6 +26,7 @@ from services.search.main import app as search_app
 from tests.support.data import ZOOLAKE
 from tests.support.database import fresh_database
 from tests.support.gateway import running_gateway
+from tests.support.service_key import SERVICE_KEY
 from tests.support.services import running_apps
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -84,6 +85,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         env.setenv("EMBEDDER_THREADS", "2")
         env.setenv("SEARCH_DATA_DIR", str(tmp / "search"))
         env.setenv("CATALOG_DATABASE_URL", database_url)
+        env.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
+        env.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
         env.setenv("CATALOG_DATA_DIR", str(tmp / "catalog"))
         env.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(key_file))
         apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}

@@ -19,6 +19,7 @@ from services.search.main import app as search_app
 from tests.support.data import zoolake_images
 from tests.support.database import fresh_database
 from tests.support.gateway import running_gateway
+from tests.support.service_key import SERVICE_HEADERS, SERVICE_KEY
 from tests.support.services import running_apps
 
 
@@ -37,6 +38,8 @@ async def stack(
     monkeypatch.setenv("EMBEDDER_THREADS", "2")
     monkeypatch.setenv("SEARCH_DATA_DIR", str(tmp_path / "search"))
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
+    monkeypatch.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
+    monkeypatch.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
     monkeypatch.setenv("CATALOG_DATA_DIR", str(tmp_path / "catalog"))
     monkeypatch.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(tmp_path / "admin-api-key"))
     apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
@@ -51,7 +54,7 @@ async def stack(
         key = (tmp_path / "admin-api-key").read_text().strip()
         gateway.headers["Authorization"] = f"Bearer {key}"
         catalog = await stack.enter_async_context(
-            httpx.AsyncClient(transport=router, base_url="http://catalog")
+            httpx.AsyncClient(transport=router, base_url="http://catalog", headers=SERVICE_HEADERS)
         )
         yield gateway, catalog
 

@@ -10,6 +10,7 @@ from nauplius.core.clients import SearchClient
 from nauplius.core.contracts.search import CollectionInfo, Hit, PointIn, ScrollResponse, StoredPoint
 from nauplius.core.errors import DownstreamFailed, DownstreamRejected
 from tests.support.search import LOCAL_INDEX_WARNING, unit_vectors
+from tests.support.service_key import SERVICE_KEY
 
 pytestmark = pytest.mark.filterwarnings(LOCAL_INDEX_WARNING)
 
@@ -21,7 +22,7 @@ def b64(vector) -> str:
 
 
 async def test_every_call_answers_its_model(client):
-    search = SearchClient(client, "http://search")
+    search = SearchClient(client, "http://search", SERVICE_KEY)
     created = await search.ensure_collection("plankton", DIM)
     assert created == CollectionInfo(name="plankton", dim=DIM, count=0)
     vectors = unit_vectors(5, DIM, seed=1)
@@ -58,7 +59,7 @@ async def test_points_travel_as_given_and_a_broken_answer_is_a_failure():
         return httpx.Response(200, json={"data": [{"id": 1}]})  # a hit without score or payload
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        search = SearchClient(http, "http://search")
+        search = SearchClient(http, "http://search", SERVICE_KEY)
         vector = b64(unit_vectors(1, DIM)[0])
         point = PointIn(id=7, vector_b64=vector, payload={"label": None})
         assert await search.upsert("plankton", [point]) == 1

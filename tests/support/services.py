@@ -13,6 +13,7 @@ from services.embedder.config import EmbedderSettings
 from services.embedder.main import create_app as create_embedder_app
 from services.search.config import SearchSettings
 from services.search.main import create_app as create_search_app
+from tests.support.service_key import SERVICE_KEY
 
 
 class ServiceRouter(httpx.AsyncBaseTransport):
@@ -43,12 +44,14 @@ class ServiceRouter(httpx.AsyncBaseTransport):
 
 def embedder_app(**settings: Any) -> FastAPI:
     """The real embedder (ONNX), two threads; the shipped model unless `model_path` says."""
-    return create_embedder_app(EmbedderSettings(**{"threads": 2, **settings}))
+    return create_embedder_app(EmbedderSettings(**{"threads": 2, **settings}),
+                               service_key=SERVICE_KEY)
 
 
 def search_app(data_dir: Path) -> FastAPI:
     """The real search service on Qdrant Edge shards in `data_dir`."""
-    return create_search_app(SearchSettings(data_dir=data_dir, qdrant_url=None))
+    return create_search_app(SearchSettings(data_dir=data_dir, qdrant_url=None),
+                             service_key=SERVICE_KEY)
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ from nauplius.core.clients import Downstream
 from services.worker.config import WorkerSettings
 from services.worker.loop import Worker, run_forever
 from services.worker.worker import IngestWorker
+from tests.support.service_key import SERVICE_KEY
 
 SERVICE_URLS: dict[str, Any] = {"embedder_url": "http://embedder", "search_url": "http://search",
                 "catalog_url": "http://catalog"}
@@ -21,7 +22,7 @@ def worker_over(http: httpx.AsyncClient, **settings: Any) -> IngestWorker:
     `http` (give it a ServiceRouter); `settings` override WorkerSettings' defaults."""
     current = WorkerSettings(**SERVICE_URLS, **settings)
     return IngestWorker(current, Downstream.over(http, current.embedder_url, current.search_url,
-                                                 current.catalog_url))
+                                                 current.catalog_url, service_key=SERVICE_KEY))
 
 
 def ingest_loop(worker: IngestWorker) -> Coroutine[Any, Any, None]:
@@ -35,8 +36,8 @@ def ingest_loop(worker: IngestWorker) -> Coroutine[Any, Any, None]:
 async def running_worker(http: httpx.AsyncClient, **settings: Any) -> AsyncIterator[Worker]:
     """The whole worker (ingest, index outbox, job tasks) running in-process until exit."""
     current = WorkerSettings(**SERVICE_URLS, **{"idle_poll_s": 0.05, **settings})
-    worker = Worker.over(current, Downstream.over(http, current.embedder_url,
-                                                  current.search_url, current.catalog_url))
+    worker = Worker.over(current, Downstream.over(http, current.embedder_url, current.search_url,
+                                                  current.catalog_url, service_key=SERVICE_KEY))
     tasks = [asyncio.create_task(loop) for loop in worker.loops()]
     try:
         yield worker

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.support.catalog import Catalog
+from tests.support.service_key import SERVICE_HEADERS
 from tests.support.services import ServiceRouter, embedder_app, running_apps, search_app
 
 
@@ -21,6 +22,7 @@ async def services(catalog: Catalog, tmp_path: Path) -> AsyncIterator[ServiceRou
 
 @pytest.fixture
 async def http(services: ServiceRouter) -> AsyncIterator[httpx.AsyncClient]:
-    """The client a worker under test talks through."""
-    async with httpx.AsyncClient(transport=services) as client:
+    """The client a worker under test talks through (a test's own calls through it send the
+    service credential as the worker's do)."""
+    async with httpx.AsyncClient(transport=services, headers=SERVICE_HEADERS) as client:
         yield client

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.catalog import Catalog, closed_job, job_status
 from tests.support.data import REPO_ROOT, zoolake_images
+from tests.support.service_key import SERVICE_HEADERS
 from tests.support.services import ServiceRouter, embedder_app, running_apps
 from tests.support.worker import ingest_loop, worker_over
 
@@ -220,7 +221,7 @@ async def test_after_a_model_change_the_catalog_is_indexed_again_in_the_new_mode
     other = embedder_app(model_path=OTHER_MODEL)
     async with running_apps({"embedder": other}):
         switched = ServiceRouter({**services.apps, "embedder": other})
-        async with httpx.AsyncClient(transport=switched) as after:
+        async with httpx.AsyncClient(transport=switched, headers=SERVICE_HEADERS) as after:
             new_model = await active_model(after)
             assert new_model != old_model
             worker = worker_over(after, batch_size=2)

@@ -10,6 +10,7 @@ import httpx
 from services.worker.worker import IngestWorker
 from tests.support.catalog import Catalog, add_items, job_status, new_job
 from tests.support.data import zoolake_images
+from tests.support.service_key import SERVICE_HEADERS
 from tests.support.services import ServiceRouter
 from tests.support.worker import worker_over
 
@@ -65,7 +66,7 @@ async def test_two_workers_at_once_settle_every_item_exactly_once(
     job = await job_status(catalog, job_id)
     assert job["counts"] == {"pending": 0, "running": 0, "done": 20, "duplicate": 1, "failed": 0}
     assert await catalog.row_count() == 20
-    async with httpx.AsyncClient(transport=services) as http:
+    async with httpx.AsyncClient(transport=services, headers=SERVICE_HEADERS) as http:
         model = (await http.get("http://embedder/v1/model")).json()["name"]
         count = (await http.get(f"http://search/v1/collections/{model}/count")).json()["count"]
     assert count == 20

@@ -25,8 +25,10 @@ def stack(tmp_path_factory):
 
 def indexed_count(stack) -> int:
     search = stack.services["search"].url
-    collections = httpx.get(f"{stack.services['embedder'].url}/v1/model").json()["name"]
-    answer = httpx.get(f"{search}/v1/collections/{collections}/count")
+    headers = stack.service_headers()
+    collections = httpx.get(f"{stack.services['embedder'].url}/v1/model",
+                            headers=headers).json()["name"]
+    answer = httpx.get(f"{search}/v1/collections/{collections}/count", headers=headers)
     return 0 if answer.status_code == 404 else answer.json()["count"]  # 404: nothing indexed yet
 
 
@@ -43,7 +45,8 @@ def test_kill_embedder_and_worker_mid_job_loses_nothing(stack, client, shared_da
     status = follow_job(client, job_id, progress=False)
     assert status["counts"]["done"] == 40 and status["counts"]["failed"] == 0, status
     catalog = stack.services["catalog"].url
-    assert httpx.get(f"{catalog}/v1/images", params={"limit": 1}).json()["count"] == 40
+    assert httpx.get(f"{catalog}/v1/images", params={"limit": 1},
+                     headers=stack.service_headers()).json()["count"] == 40
     assert indexed_count(stack) == 40
 
     again = ingest(images, str(client.base_url), progress=False, api_key=stack.api_key)
@@ -74,5 +77,6 @@ def test_kill_search_mid_job_indexes_every_item_once(stack, client, shared_data)
         distinct, len(images) - distinct, 0), status
     assert indexed_count(stack) == before + distinct
     catalog = stack.services["catalog"].url
-    listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500}).json()["data"]
+    listed = httpx.get(f"{catalog}/v1/images", params={"limit": 500},
+                       headers=stack.service_headers()).json()["data"]
     assert listed and all(image["indexed_model"] for image in listed)

@@ -23,9 +23,10 @@ class Downstream:
 
     @classmethod
     def over(cls, http: httpx.AsyncClient, embedder_url: str, search_url: str,
-             catalog_url: str) -> "Downstream":
+             catalog_url: str, *, service_key: str) -> "Downstream":
+        """`service_key`: the credential every call proves (nauplius.core.service_auth)."""
         return cls(
-            EmbedderClient(http, embedder_url),
-            SearchClient(http, search_url),
-            CatalogClient(http, catalog_url),
+            EmbedderClient(http, embedder_url, service_key),
+            SearchClient(http, search_url, service_key),
+            CatalogClient(http, catalog_url, service_key),
         )

@@ -1,7 +1,8 @@
 """What every internal-service client shares: one httpx.AsyncClient, failures as named errors,
 answers checked against the serving side's contract models.
 
-Every call goes through `ServiceClient._send`, which turns transport failures and error statuses
+Every call goes through `ServiceClient._send`, which proves the service credential
+(`nauplius.core.service_auth`) and turns transport failures and error statuses
 into the named exceptions of `nauplius.core.errors`; `_ask` validates the answer's JSON as a
 contract model, and an answer that does not fit it is the service's failure (DownstreamFailed).
 """
@@ -19,6 +20,7 @@ from nauplius.core.errors import (
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+from nauplius.core.service_auth import SERVICE_KEY_HEADER
 
 Json = dict[str, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -58,12 +60,14 @@ def _detail_of(response: httpx.Response) -> Any:
 class ServiceClient:
     service: str
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, service_key: str) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
+        self._service_key = service_key
 
     async def _send(self, method: str, path: str, *, stream: bool = False, **kw: Any) -> httpx.Response:
         """The successful response; any other ends in one of the Downstream* errors."""
+        kw["headers"] = {**(kw.get("headers") or {}), SERVICE_KEY_HEADER: self._service_key}
         request = self._http.build_request(method, self._base + path, **kw)
         try:
             response = await self._http.send(request, stream=stream)
