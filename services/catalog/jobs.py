@@ -56,6 +56,17 @@ def item_fields(entry: UploadEntry) -> dict[str, Any]:
     return fields
 
 
+async def finish_jobs(conn: asyncpg.Connection, job_ids: list[int]) -> None:
+    """Stamp these jobs finished if nothing is left to do in them. Their rows are locked first,
+    in a statement of their own: a transaction that settles items then waits for a concurrent
+    close or task result of the job (which hold its row), and FINISH_JOBS, a later statement,
+    sees what that one committed; two that settle items of one job take turns alike. Without
+    the lock each of two such transactions could see the other's work not yet committed, and
+    the job would stay open for ever. (An intake needs no finish: its job is open.)"""
+    await conn.execute(queries.LOCK_JOBS, job_ids)
+    await conn.execute(queries.FINISH_JOBS, job_ids)
+
+
 async def create_job(conn: asyncpg.Connection, source: str | None, created_by: int | None) -> int:
     job_id: int = await conn.fetchval(queries.INSERT_JOB, source, created_by)
     return job_id
@@ -86,7 +97,6 @@ async def add_items(conn: asyncpg.Connection, job_id: int, items: list[NewItem],
                 )
             except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
                 raise InvalidMetadata(f"the items cannot be stored: {exc}") from exc
-            await conn.execute(queries.FINISH_JOBS, [job_id])
     except BaseException:
         if staging:
             with anyio.CancelScope(shield=True):  # a cancelled request still cleans up
@@ -124,14 +134,14 @@ async def fail_intake(conn: asyncpg.Connection, job_id: int, actor: int | None,
                            [{}], [reason])
         await conn.execute(queries.CLOSE_JOB, job_id)
         await conn.execute(queries.ARCHIVE_REFUSED, job_id, reason)
-        await conn.execute(queries.FINISH_JOBS, [job_id])
+        await finish_jobs(conn, [job_id])
 
 
 async def close_job(conn: asyncpg.Connection, job_id: int) -> None:
     async with conn.transaction():
         if await conn.fetchval(queries.CLOSE_JOB, job_id) is None:
             raise JobNotFound(f"job {job_id} not found")
-        await conn.execute(queries.FINISH_JOBS, [job_id])
+        await finish_jobs(conn, [job_id])
 
 
 async def job_status(conn: asyncpg.Connection, job_id: int) -> JobStatus:
@@ -167,7 +177,7 @@ async def claim_items(conn: asyncpg.Connection, limit: int, lease_s: float,
     async with conn.transaction():
         abandoned = await conn.fetch(queries.ABANDON_ITEMS, max_claims)
         if abandoned:
-            await conn.execute(queries.FINISH_JOBS, list({r["job_id"] for r in abandoned}))
+            await finish_jobs(conn, list({r["job_id"] for r in abandoned}))
         records = await conn.fetch(queries.CLAIM_ITEMS, limit, lease_s)
     return sorted((ClaimedItem.model_validate(dict(r)) for r in records), key=lambda i: i.id)
 
@@ -218,5 +228,5 @@ async def record_results(conn: asyncpg.Connection, results: list[ItemResult]) ->
             if job is not None:
                 changed += 1
                 jobs.add(job)
-        await conn.execute(queries.FINISH_JOBS, list(jobs))
+        await finish_jobs(conn, list(jobs))
     return changed

@@ -318,6 +318,10 @@ UPDATE ingest_jobs AS j SET finished_at = now()
    AND NOT EXISTS (SELECT 1 FROM ingest_items i
                     WHERE i.job_id = j.id AND i.status IN ('pending', 'running'))
 """
+# Run before FINISH_JOBS, as a statement of its own (see jobs.finish_jobs).
+LOCK_JOBS = """
+SELECT id FROM ingest_jobs WHERE id = any($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
+"""
 SELECT_JOB = """
 SELECT id, kind, source, created_at, created_by, closed, finished_at,
        task_status, task_attempts, progress_done, progress_total, task_error, result,
