@@ -8,7 +8,7 @@ at the same time on two connections of the catalog's pool: one holds its transac
 the other tries, until the other has finished or waits on a lock."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 import asyncpg
 import pytest
@@ -27,7 +27,7 @@ async def _claimed_job(catalog: Catalog) -> tuple[int, list[int]]:
     return job_id, [item["id"] for item in claimed.json()["data"]]
 
 
-async def _done_or_waiting(task: asyncio.Task[object], pid: int, watcher: asyncpg.Connection) -> None:
+async def _done_or_waiting(task: asyncio.Task[None], pid: int, watcher: asyncpg.Connection) -> None:
     """Until the task has finished or its connection waits for a lock the other one holds."""
     for _ in range(600):
         if task.done():
@@ -47,20 +47,20 @@ async def test_a_job_closed_while_its_last_items_settle_finishes(catalog: Catalo
     results = [ItemResult(id=item_id, outcome="failed", error="refused") for item_id in item_ids]
     pool = catalog.app.state.pool
 
-    def settle(conn: asyncpg.Connection) -> Awaitable[object]:
-        return jobs.record_results(conn, results)
+    async def settle(conn: asyncpg.Connection) -> None:
+        await jobs.record_results(conn, results)
 
-    def close(conn: asyncpg.Connection) -> Awaitable[object]:
-        return jobs.close_job(conn, job_id)
+    async def close(conn: asyncpg.Connection) -> None:
+        await jobs.close_job(conn, job_id)
 
-    steps: dict[str, Callable[[asyncpg.Connection], Awaitable[object]]] = {
+    steps: dict[str, Callable[[asyncpg.Connection], Coroutine[None, None, None]]] = {
         "results": settle, "close": close}
     second = "close" if first == "results" else "results"
     async with pool.acquire() as one, pool.acquire() as other, pool.acquire() as watcher:
         transaction = one.transaction()
         await transaction.start()
         await steps[first](one)  # done, not yet committed
-        task = asyncio.create_task(steps[second](other))  # type: ignore[arg-type]
+        task = asyncio.create_task(steps[second](other))
         await _done_or_waiting(task, other.get_server_pid(), watcher)
         await transaction.commit()
         await task
