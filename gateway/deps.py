@@ -1,9 +1,11 @@
 """Shared request dependencies as Annotated aliases."""
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gateway.auth import Principal, current_principal
 from gateway.config import GatewaySettings
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
@@ -14,9 +16,19 @@ def _settings(request: Request) -> GatewaySettings:
     return state
 
 
-def _downstream(request: Request) -> Downstream:
+def _services(request: Request) -> Downstream:
     state: Downstream = request.app.state.downstream  # set in the lifespan
     return state
+
+
+def _downstream(
+    services: Annotated[Downstream, Depends(_services)],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Downstream:
+    """The services, with the catalog speaking for the caller: it holds them to their project
+    grants, so no route can forget to."""
+    catalog = services.catalog.acting_for(principal.annotator_id, principal.role)
+    return replace(services, catalog=catalog)
 
 
 def _active_model(request: Request) -> ActiveModel:
@@ -28,4 +40,6 @@ def _active_model(request: Request) -> ActiveModel:
 
 SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
 DownstreamDep = Annotated[Downstream, Depends(_downstream)]
+# The services as the gateway itself (no caller: /health, and the work a write sets off).
+ServicesDep = Annotated[Downstream, Depends(_services)]
 ActiveModelDep = Annotated[ActiveModel, Depends(_active_model)]

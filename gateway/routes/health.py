@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from gateway.auth import Viewer
-from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
+from gateway.deps import ActiveModelDep, ServicesDep, SettingsDep
 from gateway.schemas import GatewayHealth
 from nauplius.core.clients import ServiceClient
 from nauplius.core.contracts.embedder import ModelCard
@@ -29,7 +29,7 @@ async def _probe(client: ServiceClient, timeout_s: float) -> str:
 
 
 @router.get("/health", response_model=GatewayHealth, responses={503: {"model": GatewayHealth}})
-async def health(downstream: DownstreamDep, settings: SettingsDep) -> JSONResponse:
+async def health(downstream: ServicesDep, settings: SettingsDep) -> JSONResponse:
     clients: list[ServiceClient] = [downstream.embedder, downstream.search, downstream.catalog]
     timeout_s = min(settings.timeout_s, HEALTH_TIMEOUT_S)
     states = await asyncio.gather(*(_probe(c, timeout_s) for c in clients))

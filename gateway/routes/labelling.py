@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import export
 from gateway.auth import Admin, Annotator, Viewer
-from gateway.deps import ActiveModelDep, DownstreamDep
+from gateway.deps import ActiveModelDep, DownstreamDep, ServicesDep
 from gateway.routes.common import UNCACHED, Offset, thumbnail_url, with_urls
 from gateway.schemas import (
     EXPORT_FILES,
@@ -29,6 +29,9 @@ from nauplius.core.contracts.catalog import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyPublic,
+    GrantIn,
+    GrantList,
+    GrantPublic,
     ImageIds,
     ImagesMoved,
     JobStatus,
@@ -135,6 +138,27 @@ async def move_images(
     return moved
 
 
+@router.get("/projects/{project_id}/grants", response_model=GrantList)
+async def list_grants(project_id: int, downstream: DownstreamDep, _: Admin) -> GrantList:
+    """Who may work in the project, and at what role (capped at each key's own)."""
+    return await downstream.catalog.grants(project_id)
+
+
+@router.put("/projects/{project_id}/grants", response_model=GrantPublic)
+async def put_grant(project_id: int, downstream: DownstreamDep, p: Admin,
+                    body: GrantIn) -> GrantPublic:
+    """Give everyone, an institution or one annotator a role in the project; a grantee's earlier
+    role there is replaced. Takes effect at once (grants are not cached)."""
+    return await downstream.catalog.put_grant(project_id, body, p.annotator_id)
+
+
+@router.delete("/projects/{project_id}/grants/{grant_id}", status_code=204)
+async def delete_grant(project_id: int, grant_id: int, downstream: DownstreamDep,
+                       _: Admin) -> Response:
+    await downstream.catalog.delete_grant(project_id, grant_id)
+    return Response(status_code=204)
+
+
 @router.get("/me", response_model=Me)
 async def me(p: Viewer) -> Me:
     return Me(annotator_id=p.annotator_id, name=p.name, institution=p.institution, role=p.role)
@@ -187,10 +211,11 @@ async def _refresh_job(downstream: DownstreamDep, mode: str, project: int | None
     return status
 
 
-async def _after_validation(downstream: DownstreamDep, active_model: ActiveModelDep,
+async def _after_validation(downstream: ServicesDep, active_model: ActiveModelDep,
                             image_ids: list[int], actor: int | None) -> tuple[int | None, int]:
     """Index payloads follow the catalog at once (the outbox makes sure); the suggestions whose
-    neighbourhoods the validations changed are refreshed by an incremental job. Answers what
+    neighbourhoods the validations changed are refreshed by an incremental job (the gateway's
+    own work, following writes already allowed: the services unscoped). Answers what
     that job changed (None while it still runs) and its id."""
     await sync_ids(downstream, active_model, image_ids)
     status = await _refresh_job(downstream, "incremental", None, actor, AFTER_VALIDATION_WAIT_S)
@@ -201,12 +226,13 @@ async def _after_validation(downstream: DownstreamDep, active_model: ActiveModel
 
 @router.post("/labels/batch", response_model=LabelsAssigned)
 async def assign_labels(
-    body: BatchLabelIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
+    body: BatchLabelIn, downstream: DownstreamDep, services: ServicesDep,
+    active_model: ActiveModelDep, p: Annotator
 ) -> LabelsAssigned:
     """One taxon and state for every listed image, in one transaction."""
     result = await downstream.catalog.assign_labels(
         body.image_ids, body.taxon, body.state, create_taxon=p.may("admin"), actor=p.annotator_id)
-    changed, job = await _after_validation(downstream, active_model, result.image_ids, p.annotator_id)
+    changed, job = await _after_validation(services, active_model, result.image_ids, p.annotator_id)
     return LabelsAssigned(**dict(result), suggestions_changed=changed, suggestions_job=job)
 
 
@@ -263,13 +289,15 @@ async def suggestion_groups(
 
 @router.post("/suggestions/accept", response_model=SuggestionsAccepted)
 async def accept_suggestions(
-    body: AcceptIn, downstream: DownstreamDep, active_model: ActiveModelDep, p: Annotator
+    body: AcceptIn, downstream: DownstreamDep, services: ServicesDep,
+    active_model: ActiveModelDep, p: Annotator
 ) -> SuggestionsAccepted:
-    """Validate every image whose suggestion is `taxon` with confidence >= `min_confidence`."""
+    """Validate every image whose suggestion is `taxon` with confidence >= `min_confidence`, in
+    the projects where the caller annotates."""
     result = await downstream.catalog.accept_suggestions(
         body.taxon, body.min_confidence, project_id=body.project, instrument=body.instrument,
         image_ids=body.image_ids, actor=p.annotator_id)
-    changed, job = await _after_validation(downstream, active_model, result.image_ids, p.annotator_id)
+    changed, job = await _after_validation(services, active_model, result.image_ids, p.annotator_id)
     return SuggestionsAccepted(**dict(result), suggestions_changed=changed, suggestions_job=job)
 
 
@@ -293,8 +321,13 @@ async def review_queue(
 async def query_by_example(
     body: SimilarIn, downstream: DownstreamDep, active_model: ActiveModelDep, _: Viewer
 ) -> ExampleMatches:
-    """Images most similar to any of the examples (best score over them), filtered, paged."""
+    """Images most similar to any of the examples (best score over them), filtered, paged; only
+    examples and neighbours of projects the caller may read."""
     model = await active_model.get()
+    known = {image.id for image in await downstream.catalog.lookup(body.image_ids)}
+    if unknown := sorted(set(body.image_ids) - known):
+        raise HTTPException(404, f"unknown image ids: {unknown[:20]}")
+    projects = (await downstream.catalog.scope()).readable
     conditions: dict[str, str] = {}
     if body.suggested_taxon is not None:
         conditions.update(label=body.suggested_taxon, state="predicted")
@@ -305,10 +338,14 @@ async def query_by_example(
     if body.instrument is not None:
         conditions["instrument"] = body.instrument
     if body.project is not None:
+        if projects is not None and body.project not in projects:
+            raise HTTPException(403, f"project {body.project} is not one you may read")
         conditions["project"] = str(body.project)
+        projects = None
     wanted = body.offset + body.limit + len(body.image_ids)
     results = await asyncio.gather(*(
-        downstream.search.query(model.name, k=wanted, metric="cosine", image_id=i, filter=conditions)
+        downstream.search.query(model.name, k=wanted, metric="cosine", image_id=i,
+                                filter=conditions, projects=projects)
         for i in body.image_ids))
     best: dict[int, float] = {}
     examples = set(body.image_ids)

@@ -30,8 +30,14 @@ async def _neighbours(
     image_id: int | None = None,
     vector: list[float] | None = None,
 ) -> Neighbours:
+    # Only what the caller may read: an example of another project is not found, and the index
+    # is asked for neighbours in the readable projects only.
+    if image_id is not None:
+        await downstream.catalog.get(image_id)
+    readable = (await downstream.catalog.scope()).readable
     hits = await downstream.search.query(
-        model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label
+        model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label,
+        projects=readable,
     )
     hits = [hit for hit in hits if hit.id != image_id]
     images = await downstream.catalog.lookup([hit.id for hit in hits])

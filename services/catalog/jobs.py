@@ -19,6 +19,7 @@ from nauplius.core.contracts.catalog import (
     UploadEntry,
 )
 from services.catalog import queries
+from services.catalog.access import Caller, Scope
 from services.catalog.errors import CatalogError, InvalidMetadata
 
 logger = logging.getLogger("nauplius.catalog")
@@ -137,6 +138,23 @@ async def fail_intake(conn: asyncpg.Connection, job_id: int, actor: int | None,
         await finish_jobs(conn, [job_id])
 
 
+async def require_owner(conn: asyncpg.Connection, job_id: int, caller: Caller,
+                        doing: str) -> None:
+    """404 for an unknown job; 403 unless the caller created it or is an admin."""
+    record = await conn.fetchrow(queries.JOB_OWNER, job_id)
+    if record is None:
+        raise JobNotFound(f"job {job_id} not found")
+    caller.require_owner(job_id, record["created_by"], doing)
+
+
+async def require_visible(conn: asyncpg.Connection, job_id: int, scope: Scope) -> None:
+    """404 unless the caller created the job or may read its project."""
+    visible = await conn.fetchval(queries.JOB_VISIBLE, scope.caller.annotator_id,
+                                  scope.projects("viewer"), job_id)
+    if not visible:
+        raise JobNotFound(f"job {job_id} not found")
+
+
 async def close_job(conn: asyncpg.Connection, job_id: int) -> None:
     async with conn.transaction():
         if await conn.fetchval(queries.CLOSE_JOB, job_id) is None:
@@ -166,8 +184,12 @@ async def job_status(conn: asyncpg.Connection, job_id: int) -> JobStatus:
     )
 
 
-async def list_jobs(conn: asyncpg.Connection, running_only: bool, limit: int) -> list[JobStatus]:
-    ids = [r["id"] for r in await conn.fetch(queries.SELECT_JOB_IDS, running_only, limit)]
+async def list_jobs(conn: asyncpg.Connection, running_only: bool, limit: int,
+                    scope: Scope) -> list[JobStatus]:
+    """The newest jobs the caller may see (their own, and those of projects they read)."""
+    records = await conn.fetch(queries.SELECT_JOB_IDS, running_only, limit,
+                               scope.caller.annotator_id, scope.projects("viewer"))
+    ids = [r["id"] for r in records]
     return [await job_status(conn, job_id) for job_id in ids]
 
 

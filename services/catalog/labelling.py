@@ -124,6 +124,7 @@ async def accept_suggestions(
     project_id: int | None = None,
     instrument: str | None = None,
     image_ids: Sequence[int] | None = None,
+    projects: Sequence[int] | None = None,
 ) -> list[int]:
     """Validate every image whose suggestion is `taxon` with at least `min_confidence`.
 
@@ -133,14 +134,17 @@ async def accept_suggestions(
         records = await conn.fetch(
             queries.ACCEPT_SUGGESTIONS, taxon, min_confidence, project_id, instrument,
             None if image_ids is None else list(image_ids), writer.annotator_id, writer.name,
+            None if projects is None else list(projects),
         )
     return [r["image_id"] for r in records]
 
 
 async def suggestion_groups(
-    conn: asyncpg.Connection, min_confidence: float, project_id: int | None
+    conn: asyncpg.Connection, min_confidence: float, project_id: int | None,
+    projects: Sequence[int] | None = None,
 ) -> list[SuggestionGroup]:
-    records = await conn.fetch(queries.SUGGESTION_GROUPS, min_confidence, project_id)
+    records = await conn.fetch(queries.SUGGESTION_GROUPS, min_confidence, project_id,
+                               None if projects is None else list(projects))
     return [SuggestionGroup.model_validate(dict(r)) for r in records]
 
 
@@ -157,15 +161,19 @@ async def store_calibration(
     await conn.execute(queries.INSERT_CALIBRATION, model, calibration, actor)
 
 
-async def state_counts(conn: asyncpg.Connection, project_id: int | None) -> dict[LabelState, int]:
+async def state_counts(conn: asyncpg.Connection, project_id: int | None,
+                       projects: Sequence[int] | None = None) -> dict[LabelState, int]:
     counts = dict.fromkeys(LABEL_STATES, 0)
-    for record in await conn.fetch(queries.STATE_COUNTS, project_id):
+    for record in await conn.fetch(queries.STATE_COUNTS, project_id,
+                                   None if projects is None else list(projects)):
         counts[record["label_state"]] = record["count"]
     return counts
 
 
 async def export_rows(
-    conn: asyncpg.Connection, states: Sequence[LabelState], project_id: int | None
+    conn: asyncpg.Connection, states: Sequence[LabelState], project_id: int | None,
+    projects: Sequence[int] | None = None,
 ) -> list[ExportRow]:
-    records = await conn.fetch(queries.EXPORT_ROWS, list(states), project_id)
+    records = await conn.fetch(queries.EXPORT_ROWS, list(states), project_id,
+                               None if projects is None else list(projects))
     return [ExportRow.model_validate(dict(r)) for r in records]

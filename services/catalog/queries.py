@@ -63,26 +63,30 @@ LIST_ORDERS = {
 }
 
 
-def _where(columns: list[str], first_param: int, min_confidence: bool) -> str:
+def _where(columns: list[str], first_param: int, min_confidence: bool, projects: bool) -> str:
     unknown = set(columns) - set(LIST_FILTER_COLUMNS)
     if unknown:
         raise ValueError(f"not a list filter: {sorted(unknown)}")
     terms = [f"{column} = ${i}" for i, column in enumerate(columns, start=first_param)]
     if min_confidence:
-        terms.append(f"label_confidence >= ${first_param + len(columns)}")
+        terms.append(f"label_confidence >= ${first_param + len(terms)}")
+    if projects:
+        terms.append(f"project_id = any(${first_param + len(terms)}::bigint[])")
     return "WHERE " + " AND ".join(terms) if terms else ""
 
 
 def list_images_sql(
-    filter_columns: list[str], order: str = "newest", min_confidence: bool = False
+    filter_columns: list[str], order: str = "newest", min_confidence: bool = False,
+    projects: bool = False,
 ) -> tuple[str, str]:
-    """(page query: $1 limit, $2 offset, then filters [then min confidence]; count query: the
-    same filters from $1)."""
+    """(page query: $1 limit, $2 offset, then filters [then min confidence] [then the readable
+    project ids]; count query: the same filters from $1)."""
     page = (
-        f"SELECT {IMAGE_COLUMNS} FROM images {_where(filter_columns, 3, min_confidence)} "
+        f"SELECT {IMAGE_COLUMNS} FROM images "
+        f"{_where(filter_columns, 3, min_confidence, projects)} "
         f"ORDER BY {LIST_ORDERS[order]} LIMIT $1 OFFSET $2"
     )
-    count = f"SELECT count(*) FROM images {_where(filter_columns, 1, min_confidence)}"
+    count = f"SELECT count(*) FROM images {_where(filter_columns, 1, min_confidence, projects)}"
     return page, count
 
 
@@ -224,12 +228,47 @@ INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3)
 ON CONFLICT (name) DO NOTHING
 RETURNING {PROJECT_COLUMNS}
 """
+# $1: the readable project ids (NULL: every project), as in every scoped query below.
 SELECT_PROJECTS = f"""
 SELECT {PROJECT_COLUMNS}, (SELECT count(*) FROM images i WHERE i.project_id = p.id) AS image_count
-  FROM projects p ORDER BY id
+  FROM projects p WHERE ($1::bigint[] IS NULL OR p.id = any($1)) ORDER BY id
 """
 SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
+SELECT_PROJECT_IDS = "SELECT id FROM projects ORDER BY id"
 MOVE_IMAGES = "UPDATE images SET project_id = $1 WHERE id = any($2::bigint[]) RETURNING id"
+
+
+# --- project grants and scopes (007) ---------------------------------------------------------
+# The highest role (0-based rank in $2, the roles lowest first) each project grants annotator
+# $1: to everyone, to their institution, or to them.
+GRANTED_RANKS = """
+SELECT g.project_id, max(array_position($2::text[], g.role)) - 1 AS rank
+  FROM project_grants g
+ WHERE g.everyone OR g.annotator_id = $1
+    OR g.institution = (SELECT institution FROM annotators WHERE id = $1)
+ GROUP BY g.project_id
+"""
+IMAGE_PROJECTS = "SELECT id, project_id FROM images WHERE id = any($1::bigint[])"
+GRANT_COLUMNS = """
+    g.id, g.project_id, g.everyone, g.institution, g.annotator_id, a.name AS annotator, g.role,
+    g.created_at, g.created_by
+"""
+SELECT_GRANTS = f"""
+SELECT {GRANT_COLUMNS} FROM project_grants g LEFT JOIN annotators a ON a.id = g.annotator_id
+ WHERE g.project_id = $1 ORDER BY g.id
+"""
+SELECT_GRANT = f"""
+SELECT {GRANT_COLUMNS} FROM project_grants g LEFT JOIN annotators a ON a.id = g.annotator_id
+ WHERE g.project_id = $1 AND g.id = $2
+"""
+UPSERT_GRANT = """
+INSERT INTO project_grants (project_id, everyone, institution, annotator_id, role, created_by)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (project_id, everyone, institution, annotator_id)
+DO UPDATE SET role = excluded.role, created_at = now(), created_by = excluded.created_by
+RETURNING id
+"""
+DELETE_GRANT = "DELETE FROM project_grants WHERE project_id = $1 AND id = $2 RETURNING id"
 
 
 # --- suggestions ------------------------------------------------------------------------------
@@ -256,6 +295,7 @@ SELECT i.id, i.label, COALESCE((SELECT name FROM annotators WHERE id = $6), $7),
    AND ($3::bigint IS NULL OR i.project_id = $3)
    AND ($4::text IS NULL OR i.instrument = $4)
    AND ($5::bigint[] IS NULL OR i.id = any($5))
+   AND ($8::bigint[] IS NULL OR i.project_id = any($8))
 ORDER BY i.id
 RETURNING image_id
 """
@@ -265,6 +305,7 @@ SELECT label AS taxon, count(*) AS images,
        min(label_confidence) AS min_confidence, max(label_confidence) AS max_confidence
   FROM images
  WHERE label_state = 'predicted' AND ($2::bigint IS NULL OR project_id = $2)
+   AND ($3::bigint[] IS NULL OR project_id = any($3))
  GROUP BY label
  ORDER BY confident DESC, images DESC, label
 """
@@ -280,7 +321,8 @@ INSERT INTO suggestion_calibrations (model, calibration, created_by) VALUES ($1,
 # --- label counts and export rows -------------------------------------------------------------
 STATE_COUNTS = """
 SELECT label_state, count(*) FROM images
- WHERE ($1::bigint IS NULL OR project_id = $1) GROUP BY label_state
+ WHERE ($1::bigint IS NULL OR project_id = $1) AND ($2::bigint[] IS NULL OR project_id = any($2))
+ GROUP BY label_state
 """
 EXPORT_ROWS = """
 SELECT i.id, i.sha256, i.filename, i.format, i.width, i.height, i.instrument, i.sample,
@@ -293,6 +335,7 @@ SELECT i.id, i.sha256, i.filename, i.format, i.width, i.height, i.instrument, i.
   LEFT JOIN annotators a ON a.id = l.annotator_id
   LEFT JOIN taxa t ON t.id = l.taxon_id
  WHERE i.label_state = any($1::text[]) AND ($2::bigint IS NULL OR i.project_id = $2)
+   AND ($3::bigint[] IS NULL OR i.project_id = any($3))
  ORDER BY i.id
 """
 
@@ -302,6 +345,7 @@ MAX_JOB_ERRORS_SHOWN = 100
 
 INSERT_JOB = "INSERT INTO ingest_jobs (source, created_by) VALUES ($1, $2) RETURNING id"
 JOB_IS_OPEN = "SELECT NOT closed FROM ingest_jobs WHERE id = $1 FOR SHARE"
+JOB_OWNER = "SELECT created_by FROM ingest_jobs WHERE id = $1"
 INSERT_JOB_ITEMS = """
 INSERT INTO ingest_items (job_id, sha256, filename, source, fields, status, error)
 SELECT $1, i.sha256, i.filename, i.source, i.fields,
@@ -328,10 +372,18 @@ SELECT id, kind, source, created_at, created_by, closed, finished_at,
        extract(epoch FROM coalesce(finished_at, now()) - created_at) AS elapsed_s
   FROM ingest_jobs WHERE id = $1
 """
+# $3, $4: the caller's annotator id and readable projects (NULL: every job). A job is seen by
+# its creator and by whoever may read its project.
 SELECT_JOB_IDS = """
 SELECT id FROM ingest_jobs WHERE ($1::boolean IS NOT TRUE OR finished_at IS NULL)
+   AND ($4::bigint[] IS NULL OR created_by = $3 OR project_id = any($4))
  ORDER BY id DESC LIMIT $2
 """
+JOB_VISIBLE = """
+SELECT $2::bigint[] IS NULL OR created_by = $1 OR project_id = any($2) FROM ingest_jobs
+ WHERE id = $3
+"""
+JOB_PROJECT = "SELECT project_id FROM ingest_jobs WHERE id = $1"
 COUNT_JOB_ITEMS = "SELECT status, count(*) AS n FROM ingest_items WHERE job_id = $1 GROUP BY status"
 SELECT_JOB_ERRORS = f"""
 SELECT source, filename, error FROM ingest_items WHERE job_id = $1 AND status = 'failed'

@@ -1,6 +1,10 @@
-"""Images and their labels: functions that take a connection and answer the contracts' models."""
+"""Images and their labels: functions that take a connection and answer the contracts' models.
 
-from collections.abc import Sequence
+Reads take `projects`, the ids of the projects whose images the caller may read (None: every
+project): an image of another project is answered as one that does not exist.
+"""
+
+from collections.abc import Collection, Sequence
 
 import asyncpg
 
@@ -12,6 +16,10 @@ from services.catalog.errors import ImageNotFound
 
 def _image(record: asyncpg.Record) -> ImagePublic:
     return ImagePublic.model_validate(dict(record))
+
+
+def _readable(record: asyncpg.Record | None, projects: Collection[int] | None) -> bool:
+    return record is not None and (projects is None or record["project_id"] in projects)
 
 
 async def insert_image(conn: asyncpg.Connection, new: NewImage) -> ImagePublic | None:
@@ -38,9 +46,10 @@ async def insert_image(conn: asyncpg.Connection, new: NewImage) -> ImagePublic |
     return None if record is None else _image(record)
 
 
-async def get_image(conn: asyncpg.Connection, image_id: int) -> ImagePublic:
+async def get_image(conn: asyncpg.Connection, image_id: int,
+                    projects: Collection[int] | None = None) -> ImagePublic:
     record = await conn.fetchrow(queries.SELECT_IMAGE_BY_ID, image_id)
-    if record is None:
+    if record is None or not _readable(record, projects):
         raise ImageNotFound(f"image {image_id} not found")
     return _image(record)
 
@@ -50,24 +59,27 @@ async def find_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> ImagePu
     return None if record is None else _image(record)
 
 
-async def get_image_by_sha256(conn: asyncpg.Connection, sha256: str) -> ImagePublic:
-    image = await find_image_by_sha256(conn, sha256)
-    if image is None:
+async def get_image_by_sha256(conn: asyncpg.Connection, sha256: str,
+                              projects: Collection[int] | None = None) -> ImagePublic:
+    record = await conn.fetchrow(queries.SELECT_IMAGE_BY_SHA256, sha256)
+    if record is None or not _readable(record, projects):
         raise ImageNotFound(f"no image with sha256 {sha256}")
-    return image
+    return _image(record)
 
 
-async def lookup_by_sha256(conn: asyncpg.Connection, sha256s: Sequence[str]) -> list[ImagePublic]:
+async def lookup_by_sha256(conn: asyncpg.Connection, sha256s: Sequence[str],
+                           projects: Collection[int] | None = None) -> list[ImagePublic]:
     """Images of the given contents, in the order asked; unknown contents are left out."""
     records = await conn.fetch(queries.SELECT_IMAGES_BY_SHA256S, list(sha256s))
-    by_sha256 = {record["sha256"]: _image(record) for record in records}
+    by_sha256 = {r["sha256"]: _image(r) for r in records if _readable(r, projects)}
     return [by_sha256[s] for s in dict.fromkeys(sha256s) if s in by_sha256]
 
 
-async def lookup_images(conn: asyncpg.Connection, ids: Sequence[int]) -> list[ImagePublic]:
+async def lookup_images(conn: asyncpg.Connection, ids: Sequence[int],
+                        projects: Collection[int] | None = None) -> list[ImagePublic]:
     """Images of the given ids, in the order asked; unknown ids are left out."""
     records = await conn.fetch(queries.SELECT_IMAGES_BY_IDS, list(ids))
-    by_id = {record["id"]: _image(record) for record in records}
+    by_id = {r["id"]: _image(r) for r in records if _readable(r, projects)}
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -81,6 +93,7 @@ async def list_images(
     instrument: str | None = None,
     min_confidence: float | None = None,
     order: str = "newest",
+    projects: Collection[int] | None = None,
 ) -> tuple[list[ImagePublic], int]:
     """A page of images (newest first, or a review order) and the number matching the filters."""
     filters = {"label": label, "label_state": state, "project_id": project_id,
@@ -89,7 +102,10 @@ async def list_images(
     values: list[object] = [filters[column] for column in columns]
     if min_confidence is not None:
         values.append(min_confidence)
-    page_sql, count_sql = queries.list_images_sql(columns, order, min_confidence is not None)
+    if projects is not None:
+        values.append(list(projects))
+    page_sql, count_sql = queries.list_images_sql(columns, order, min_confidence is not None,
+                                                  projects is not None)
     records = await conn.fetch(page_sql, limit, offset, *values)
     count = await conn.fetchval(count_sql, *values)
     return [_image(r) for r in records], count

@@ -81,7 +81,7 @@ EXPECTED_COLUMNS = {
     "ingest_jobs": {
         "id", "source", "created_at", "created_by", "closed", "finished_at", "kind", "params",
         "task_status", "task_attempts", "task_not_before", "task_lease_until", "task_error",
-        "progress_done", "progress_total", "result",
+        "progress_done", "progress_total", "result", "project_id",
     },
     "index_outbox": {"image_id", "version", "attempts", "not_before", "lease_until", "error"},
     "ingest_items": {

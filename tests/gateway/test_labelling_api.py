@@ -24,6 +24,7 @@ from services.search.main import app as search_app
 from tests.support.data import ZOOLAKE
 from tests.support.database import fresh_database
 from tests.support.gateway import running_gateway
+from tests.support.service_key import SERVICE_KEY
 from tests.support.services import ServiceRouter, running_apps
 from tests.support.worker import running_worker, worker_over
 
@@ -90,6 +91,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         env.setenv("EMBEDDER_THREADS", "2")
         env.setenv("SEARCH_DATA_DIR", str(tmp / "search"))
         env.setenv("CATALOG_DATABASE_URL", database_url)
+        env.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
+        env.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
         env.setenv("CATALOG_DATA_DIR", str(tmp / "catalog"))
         env.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(key_file))
         apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
@@ -134,6 +137,8 @@ WRITE_ROUTES = {
     ("DELETE", "/api/v1/taxa/{taxon_id}"): "admin",
     ("POST", "/api/v1/projects"): "admin",
     ("POST", "/api/v1/projects/{project_id}/images"): "admin",
+    ("PUT", "/api/v1/projects/{project_id}/grants"): "admin",
+    ("DELETE", "/api/v1/projects/{project_id}/grants/{grant_id}"): "admin",
     ("POST", "/api/v1/annotators"): "admin",
     ("POST", "/api/v1/api-keys"): "admin",
     ("POST", "/api/v1/api-keys/{key_id}/revoke"): "admin",
@@ -162,7 +167,7 @@ async def test_every_write_route_has_a_role() -> None:
 def _concrete(path: str) -> str:
     return path.replace("{image_id}", "1").replace("{job_id}", "1").replace(
         "{taxon_id}", "1").replace("{project_id}", "1").replace("{key_id}", "1").replace(
-        "{label_id}", "1")
+        "{label_id}", "1").replace("{grant_id}", "1")
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(WRITE_ROUTES))

@@ -16,6 +16,7 @@ from services.catalog.main import create_app
 from services.catalog.migrations import apply_migrations
 from tests.support.data import SampleImage
 from tests.support.database import create_database
+from tests.support.service_key import SERVICE_HEADERS, SERVICE_KEY
 
 
 async def create_migrated_database(prefix: str = "nauplius_catalog_test") -> str:
@@ -37,10 +38,11 @@ async def empty_catalog(database_url: str) -> None:
             "TRUNCATE images, labels, taxa, projects, api_keys, annotators, suggestion_calibrations,"
             " ingest_jobs RESTART IDENTITY CASCADE"
         )
-        # The default project, as migration 003 made it.
+        # The default project, as migration 003 made it, with the grant 007 gave it.
         await connection.execute(
             "INSERT INTO projects (id, name) VALUES (1, 'default');"
-            " SELECT setval(pg_get_serial_sequence('projects', 'id'), 1)"
+            " SELECT setval(pg_get_serial_sequence('projects', 'id'), 1);"
+            " INSERT INTO project_grants (project_id, everyone, role) VALUES (1, true, 'admin')"
         )
     finally:
         await connection.close()
@@ -66,11 +68,13 @@ class Catalog:
 
 @asynccontextmanager
 async def running_catalog(settings: CatalogSettings) -> AsyncIterator[Catalog]:
-    """The catalog app with its lifespan running (pool, migrations), behind an httpx client."""
-    app = create_app(settings)
+    """The catalog app with its lifespan running (pool, migrations), behind an httpx client that
+    sends the service credential."""
+    app = create_app(settings, service_key=SERVICE_KEY)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://catalog",
+                                     headers=SERVICE_HEADERS) as client:
             yield Catalog(app, client, settings)
 
 

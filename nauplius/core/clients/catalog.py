@@ -2,14 +2,18 @@
 
 One named method per catalog route; each answers the model of `nauplius.core.contracts.catalog`
 the route answers. Methods of routes that record who wrote take `actor` (an annotator id), sent as
-the `X-Nauplius-Annotator` header.
+the `X-Nauplius-Annotator` header. `acting_for` gives a client whose every call speaks for one
+person (their annotator id and key role), whom the catalog holds to their project grants.
 """
 
+import copy
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from nauplius.core.clients.base import ByteStream, FilePart, Json, M, ServiceClient
 from nauplius.core.contracts.catalog import (
@@ -22,10 +26,14 @@ from nauplius.core.contracts.catalog import (
     ApiKeyList,
     ApiKeyPublic,
     Calibration,
+    CallerScope,
     ClaimedItem,
     ClaimedItems,
     ClaimedTask,
     ExportRows,
+    GrantIn,
+    GrantList,
+    GrantPublic,
     ImageIds,
     ImageList,
     ImageLookup,
@@ -56,6 +64,7 @@ from nauplius.core.contracts.catalog import (
     ProjectList,
     ProjectPublic,
     ResultsRecorded,
+    Role,
     StoredCalibration,
     SuggestionGroups,
     SuggestionsAccepted,
@@ -94,6 +103,23 @@ def _error_text(error: str | None) -> str | None:
 
 class CatalogClient(ServiceClient):
     service = "catalog"
+    # The headers naming whom every call speaks for; none: a service's own calls.
+    _caller: tuple[tuple[str, str], ...] = ()
+
+    def acting_for(self, annotator_id: int | None, role: Role) -> "CatalogClient":
+        """This client with every call made for this person (None: the local admin of a
+        gateway with keys off, bound by no grant: this client as it is)."""
+        if annotator_id is None:
+            return self
+        scoped = copy.copy(self)
+        scoped._caller = (("X-Nauplius-Annotator", str(annotator_id)), ("X-Nauplius-Role", role))
+        return scoped
+
+    async def _send(self, method: str, path: str, *, stream: bool = False,
+                    **kw: Any) -> httpx.Response:
+        if self._caller:
+            kw["headers"] = {**(kw.get("headers") or {}), **dict(self._caller)}
+        return await super()._send(method, path, stream=stream, **kw)
 
     async def _write(self, answer: type[M], method: str, path: str, actor: int | None,
                      **kw: Any) -> M:
@@ -268,6 +294,20 @@ class CatalogClient(ServiceClient):
     async def move_images(self, project_id: int, images: ImageIds, actor: int | None) -> ImagesMoved:
         return await self._write(ImagesMoved, "POST", f"/v1/projects/{project_id}/images", actor,
                                  json=images.model_dump())
+
+    async def grants(self, project_id: int) -> GrantList:
+        return await self._ask(GrantList, "GET", f"/v1/projects/{project_id}/grants")
+
+    async def put_grant(self, project_id: int, grant: GrantIn, actor: int | None) -> GrantPublic:
+        return await self._write(GrantPublic, "PUT", f"/v1/projects/{project_id}/grants", actor,
+                                 json=grant.model_dump())
+
+    async def delete_grant(self, project_id: int, grant_id: int) -> None:
+        await self._send("DELETE", f"/v1/projects/{project_id}/grants/{grant_id}")
+
+    async def scope(self) -> CallerScope:
+        """The projects the caller may read and write (None: every project)."""
+        return await self._ask(CallerScope, "GET", "/v1/scope")
 
     async def annotators(self) -> AnnotatorList:
         return await self._ask(AnnotatorList, "GET", "/v1/annotators")

@@ -61,13 +61,19 @@ class SearchClient(ServiceClient):
         vector: list[float] | None = None,
         label: str | None = None,
         filter: Json | None = None,
+        projects: Sequence[int] | None = None,
     ) -> list[Hit]:
+        """`projects`: only points of these projects (None: any project; []: none at all)."""
+        if projects is not None and not projects:
+            return []
         body: Json = {"k": k, "metric": metric}
         if image_id is not None:
             body["id"] = image_id
         else:
             body["vector"] = vector
         conditions = {**(filter or {}), **({"label": label} if label is not None else {})}
+        if projects is not None:
+            conditions["project"] = [str(project) for project in projects]
         if conditions:
             body["filter"] = conditions
         return (await self._on(QueryResponse, "POST", f"{collection}/query", json=body)).data

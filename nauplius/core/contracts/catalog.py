@@ -383,9 +383,45 @@ class Principal(BaseModel):
 
 
 # --- projects ---------------------------------------------------------------------------------
+class GrantIn(Strict):
+    """A role in a project for one grantee: everyone (every key), an institution (as the
+    annotators' `institution` is written) or one annotator."""
+
+    everyone: bool = False
+    institution: Line | None = Field(default=None, min_length=1, max_length=2000)
+    annotator_id: int | None = Field(default=None, ge=1)
+    role: Role
+
+    @model_validator(mode="after")
+    def _one_grantee(self) -> "GrantIn":
+        named = [self.everyone, self.institution is not None, self.annotator_id is not None]
+        if sum(named) != 1:
+            raise ValueError("name exactly one grantee: everyone (true), institution or annotator_id")
+        return self
+
+
+class GrantPublic(BaseModel):
+    id: int
+    project_id: int
+    everyone: bool
+    institution: str | None
+    annotator_id: int | None
+    annotator: str | None  # the annotator's name
+    role: Role
+    created_at: datetime
+    created_by: int | None
+
+
+class GrantList(BaseModel):
+    data: list[GrantPublic]
+
+
 class ProjectCreate(Strict):
     name: Line = Name
     description: Text | None = OptionalText
+    # Who may work in it. Absent: everyone at their key's role (as every project before grants);
+    # [] : nobody but admins until grants are added.
+    grants: list[GrantIn] | None = Field(default=None, max_length=1000)
 
 
 class ProjectPublic(BaseModel):
@@ -398,6 +434,15 @@ class ProjectPublic(BaseModel):
 
 class ProjectSummary(ProjectPublic):
     image_count: int
+    # The caller's role in the project (None: a service's own call, bound by no grant).
+    role: Role | None = None
+
+
+class CallerScope(BaseModel):
+    """The projects whose images the caller may read, and write; None: every project."""
+
+    readable: list[int] | None
+    writable: list[int] | None
 
 
 class ProjectList(BaseModel):

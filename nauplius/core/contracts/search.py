@@ -98,13 +98,14 @@ class PayloadResponse(BaseModel):
 
 
 class QueryFilter(Strict):
-    """Exact matches on keyword-indexed payload keys; all optional."""
+    """Exact matches on keyword-indexed payload keys; all optional. `project` may also list the
+    projects a point may be in (any of them: what the caller may read)."""
 
     label: Line | None = None
     state: Line | None = None
     instrument: Line | None = None
     sample: Line | None = None
-    project: Line | None = None
+    project: Line | Annotated[list[Line], Field(min_length=1, max_length=MAX_IDS)] | None = None
 
 
 class QueryRequest(Strict):

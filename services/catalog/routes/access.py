@@ -1,4 +1,4 @@
-"""Annotators and their API keys (the gateway checks roles; the catalog only records them)."""
+"""Annotators and their API keys (admin work), and what the caller may do in which project."""
 
 import re
 
@@ -12,10 +12,11 @@ from nauplius.core.contracts.catalog import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyPublic,
+    CallerScope,
     Principal,
 )
 from services.catalog import access
-from services.catalog.deps import ActorDep, ConnectionDep
+from services.catalog.deps import ActorDep, CallerDep, ConnectionDep, ScopeDep
 from services.catalog.errors import InvalidMetadata, NotFound
 
 router = APIRouter(prefix="/v1")
@@ -25,29 +26,36 @@ _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 @router.post("/annotators", status_code=status.HTTP_201_CREATED)
 async def create_annotator(
-    conn: ConnectionDep, actor: ActorDep, body: AnnotatorCreate
+    conn: ConnectionDep, actor: ActorDep, caller: CallerDep, body: AnnotatorCreate
 ) -> AnnotatorPublic:
+    caller.require_admin("adding an annotator")
     return await access.create_annotator(conn, body.name, body.institution, actor)
 
 
 @router.get("/annotators")
-async def list_annotators(conn: ConnectionDep) -> AnnotatorList:
+async def list_annotators(conn: ConnectionDep, caller: CallerDep) -> AnnotatorList:
+    caller.require_admin("listing the annotators")
     return AnnotatorList(data=await access.list_annotators(conn))
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED)
-async def create_key(conn: ConnectionDep, actor: ActorDep, body: ApiKeyCreate) -> ApiKeyCreated:
+async def create_key(conn: ConnectionDep, actor: ActorDep, caller: CallerDep,
+                     body: ApiKeyCreate) -> ApiKeyCreated:
+    caller.require_admin("making an API key")
     stored, key = await access.create_key(conn, body.annotator_id, body.role, actor)
     return ApiKeyCreated(**stored.model_dump(), key=key)
 
 
 @router.get("/api-keys")
-async def list_keys(conn: ConnectionDep) -> ApiKeyList:
+async def list_keys(conn: ConnectionDep, caller: CallerDep) -> ApiKeyList:
+    caller.require_admin("listing the API keys")
     return ApiKeyList(data=await access.list_keys(conn))
 
 
 @router.post("/api-keys/{key_id}/revoke")
-async def revoke_key(conn: ConnectionDep, actor: ActorDep, key_id: int) -> ApiKeyPublic:
+async def revoke_key(conn: ConnectionDep, actor: ActorDep, caller: CallerDep,
+                     key_id: int) -> ApiKeyPublic:
+    caller.require_admin("revoking an API key")
     return await access.revoke_key(conn, key_id, actor)
 
 
@@ -60,3 +68,10 @@ async def resolve_key(conn: ConnectionDep, key_hash: str) -> Principal:
     if principal is None:
         raise NotFound("unknown or revoked API key")
     return principal
+
+
+@router.get("/scope")
+async def caller_scope(scope: ScopeDep) -> CallerScope:
+    """The projects the caller may read and write (null: every project), e.g. to filter a
+    similarity search to what they may see."""
+    return scope.public()

@@ -6,24 +6,35 @@ from fastapi import APIRouter, Query
 
 from nauplius.core.contracts.catalog import ExportRows, LabelCounts, LabelState
 from services.catalog import labelling
-from services.catalog.deps import ConnectionDep
+from services.catalog.deps import ConnectionDep, ScopeDep
 from services.catalog.errors import InvalidMetadata
 
 router = APIRouter(prefix="/v1")
 
 
 @router.get("/label-counts")
-async def label_counts(conn: ConnectionDep, project_id: int | None = None) -> LabelCounts:
-    return LabelCounts(await labelling.state_counts(conn, project_id))
+async def label_counts(
+    conn: ConnectionDep, scope: ScopeDep, project_id: int | None = None
+) -> LabelCounts:
+    """Counts over the projects the caller may read."""
+    if project_id is not None:
+        scope.require(project_id, "viewer", "counting the labels")
+    return LabelCounts(await labelling.state_counts(conn, project_id, scope.projects("viewer")))
 
 
 @router.get("/export-rows")
 async def export_rows(
     conn: ConnectionDep,
+    scope: ScopeDep,
     states: Annotated[list[LabelState] | None, Query()] = None,
     project_id: int | None = None,
 ) -> ExportRows:
-    """Every image with its current label, taxon rank and AphiaID and who labelled it."""
+    """Every image the caller may read with its current label, taxon rank and AphiaID and who
+    labelled it."""
     if states == []:
         raise InvalidMetadata("give at least one state")
-    return ExportRows(data=await labelling.export_rows(conn, states or ["validated"], project_id))
+    if project_id is not None:
+        scope.require(project_id, "viewer", "exporting")
+    rows = await labelling.export_rows(conn, states or ["validated"], project_id,
+                                       scope.projects("viewer"))
+    return ExportRows(data=rows)

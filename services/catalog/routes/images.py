@@ -30,10 +30,16 @@ from nauplius.core.contracts.catalog import (
 from services.catalog import access, queries, repository, taxonomy
 from services.catalog.config import CatalogSettings
 from services.catalog.decoding import MEDIA_TYPES
-from services.catalog.deps import ActorDep, ConnectionDep, IngestorDep, SettingsDep
+from services.catalog.deps import ActorDep, ConnectionDep, IngestorDep, ScopeDep, SettingsDep
 from services.catalog.domain import ImageDetails, NewLabel
 from services.catalog.entries import json_list, upload_entry, with_default_filename
-from services.catalog.errors import CatalogError, ImageTooLarge, InvalidMetadata, StoredFileMissing
+from services.catalog.errors import (
+    CatalogError,
+    Conflict,
+    ImageTooLarge,
+    InvalidMetadata,
+    StoredFileMissing,
+)
 from services.catalog.ingest import Ingestor
 
 router = APIRouter(prefix="/v1/images")
@@ -64,6 +70,7 @@ async def upload_image(
     project_id: Annotated[int, Form(ge=1)] = DEFAULT_PROJECT_ID,
     create_taxon: Annotated[bool, Form()] = False,
     actor: ActorDep = None,
+    scope: ScopeDep = access.UNBOUND,
 ) -> UploadedImage:
     """201 with the new image, or 200 with the known one (`duplicate`) when the bytes are."""
     entry = upload_entry({
@@ -71,7 +78,7 @@ async def upload_image(
         "captured_at": captured_at, "metadata": metadata, "label": label, "annotator": annotator,
         "label_state": label_state, "project_id": project_id, "create_taxon": create_taxon,
     })
-    stored = await _store(conn, ingestor, settings, file, entry, actor)
+    stored = await _store(conn, ingestor, settings, file, entry, actor, scope)
     if stored.duplicate:
         response.status_code = status.HTTP_200_OK
     return stored
@@ -85,6 +92,7 @@ async def upload_images(
     files: Annotated[list[UploadFile], File()],
     items: Annotated[str | None, Form(description="JSON list, one UploadEntry per file")] = None,
     actor: ActorDep = None,
+    scope: ScopeDep = access.UNBOUND,
 ) -> UploadedBatch:
     """Many uploads in one request, each stored (or refused, with the reason) on its own exactly
     as `POST /v1/images` would; one request per batch instead of one per image."""
@@ -96,7 +104,7 @@ async def upload_images(
         try:
             entry = upload_entry(with_default_filename(raw, upload.filename), f"items[{position}]")
             results.append(BatchEntry(image=await _store(conn, ingestor, settings, upload,
-                                                         entry, actor)))
+                                                         entry, actor, scope)))
         except CatalogError as refused:
             if refused.status_code >= 500:
                 raise
@@ -105,9 +113,11 @@ async def upload_images(
 
 
 async def _store(conn: asyncpg.Connection, ingestor: Ingestor, settings: CatalogSettings,
-                 file: UploadFile, entry: UploadEntry, actor: int | None) -> UploadedImage:
+                 file: UploadFile, entry: UploadEntry, actor: int | None,
+                 scope: access.Scope) -> UploadedImage:
     # Every field is checked before the bytes are looked at, so nothing is stored on bad input.
     await access.get_project(conn, entry.project_id)
+    scope.require(entry.project_id, "annotator", "uploading")
     new_label = None
     if entry.label is not None:
         if not entry.create_taxon:  # refuse an unknown taxon before the bytes are stored
@@ -124,12 +134,16 @@ async def _store(conn: asyncpg.Connection, ingestor: Ingestor, settings: Catalog
     image, duplicate = await ingestor.store_upload(
         conn, data, details, new_label, entry.create_taxon
     )
+    if duplicate and not scope.allows(image.project_id, "viewer"):
+        # Content-addressed: the bytes are there once, in a project this caller may not see.
+        raise Conflict("these bytes are stored already, in a project you cannot read")
     return UploadedImage(**image.model_dump(), duplicate=duplicate)
 
 
 @router.get("")
 async def list_images(
     conn: ConnectionDep,
+    scope: ScopeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     label: str | None = None,
@@ -139,10 +153,14 @@ async def list_images(
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     order: Literal["newest", "confident", "uncertain"] = "newest",
 ) -> ImageList:
-    """A page of images; `order=confident|uncertain` with `state=predicted` is the review queue."""
+    """A page of the images the caller may read; `order=confident|uncertain` with
+    `state=predicted` is the review queue."""
+    if project_id is not None:
+        scope.require(project_id, "viewer", "listing the images")
     images, count = await repository.list_images(
         conn, limit, offset, label=label, state=state, project_id=project_id,
         instrument=instrument, min_confidence=min_confidence, order=order,
+        projects=scope.projects("viewer"),
     )
     return ImageList(data=images, count=count)
 
@@ -188,36 +206,43 @@ async def labelled_ids(
 
 
 @router.post("/lookup")
-async def lookup_images(conn: ConnectionDep, body: LookupRequest) -> ImageLookup:
-    return ImageLookup(data=await repository.lookup_images(conn, body.ids))
+async def lookup_images(conn: ConnectionDep, scope: ScopeDep, body: LookupRequest) -> ImageLookup:
+    """The images of these ids the caller may read, in the order asked."""
+    return ImageLookup(data=await repository.lookup_images(conn, body.ids,
+                                                           scope.projects("viewer")))
 
 
 @router.post("/by-sha256")
-async def lookup_by_sha256(conn: ConnectionDep, body: Sha256LookupRequest) -> ImageLookup:
+async def lookup_by_sha256(
+    conn: ConnectionDep, scope: ScopeDep, body: Sha256LookupRequest
+) -> ImageLookup:
     """The known images among many contents (one call per batch instead of one per image)."""
     sha256s = [s.lower() for s in body.sha256]
     bad = [s for s in sha256s if not _SHA256.match(s)]
     if bad:
         raise InvalidMetadata(f"sha256 must be 64 hexadecimal characters, not {bad[0][:80]!r}")
-    return ImageLookup(data=await repository.lookup_by_sha256(conn, sha256s))
+    return ImageLookup(data=await repository.lookup_by_sha256(conn, sha256s,
+                                                              scope.projects("viewer")))
 
 
 @router.get("/by-sha256/{sha256}")
-async def get_image_by_sha256(conn: ConnectionDep, sha256: str) -> ImagePublic:
+async def get_image_by_sha256(conn: ConnectionDep, scope: ScopeDep, sha256: str) -> ImagePublic:
     sha256 = sha256.lower()
     if not _SHA256.match(sha256):
         raise InvalidMetadata("sha256 must be 64 hexadecimal characters")
-    return await repository.get_image_by_sha256(conn, sha256)
+    return await repository.get_image_by_sha256(conn, sha256, scope.projects("viewer"))
 
 
 @router.get("/{image_id}")
-async def get_image(conn: ConnectionDep, image_id: int) -> ImagePublic:
-    return await repository.get_image(conn, image_id)
+async def get_image(conn: ConnectionDep, scope: ScopeDep, image_id: int) -> ImagePublic:
+    """404 also for an image of a project the caller may not read: its existence stays hidden."""
+    return await repository.get_image(conn, image_id, scope.projects("viewer"))
 
 
 @router.get("/{image_id}/file", response_class=FileResponse, responses=_IMAGE_BYTES)
-async def get_image_file(conn: ConnectionDep, ingestor: IngestorDep, image_id: int) -> FileResponse:
-    image = await repository.get_image(conn, image_id)
+async def get_image_file(conn: ConnectionDep, ingestor: IngestorDep, scope: ScopeDep,
+                         image_id: int) -> FileResponse:
+    image = await repository.get_image(conn, image_id, scope.projects("viewer"))
     path = ingestor.store.image_path(image.sha256, image.format)
     if not path.is_file():
         raise StoredFileMissing(f"the bytes of image {image_id} are missing from storage")
@@ -225,8 +250,9 @@ async def get_image_file(conn: ConnectionDep, ingestor: IngestorDep, image_id: i
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse, responses=_JPEG_BYTES)
-async def get_thumbnail(conn: ConnectionDep, ingestor: IngestorDep, image_id: int) -> FileResponse:
-    image = await repository.get_image(conn, image_id)
+async def get_thumbnail(conn: ConnectionDep, ingestor: IngestorDep, scope: ScopeDep,
+                        image_id: int) -> FileResponse:
+    image = await repository.get_image(conn, image_id, scope.projects("viewer"))
     path = ingestor.store.thumbnail_path(image.sha256)
     if not path.is_file():
         raise StoredFileMissing(f"the thumbnail of image {image_id} is missing from storage")

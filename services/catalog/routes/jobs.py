@@ -2,13 +2,14 @@
 
 import base64
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import FileResponse
 
 from nauplius.core.contracts.catalog import (
+    DEFAULT_PROJECT_ID,
     ClaimedItem,
     ClaimedItems,
     ClaimRequest,
@@ -21,9 +22,16 @@ from nauplius.core.contracts.catalog import (
     UploadEntry,
 )
 from nauplius.core.contracts.text import Text, line_problem, scrub
-from services.catalog import jobs, tasks
+from services.catalog import access, jobs, tasks
 from services.catalog.config import CatalogSettings
-from services.catalog.deps import ActorDep, ConnectionDep, SettingsDep, StagingDep
+from services.catalog.deps import (
+    ActorDep,
+    CallerDep,
+    ConnectionDep,
+    ScopeDep,
+    SettingsDep,
+    StagingDep,
+)
 from services.catalog.entries import job_entries, json_list
 from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
 from services.catalog.staging import StagingStore
@@ -32,8 +40,10 @@ router = APIRouter(prefix="/v1/jobs")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_job(conn: ConnectionDep, actor: ActorDep, body: JobCreate) -> JobStatus:
+async def create_job(conn: ConnectionDep, actor: ActorDep, scope: ScopeDep,
+                     body: JobCreate) -> JobStatus:
     """An ingest job takes items; the other kinds are the work of a task (routes/tasks.py)."""
+    await _require_job_scope(conn, scope, body.kind, body.params)
     if body.kind == "ingest":
         job_id = await jobs.create_job(conn, body.source, actor)
     else:
@@ -41,13 +51,30 @@ async def create_job(conn: ConnectionDep, actor: ActorDep, body: JobCreate) -> J
     return await jobs.job_status(conn, job_id)
 
 
+async def _require_job_scope(conn: ConnectionDep, scope: access.Scope, kind: str,
+                             params: dict[str, Any]) -> None:
+    """Ingest and archive jobs store into the default project; a suggestions refresh writes the
+    suggestions of its project (of every project, without one; an incremental run only follows
+    label writes already allowed); a reconcile compares everything."""
+    if kind in ("ingest", "archive"):
+        scope.require(DEFAULT_PROJECT_ID, "annotator", "a job (its items go into the project)")
+    elif kind == "reconcile":
+        scope.caller.require_admin("a reconcile job")
+    elif isinstance(params.get("project"), int):
+        scope.require(params["project"], "annotator", "refreshing the suggestions")
+    elif params.get("mode") != "incremental":
+        await access.require_in_every_project(conn, scope, "annotator",
+                                              "refreshing the suggestions of every project")
+
+
 @router.get("")
 async def list_jobs(
     conn: ConnectionDep,
+    scope: ScopeDep,
     running: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> JobList:
-    return JobList(data=await jobs.list_jobs(conn, running, limit))
+    return JobList(data=await jobs.list_jobs(conn, running, limit, scope))
 
 
 @router.post("/{job_id}/items")
@@ -60,11 +87,16 @@ async def add_items(
     items: Annotated[Text | None, Form(description="JSON list, one UploadEntry per file")] = None,
     refused: Annotated[Text | None, Form(description="JSON list of {source, reason}")] = None,
     actor: ActorDep = None,
+    caller: CallerDep = access.SERVICE,
+    scope: ScopeDep = access.UNBOUND,
 ) -> JobItemsAdded:
     """Stage every file's bytes, then record all items at once; bad input stores nothing. An
     entry is checked by the rules of the store the worker sends it to, so an item the store
     would refuse is refused now, not later. A request refused for what it holds closes the job
-    with that reason (jobs.fail_intake); what it staged is deleted again."""
+    with that reason (jobs.fail_intake); what it staged is deleted again. Only the job's
+    creator or an admin adds items, and only where they may annotate the default project."""
+    await jobs.require_owner(conn, job_id, caller, "adding items to")
+    scope.require(DEFAULT_PROJECT_ID, "annotator", "adding items (they go into the project)")
     try:
         new, payloads = await _intake(settings, files or [], items, refused)
         if new:
@@ -120,13 +152,15 @@ def _unstage(staging: StagingStore, sha256s: list[str]) -> None:
 
 
 @router.post("/{job_id}/close")
-async def close_job(conn: ConnectionDep, job_id: int) -> JobStatus:
+async def close_job(conn: ConnectionDep, caller: CallerDep, job_id: int) -> JobStatus:
+    await jobs.require_owner(conn, job_id, caller, "closing")
     await jobs.close_job(conn, job_id)
     return await jobs.job_status(conn, job_id)
 
 
 @router.get("/{job_id}")
-async def get_job(conn: ConnectionDep, job_id: int) -> JobStatus:
+async def get_job(conn: ConnectionDep, scope: ScopeDep, job_id: int) -> JobStatus:
+    await jobs.require_visible(conn, job_id, scope)
     return await jobs.job_status(conn, job_id)
 
 

@@ -14,8 +14,8 @@ from nauplius.core.contracts.catalog import (
     LabelsAssigned,
     RevertRequest,
 )
-from services.catalog import labelling, queries, repository, taxonomy
-from services.catalog.deps import ActorDep, ConnectionDep
+from services.catalog import access, labelling, queries, repository, taxonomy
+from services.catalog.deps import ActorDep, ConnectionDep, ScopeDep
 from services.catalog.domain import NewLabel
 
 router = APIRouter(prefix="/v1")
@@ -39,9 +39,10 @@ async def label_changes(
 
 @router.put("/images/{image_id}/label")
 async def set_label(
-    conn: ConnectionDep, actor: ActorDep, image_id: int, body: LabelCreate,
+    conn: ConnectionDep, actor: ActorDep, scope: ScopeDep, image_id: int, body: LabelCreate,
     create_taxon: bool = False,
 ) -> ImagePublic:
+    await access.require_images(conn, scope, [image_id], "annotator", "labelling")
     async with conn.transaction():
         taxon_id = None if body.taxon is None else await taxonomy.resolve_taxon(
             conn, body.taxon, create=create_taxon, actor=actor
@@ -52,7 +53,8 @@ async def set_label(
 
 
 @router.get("/images/{image_id}/labels")
-async def get_label_history(conn: ConnectionDep, image_id: int) -> LabelHistory:
+async def get_label_history(conn: ConnectionDep, scope: ScopeDep, image_id: int) -> LabelHistory:
+    await repository.get_image(conn, image_id, scope.projects("viewer"))  # 404 if not readable
     return LabelHistory(data=await repository.label_history(conn, image_id))
 
 
@@ -60,11 +62,13 @@ async def get_label_history(conn: ConnectionDep, image_id: int) -> LabelHistory:
 async def assign_labels(
     conn: ConnectionDep,
     actor: ActorDep,
+    scope: ScopeDep,
     body: BatchLabel,
     create_taxon: bool = False,
 ) -> LabelsAssigned:
     """One label (taxon + state) on every listed image, all or none. `create_taxon` adds an
     unknown taxon as a new root (the gateway allows it to admins' uploads only)."""
+    await access.require_images(conn, scope, body.image_ids, "annotator", "labelling")
     writer = labelling.Writer(actor, body.annotator)
     ids = await labelling.assign(
         conn, body.image_ids, body.taxon, body.state, writer, create_taxon=create_taxon
@@ -74,7 +78,11 @@ async def assign_labels(
 
 @router.post("/labels/{label_id}/revert")
 async def revert_label(
-    conn: ConnectionDep, actor: ActorDep, label_id: int, body: RevertRequest | None = None
+    conn: ConnectionDep, actor: ActorDep, scope: ScopeDep, label_id: int,
+    body: RevertRequest | None = None,
 ) -> LabelPublic:
+    undone = await conn.fetchrow(queries.SELECT_LABEL_BY_ID, label_id)
+    if undone is not None:  # an unknown label is revert's own 404
+        await access.require_images(conn, scope, [undone["image_id"]], "annotator", "reverting")
     writer = labelling.Writer(actor, body.annotator if body else None)
     return await labelling.revert(conn, label_id, writer)

@@ -15,7 +15,7 @@ from nauplius.core.contracts.catalog import (
     SuggestionsAccepted,
 )
 from services.catalog import labelling
-from services.catalog.deps import ActorDep, ConnectionDep
+from services.catalog.deps import ActorDep, ConnectionDep, ScopeDep
 
 router = APIRouter(prefix="/v1/suggestions")
 
@@ -30,8 +30,11 @@ async def store_predictions(conn: ConnectionDep, body: PredictionBatch) -> Predi
 
 @router.post("/accept")
 async def accept_suggestions(
-    conn: ConnectionDep, actor: ActorDep, body: AcceptSuggestions
+    conn: ConnectionDep, actor: ActorDep, scope: ScopeDep, body: AcceptSuggestions
 ) -> SuggestionsAccepted:
+    """Validates the matching suggestions in the projects the caller annotates."""
+    if body.project_id is not None:
+        scope.require(body.project_id, "annotator", "accepting suggestions")
     ids = await labelling.accept_suggestions(
         conn,
         body.taxon,
@@ -40,6 +43,7 @@ async def accept_suggestions(
         project_id=body.project_id,
         instrument=body.instrument,
         image_ids=body.image_ids,
+        projects=scope.projects("annotator"),
     )
     return SuggestionsAccepted(validated=len(ids), image_ids=ids)
 
@@ -47,10 +51,14 @@ async def accept_suggestions(
 @router.get("/groups")
 async def suggestion_groups(
     conn: ConnectionDep,
+    scope: ScopeDep,
     min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.9,
     project_id: int | None = None,
 ) -> SuggestionGroups:
-    groups = await labelling.suggestion_groups(conn, min_confidence, project_id)
+    if project_id is not None:
+        scope.require(project_id, "viewer", "reading the suggestions")
+    groups = await labelling.suggestion_groups(conn, min_confidence, project_id,
+                                               scope.projects("viewer"))
     return SuggestionGroups(data=groups)
 
 

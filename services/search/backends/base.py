@@ -19,6 +19,8 @@ from services.search.errors import DimensionMismatch, InvalidVector
 Metric = Literal["cosine", "euclidean"]
 # Payload keys that get a keyword index and may be used in a query filter.
 PAYLOAD_KEYS = ("label", "state", "instrument", "sample", "project")
+# A query filter: per key, the value a point must have, or a list of values it may have one of.
+QueryFilter = Mapping[str, str | list[str]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class VectorIndex(Protocol):
         point_id: int | None = None,
         k: int = 10,
         metric: Metric = "cosine",
-        filter: Mapping[str, str] | None = None,
+        filter: QueryFilter | None = None,
     ) -> list[Hit]:
         """Nearest points to a vector or to a stored point (never returned itself), best first."""
 

@@ -35,6 +35,7 @@ from services.search.backends.base import (
     PAYLOAD_KEYS,
     Metric,
     PointRecord,
+    QueryFilter,
     check_points,
     checked_query_vector,
     dense_vector,
@@ -63,12 +64,14 @@ class InvalidCollectionName(SearchError):
         super().__init__(f"collection name {name!r} must match [a-z0-9_-]+")
 
 
-def build_filter(filter: Mapping[str, str] | None) -> qe.Filter | None:
+def build_filter(filter: QueryFilter | None) -> qe.Filter | None:
     if not filter:
         return None
-    return qe.Filter(
-        must=[qe.FieldCondition(key, match=qe.MatchValue(value)) for key, value in filter.items()]
-    )
+    return qe.Filter(must=[
+        qe.FieldCondition(key, match=qe.MatchAny(value) if isinstance(value, list)
+                          else qe.MatchValue(value))
+        for key, value in filter.items()
+    ])
 
 
 class EdgeCollection:
@@ -320,7 +323,7 @@ class EdgeIndex:
         point_id: int | None = None,
         k: int = 10,
         metric: Metric = "cosine",
-        filter: Mapping[str, str] | None = None,
+        filter: QueryFilter | None = None,
     ) -> list[Hit]:
         collection = self._get(name)
         params = None

@@ -15,6 +15,7 @@ from services.search.backends.base import (
     PAYLOAD_KEYS,
     Metric,
     PointRecord,
+    QueryFilter,
     check_points,
     checked_query_vector,
     dense_vector,
@@ -26,15 +27,14 @@ from services.search.errors import CollectionDimensionConflict, CollectionNotFou
 logger = logging.getLogger("nauplius.search")
 
 
-def build_filter(filter: Mapping[str, str] | None) -> models.Filter | None:
+def build_filter(filter: QueryFilter | None) -> models.Filter | None:
     if not filter:
         return None
-    return models.Filter(
-        must=[
-            models.FieldCondition(key=key, match=models.MatchValue(value=value))
-            for key, value in filter.items()
-        ]
-    )
+    return models.Filter(must=[
+        models.FieldCondition(key=key, match=models.MatchAny(any=value) if isinstance(value, list)
+                              else models.MatchValue(value=value))
+        for key, value in filter.items()
+    ])
 
 
 class QdrantServerIndex:
@@ -133,7 +133,7 @@ class QdrantServerIndex:
         point_id: int | None = None,
         k: int = 10,
         metric: Metric = "cosine",
-        filter: Mapping[str, str] | None = None,
+        filter: QueryFilter | None = None,
     ) -> list[Hit]:
         dim = await self._dim(name)
         if point_id is not None:
