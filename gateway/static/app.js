@@ -71,6 +71,7 @@ $(function () {
       $("#signin").prop("hidden", true);
       $("#who").text((me.name || "local user") + " · " + me.role);
       $("#sign-out").toggle(!!key);
+      $("#show-projects").prop("hidden", me.role !== "admin");
       start();
     });
   }
@@ -649,6 +650,10 @@ $(function () {
       if (event.key === "Escape" || event.key === "?") { closeHelp(); event.preventDefault(); }
       return;
     }
+    if (!$("#projects").prop("hidden")) {  // the grid's keys stay off while the dialog is open
+      if (event.key === "Escape") { closeProjects(); event.preventDefault(); }
+      return;
+    }
     if (!$("#signin").prop("hidden") || typing(event.target) || event.altKey) { return; }
     var ctrl = event.ctrlKey || event.metaKey;
     if (ctrl && event.key.toLowerCase() === "a") { selectPage(); event.preventDefault(); return; }
@@ -685,6 +690,99 @@ $(function () {
   $("#show-help").on("click", openHelp);
   $("#close-help").on("click", closeHelp);
   $("#help").on("click", function (event) { if (event.target === this) { closeHelp(); } });
+
+  /* ---- projects and their grants (admins) ---- */
+  function grantee(g) {
+    if (g.everyone) { return "everyone"; }
+    if (g.institution) { return g.institution + " (institution)"; }
+    return (g.annotator || "annotator " + g.annotator_id) + " (person)";
+  }
+
+  function grantsSay(text, isError) { $("#grants-status").toggleClass("error", !!isError).text(text); }
+
+  function loadGrants() {
+    var project = $("#grants-project").val();
+    if (!project) { return; }
+    api("GET", "/api/v1/projects/" + project + "/grants").done(function (result) {
+      var $list = $("#grants-list").empty();
+      if (!result.data.length) {
+        $list.append($("<tr>").append($("<td colspan='3' class='meta'>").text("No grants: only admins see this project.")));
+      }
+      $.each(result.data, function (_, g) {
+        $list.append($("<tr>").append(
+          $("<td>").text(grantee(g)),
+          $("<td>").text(g.everyone && g.role === "admin" ? "their key's role" : g.role),
+          $("<td>").append($("<button type='button' class='link revoke-grant'>").attr("data-grant-id", g.id).text("revoke"))));
+      });
+    }).fail(function (xhr) { grantsSay(errorText(xhr), true); });
+  }
+
+  function openProjects() {
+    grantsSay("");
+    $("#projects").prop("hidden", false);
+    $.when(api("GET", "/api/v1/projects"), api("GET", "/api/v1/annotators")).done(function (projects, people) {
+      var $project = $("#grants-project"), chosen = $project.val();
+      $project.empty();
+      $.each(projects[0].data, function (_, p) { $project.append($("<option>").val(p.id).text(p.name)); });
+      if (chosen) { $project.val(chosen); }
+      var $person = $("#grant-annotator").empty(), institutions = {};
+      $.each(people[0].data, function (_, a) {
+        $person.append($("<option>").val(a.id).text(a.name + (a.institution ? " · " + a.institution : "")));
+        if (a.institution) { institutions[a.institution] = true; }
+      });
+      $("#grant-institutions").empty().append($.map(Object.keys(institutions).sort(), function (name) {
+        return $("<option>").val(name);
+      }));
+      loadGrants();
+    }).fail(function (xhr) { grantsSay(errorText(xhr), true); });
+  }
+
+  function closeProjects() { $("#projects").prop("hidden", true); loadProjects(); refreshAll(); }
+
+  $("#show-projects").on("click", openProjects);
+  $("#close-projects").on("click", closeProjects);
+  $("#projects").on("click", function (event) { if (event.target === this) { closeProjects(); } });
+  $("#grants-project").on("change", loadGrants);
+  $("#grant-kind").on("change", function () {
+    var kind = $(this).val();
+    $("#grant-institution").prop("hidden", kind !== "institution");
+    $("#grant-annotator").prop("hidden", kind !== "annotator");
+  });
+
+  $("#grant-form").on("submit", function (event) {
+    event.preventDefault();
+    var kind = $("#grant-kind").val(), body = { role: $("#grant-role").val() };
+    if (kind === "everyone") { body.everyone = true; }
+    else if (kind === "annotator") { body.annotator_id = Number($("#grant-annotator").val()); }
+    else { body.institution = $.trim($("#grant-institution").val()); }
+    api("PUT", "/api/v1/projects/" + $("#grants-project").val() + "/grants", body).done(function (g) {
+      grantsSay(grantee(g) + " is now " + g.role + " here");
+      $("#grant-institution").val("");
+      loadGrants();
+    }).fail(function (xhr) { grantsSay(errorText(xhr), true); });
+  });
+
+  $("#grants-list").on("click", ".revoke-grant", function () {
+    var project = $("#grants-project").val();
+    api("DELETE", "/api/v1/projects/" + project + "/grants/" + $(this).attr("data-grant-id"), undefined,
+        { dataType: "text" }).done(function () {
+      grantsSay("grant revoked");
+      loadGrants();
+    }).fail(function (xhr) { grantsSay(errorText(xhr), true); });
+  });
+
+  $("#project-form").on("submit", function (event) {
+    event.preventDefault();
+    // Open: the default grant (everyone at their key's role); closed: no grant until one is added.
+    var body = { name: $.trim($("#project-name").val()) };
+    if (!$("#project-open").prop("checked")) { body.grants = []; }
+    api("POST", "/api/v1/projects", body).done(function (p) {
+      $("#project-name").val("");
+      grantsSay("project " + p.name + " created");
+      $("#grants-project").append($("<option>").val(p.id).text(p.name)).val(p.id);
+      loadGrants();
+    }).fail(function (xhr) { grantsSay(errorText(xhr), true); });
+  });
 
   /* ---- upload, in batches with a progress counter ---- */
   $("#upload-files").on("change", function () {
