@@ -1,10 +1,14 @@
 """Domain errors of the catalog and their one mapping to HTTP responses."""
 
+import logging
+
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from nauplius.core.request_errors import install_request_validation_handler
+
+logger = logging.getLogger("nauplius.catalog")
 
 
 class CatalogError(Exception):
@@ -78,8 +82,16 @@ async def _unstorable_text_handler(request: Request, exc: Exception) -> JSONResp
     return JSONResponse(status_code=422, content={"detail": f"text the catalog cannot store: {exc}"})
 
 
+async def _unstorable_value_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Any other value PostgreSQL cannot take (SQLSTATE class 22, or asyncpg's own check: an id
+    past the int64 range, a number out of its column's range) is the caller's 422 too."""
+    logger.warning("refused a value the catalog cannot store: %s", exc)
+    return JSONResponse(status_code=422, content={"detail": f"a value the catalog cannot store: {exc}"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     install_request_validation_handler(app)
     app.add_exception_handler(CatalogError, _catalog_error_handler)
     for unstorable in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
         app.add_exception_handler(unstorable, _unstorable_text_handler)
+    app.add_exception_handler(asyncpg.DataError, _unstorable_value_handler)
