@@ -119,7 +119,7 @@ def to_dwca(rows: list[dict[str, Any]], base_url: str) -> bytes:
         values = [
             f"nauplius:{r['sha256']}", "MachineObservation", r["taxon"],
             f"urn:lsid:marinespecies.org:taxname:{aphia}" if aphia else "", r["rank"],
-            DWC_STATUS[r["state"]], r["annotator"], r["labelled_at"], r["captured_at"],
+            DWC_STATUS[r["state"] or "unlabelled"], r["annotator"], r["labelled_at"], r["captured_at"],
             r["sample"], f"{base_url}api/v1/images/{r['id']}/file",
             f"instrument {r['instrument']}" if r["instrument"] else "",
         ]

@@ -144,7 +144,14 @@ def _cell(row: dict[str, str | None], key: str) -> str | None:
 
 def parse_taxa_csv(text: str) -> list[TaxonFields]:
     """Rows of a `name,rank,parent,aphia_id` CSV (header required); every problem named by line."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": as the csv module asks
+    try:
+        return _taxa_rows(reader)
+    except csv.Error as exc:  # a quote left open, a cell over the csv module's limit
+        raise InvalidMetadata(f"the CSV cannot be read at line {reader.line_num}: {exc}") from None
+
+
+def _taxa_rows(reader: "csv.DictReader[str]") -> list[TaxonFields]:
     if reader.fieldnames is None or "name" not in reader.fieldnames:
         raise InvalidMetadata(f"the CSV needs a header line with the columns {', '.join(CSV_COLUMNS)}")
     unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
