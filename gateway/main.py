@@ -7,16 +7,17 @@ from pathlib import Path
 
 import httpx
 import xstatic.pkg.jquery as xstatic_jquery
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from gateway.auth import KeyCache
+from gateway.auth import KeyCache, require
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
 from gateway.perimeter import Perimeter
 from gateway.routes import health, images, jobs, labelling, search
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
+from nauplius.core.observability import configure_logging_from_environment, install_observability
 from nauplius.core.service_auth import service_key_from_environment
 
 log = logging.getLogger("nauplius.gateway")
@@ -33,6 +34,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging_from_environment("gateway")
         current = settings or GatewaySettings()
         async with httpx.AsyncClient(timeout=current.timeout_s, transport=transport) as http:
             downstream = Downstream.over(http, current.embedder_url, current.search_url,
@@ -53,6 +55,8 @@ def create_app(
     install_error_handlers(app)
     # Keys and body caps before any body is read (the static frontend and /health stay open).
     app.add_middleware(Perimeter)
+    # Outermost: the perimeter's refusals are counted and logged too. /metrics needs an admin key.
+    install_observability(app, "gateway", dependencies=[Depends(require("admin"))])
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(search.router)

@@ -6,6 +6,7 @@ module never imports a conftest or another test module.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,10 @@ from tests.support.database import drop_database
 
 if TYPE_CHECKING:
     from tests.support.catalog import Catalog
+
+# Apps run in-process here keep uvicorn's plain logs and leave pytest's log capture alone; the
+# services' JSON logs have a test of their own (tests/test_observability.py).
+os.environ.setdefault("NAUPLIUS_LOG_FORMAT", "plain")
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,13 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from nauplius.core.observability import (
+    JOB_QUEUE,
+    configure_logging_from_environment,
+    install_observability,
+)
 from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
-from services.catalog import access
+from services.catalog import access, queries
 from services.catalog.config import CatalogSettings
 from services.catalog.db import create_pool
 from services.catalog.errors import install_error_handlers
@@ -19,12 +24,21 @@ from services.catalog.storage import ImageStore
 logger = logging.getLogger("nauplius.catalog")
 
 
+async def _queue_gauges(app: FastAPI) -> None:
+    async with app.state.pool.acquire() as conn:
+        depth = {(r["what"], r["state"]): r["n"] for r in await conn.fetch(queries.JOB_QUEUE_DEPTH)}
+    for what, state in (("items", "pending"), ("items", "running"), ("tasks", "pending"),
+                        ("tasks", "running"), ("outbox", "pending")):
+        JOB_QUEUE.labels(what, state).set(depth.get((what, state), 0))
+
+
 def create_app(settings: CatalogSettings | None = None, service_key: str | None = None) -> FastAPI:
     """The app; settings, and `service_key` (the credential callers must send), are read from
     the environment at start when not given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging_from_environment("catalog")
         app.state.service_key = service_key or service_key_from_environment()
         current = settings if settings is not None else CatalogSettings()
         current.data_dir.mkdir(parents=True, exist_ok=True)
@@ -49,6 +63,7 @@ def create_app(settings: CatalogSettings | None = None, service_key: str | None 
 
     app = FastAPI(title="Nauplius catalog", version="1", lifespan=lifespan)
     app.add_middleware(ServiceKeyMiddleware)
+    install_observability(app, "catalog", _queue_gauges)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -407,6 +407,16 @@ STAGED_IN_USE = """
 SELECT DISTINCT sha256 FROM ingest_items
  WHERE sha256 = any($1::text[]) AND status IN ('pending', 'running', 'failed')
 """
+# What waits or runs, for the operators' gauges (GET /metrics): partial indexes keep it cheap.
+JOB_QUEUE_DEPTH = """
+SELECT 'items' AS what, status AS state, count(*) AS n FROM ingest_items
+ WHERE status IN ('pending', 'running') GROUP BY status
+UNION ALL
+SELECT 'tasks', task_status, count(*) FROM ingest_jobs
+ WHERE task_status IN ('pending', 'running') GROUP BY task_status
+UNION ALL
+SELECT 'outbox', 'pending', count(*) FROM index_outbox
+"""
 # Running items whose lease ran out for the $1-th time: every worker that took one stopped while
 # working on it (a poison input that kills the process). They fail instead of being taken again.
 ABANDON_ITEMS = """

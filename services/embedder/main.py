@@ -6,6 +6,7 @@ import anyio
 from anyio import to_thread
 from fastapi import FastAPI
 
+from nauplius.core.observability import configure_logging_from_environment, install_observability
 from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
@@ -20,6 +21,7 @@ def create_app(settings: EmbedderSettings | None = None, service_key: str | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging_from_environment("embedder")
         app.state.service_key = service_key or service_key_from_environment()
         s = settings or EmbedderSettings()
         app.state.settings = s
@@ -32,6 +34,7 @@ def create_app(settings: EmbedderSettings | None = None, service_key: str | None
 
     app = FastAPI(title="Nauplius embedder", lifespan=lifespan)
     app.add_middleware(ServiceKeyMiddleware)
+    install_observability(app, "embedder")
     app.include_router(router)
     return app
 

@@ -5,6 +5,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nauplius.core.contracts.search import SearchHealth
+from nauplius.core.observability import (
+    INDEX_POINTS,
+    configure_logging_from_environment,
+    install_observability,
+)
 from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.search.backends.base import VectorIndex
 from services.search.config import SearchSettings
@@ -32,6 +37,12 @@ def open_index(settings: SearchSettings) -> VectorIndex:
     )
 
 
+async def _index_gauges(app: FastAPI) -> None:
+    index: VectorIndex = app.state.index
+    for collection in (await index.health())["collections"]:
+        INDEX_POINTS.labels(collection).set(await index.count(collection))
+
+
 def create_app(settings: SearchSettings | None = None, index: VectorIndex | None = None,
                service_key: str | None = None) -> FastAPI:
     """The search service; pass `index` to serve an already open backend (closed at shutdown).
@@ -39,6 +50,7 @@ def create_app(settings: SearchSettings | None = None, index: VectorIndex | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging_from_environment("search")
         app.state.service_key = service_key or service_key_from_environment()
         app.state.index = index if index is not None else open_index(settings or SearchSettings())
         try:
@@ -48,6 +60,7 @@ def create_app(settings: SearchSettings | None = None, index: VectorIndex | None
 
     app = FastAPI(title="Nauplius search", version="0.1.0", lifespan=lifespan)
     app.add_middleware(ServiceKeyMiddleware)
+    install_observability(app, "search", _index_gauges)
     install_error_handlers(app)
     app.include_router(router)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from nauplius.core.clients import Downstream
 from nauplius.core.errors import DownstreamError
+from nauplius.core.observability import bind_request_id
 from services.worker.config import WorkerSettings
 from services.worker.outbox import OutboxDrain
 from services.worker.tasks import TaskRunner
@@ -26,6 +27,7 @@ async def run_forever(name: str, steps: Sequence[Step], idle_poll_s: float) -> N
         worked = False
         try:
             for step in steps:
+                bind_request_id()  # the calls of one round share an id in every service's log
                 if await step():
                     worked = True
                     break

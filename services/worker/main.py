@@ -15,11 +15,25 @@ import httpx
 from fastapi import FastAPI, Request
 
 from nauplius.core.clients import Downstream
+from nauplius.core.observability import (
+    WORKER_DONE,
+    configure_logging_from_environment,
+    install_observability,
+)
 from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.worker.config import WorkerSettings
 from services.worker.loop import Worker
 
 log = logging.getLogger("nauplius.worker")
+
+
+async def _worker_gauges(app: FastAPI) -> None:
+    worker: Worker = app.state.worker
+    for what, value in (("items_settled", worker.ingest.settled),
+                        ("images_reindexed", worker.ingest.reindexed),
+                        ("payloads_applied", worker.outbox.applied),
+                        ("tasks_finished", worker.tasks.finished)):
+        WORKER_DONE.labels(what).set(value)
 
 
 def create_app(settings: WorkerSettings | None = None, service_key: str | None = None) -> FastAPI:
@@ -28,6 +42,7 @@ def create_app(settings: WorkerSettings | None = None, service_key: str | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging_from_environment("worker")
         app.state.service_key = service_key or service_key_from_environment()
         current = settings or WorkerSettings()
         async with httpx.AsyncClient(timeout=current.timeout_s) as http:
@@ -49,6 +64,7 @@ def create_app(settings: WorkerSettings | None = None, service_key: str | None =
 
     app = FastAPI(title="Nauplius ingest worker", lifespan=lifespan)
     app.add_middleware(ServiceKeyMiddleware)  # every route but /health, as in every service
+    install_observability(app, "worker", _worker_gauges)
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, object]:

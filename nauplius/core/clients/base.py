@@ -20,6 +20,7 @@ from nauplius.core.errors import (
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+from nauplius.core.observability import REQUEST_ID_HEADER, current_request_id
 from nauplius.core.service_auth import SERVICE_KEY_HEADER
 
 Json = dict[str, Any]
@@ -68,6 +69,9 @@ class ServiceClient:
     async def _send(self, method: str, path: str, *, stream: bool = False, **kw: Any) -> httpx.Response:
         """The successful response; any other ends in one of the Downstream* errors."""
         kw["headers"] = {**(kw.get("headers") or {}), SERVICE_KEY_HEADER: self._service_key}
+        request_id = current_request_id()
+        if request_id is not None:  # one id in every service's log for one request
+            kw["headers"][REQUEST_ID_HEADER] = request_id
         request = self._http.build_request(method, self._base + path, **kw)
         try:
             response = await self._http.send(request, stream=stream)
