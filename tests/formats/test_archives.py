@@ -6,6 +6,7 @@ import stat
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -28,9 +29,9 @@ def zip_of(entries: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def tar_of(entries: dict[str, bytes], compression: str = "") -> bytes:
+def tar_of(entries: dict[str, bytes], compression: Literal["", "gz"] = "") -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=f"w:{compression}") as tarred:
+    with tarfile.open(fileobj=buffer, mode="w:gz" if compression == "gz" else "w:") as tarred:
         for name, data in entries.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -467,8 +467,8 @@ async def test_exports_parse_back(world: World) -> None:
     # Unlabelled images have no state at all: exported as unverified (the fuzzing found a 500).
     unlabelled = zipfile.ZipFile(io.BytesIO(
         (await _export(world, format="dwca", states=["unlabelled"])).content))
-    rows = unlabelled.read("occurrence.txt").decode().splitlines()[1:]
-    assert rows and all("\tunverified\t" in row for row in rows)
+    unverified = unlabelled.read("occurrence.txt").decode().splitlines()[1:]
+    assert unverified and all("\tunverified\t" in row for row in unverified)
 
 
 async def test_an_admin_job_adds_the_taxa_its_labels_name(world: World) -> None:
