@@ -2,6 +2,7 @@
 credential, and JSON log lines that carry the gateway's request id through every service."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -48,11 +49,21 @@ def _json_lines(stack, name: str) -> list[dict]:
     return [json.loads(line) for line in lines[first:]]
 
 
+def _traced(stack, name: str) -> list[dict]:
+    """The lines logged under TRACE; a service logs a request once it has answered it, so the
+    line may come a moment after the answer."""
+    deadline = time.monotonic() + 30
+    while True:
+        traced = [line for line in _json_lines(stack, name) if line.get("request_id") == TRACE]
+        if any(line["event"] == "request" for line in traced) or time.monotonic() > deadline:
+            return traced
+        time.sleep(0.2)
+
+
 def test_the_request_id_is_answered_and_logged_by_every_service_it_reached(stack, searched):
     assert searched.headers["X-Request-ID"] == TRACE
     for name in ("gateway", "embedder", "search", "catalog"):
-        lines = _json_lines(stack, name)
-        traced = [line for line in lines if line.get("request_id") == TRACE]
+        traced = _traced(stack, name)
         assert traced, f"{name} logged nothing under {TRACE}"
         assert all(line["service"] == name and line["level"] and line["timestamp"] for line in traced)
         assert any(line["event"] == "request" and line["status"] == 200 for line in traced), traced

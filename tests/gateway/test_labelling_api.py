@@ -464,11 +464,6 @@ async def test_exports_parse_back(world: World) -> None:
     if "keratella_quadrata" in by_name:  # no AphiaID in the tree: no identifier invented
         assert by_name["keratella_quadrata"]["scientificNameID"] == ""
     assert len({o["occurrenceID"] for o in occurrences}) == len(occurrences)
-    # Unlabelled images have no state at all: exported as unverified (the fuzzing found a 500).
-    unlabelled = zipfile.ZipFile(io.BytesIO(
-        (await _export(world, format="dwca", states=["unlabelled"])).content))
-    unverified = unlabelled.read("occurrence.txt").decode().splitlines()[1:]
-    assert unverified and all("\tunverified\t" in row for row in unverified)
 
 
 async def test_an_admin_job_adds_the_taxa_its_labels_name(world: World) -> None:
