@@ -7,6 +7,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from nauplius.core.observability import configure_logging_from_environment, install_observability
+from nauplius.core.request_errors import install_request_validation_handler
 from nauplius.core.service_auth import ServiceKeyMiddleware, service_key_from_environment
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
@@ -35,6 +36,7 @@ def create_app(settings: EmbedderSettings | None = None, service_key: str | None
     app = FastAPI(title="Nauplius embedder", lifespan=lifespan)
     app.add_middleware(ServiceKeyMiddleware)
     install_observability(app, "embedder")
+    install_request_validation_handler(app)
     app.include_router(router)
     return app
 

@@ -18,6 +18,7 @@ from nauplius.core.contracts.search import (
     UpsertRequest,
     UpsertResponse,
 )
+from nauplius.core.request_errors import install_request_validation_handler
 from services.search.backends.base import PointRecord
 from services.search.deps import CollectionName, IndexDep
 from services.search.errors import (
@@ -48,6 +49,7 @@ async def search_error_handler(request: Request, exc: Exception) -> JSONResponse
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    install_request_validation_handler(app)
     app.add_exception_handler(SearchError, search_error_handler)
 
 

@@ -262,3 +262,11 @@ async def test_retrieve_answers_the_ids_that_exist_in_the_order_asked(client):
     assert (await client.post(url, json={"ids": []})).json() == {"data": []}
     assert (await client.post(url, json={"ids": list(range(10_001))})).status_code == 422
     assert (await client.post("/v1/collections/nope/points/retrieve", json={"ids": [1]})).status_code == 404
+
+
+async def test_a_nan_in_a_refused_body_is_a_422_not_a_500(client):
+    """FastAPI's own 422 echoes the input, and a NaN has no JSON form: the shared handler
+    (nauplius.core.request_errors) writes it as text."""
+    answer = await client.put("/v1/collections/c", content=b'{"dim": NaN}',
+                              headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["detail"], answer.text
