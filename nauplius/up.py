@@ -10,10 +10,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nauplius.core.service_auth import ServiceKeyError
-from nauplius.stack import Stack, admin_key_file, default_ports, interrupted_by_sigterm, stack_environment
+from nauplius.stack import (
+    Stack,
+    StackError,
+    admin_key_file,
+    default_ports,
+    interrupted_by_sigterm,
+    stack_environment,
+)
 
 log = logging.getLogger("nauplius.up")
 PGSERVER_START_ATTEMPTS = 6
+# A service that dies is restarted, unless it died more than this often in the window.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 300.0
 
 
 def embedded_postgres_url(data_dir: Path) -> str:
@@ -80,13 +90,28 @@ def run_up(data_dir: Path, port: int) -> int:
                   f"  export NAUPLIUS_API_KEY=$(cat {key_file})")
             print(f"\nNauplius is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)",
                   flush=True)
+            deaths: dict[str, list[float]] = {name: [] for name in stack.services}
             while True:
-                for service in stack.services.values():
-                    if service.process.poll() is not None:
-                        print(f"{service.name} stopped unexpectedly "
-                              f"(code {service.process.returncode}):\n{service.log_tail()}",
-                              flush=True)
+                for name, service in list(stack.services.items()):
+                    if service.process.poll() is None:
+                        continue
+                    print(f"{name} stopped unexpectedly (code {service.process.returncode}):\n"
+                          f"{service.log_tail()}", flush=True)
+                    now = time.monotonic()
+                    deaths[name] = [t for t in deaths[name] if now - t < RESTART_WINDOW_S] + [now]
+                    if len(deaths[name]) > MAX_RESTARTS:
+                        print(f"{name} stopped {len(deaths[name])} times in "
+                              f"{RESTART_WINDOW_S:.0f} s: stopping everything", flush=True)
                         return 1
+                    # One service down is not the whole system down: the others keep their
+                    # work (jobs are leased, the outbox retries), so bring back just this one.
+                    print(f"restarting {name} ...", flush=True)
+                    try:
+                        stack.restart(name)
+                    except StackError as error:
+                        print(f"{name} did not come back: {error}", flush=True)
+                        return 1
+                    print(f"{name} is back at {stack.services[name].url}", flush=True)
                 time.sleep(1.0)
         except KeyboardInterrupt:
             print("\nStopping ...", flush=True)

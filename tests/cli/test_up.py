@@ -51,6 +51,36 @@ def wait_for_url(process: subprocess.Popen, timeout_s: float = 240) -> str:
     raise AssertionError("nauplius up did not start:\n" + "".join(output))
 
 
+def wait_for_line(process: subprocess.Popen, text: str, timeout_s: float = 240) -> str:
+    """Everything `nauplius up` printed up to the line holding `text`."""
+    deadline = time.monotonic() + timeout_s
+    output = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output.append(line)
+        if text in line:
+            return "".join(output)
+    raise AssertionError(f"nauplius up never printed {text!r}:\n" + "".join(output))
+
+
+def kill_service(command_part: str) -> None:
+    """SIGKILL the one process whose command line holds `command_part`."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+            and command_part in _command_line(p)]
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+
+
+def _command_line(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def stop(process: subprocess.Popen) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(timeout=60)
@@ -72,6 +102,11 @@ def test_up_serves_keeps_data_and_stops_on_ctrl_c(tmp_path, shared_data):
         stored = httpx.post(f"{url}api/v1/images", files={"files": (image.name, image.read_bytes())},
                             data={"label": "fish"}, headers=admin, timeout=60).json()["data"][0]
         assert stored["error"] is None and stored["duplicate"] is False
+        # A service killed (out of memory, say) is restarted alone; the system answers again.
+        kill_service(f"services.embedder.main:app --host 127.0.0.1 --port {port + 1} ")
+        again = wait_for_line(process, "embedder is back at")
+        assert "embedder stopped unexpectedly" in again and process.poll() is None
+        assert httpx.get(f"{url}health", timeout=10).json()["status"] == "ok"
     finally:
         assert stop(process) == 0
     for offset in range(5):  # every service (and the worker) has let go of its port
