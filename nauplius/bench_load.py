@@ -58,6 +58,10 @@ INGEST_FILES = 3  # new images per ingest job
 BATCH_LABELS = (2, 8)  # images per batch label, at least and at most
 THINK_S = 1.0  # a client waits up to this long (uniform) between two actions, as a person does
 REQUEST_TIMEOUT_S = 120.0
+# A client drops an idle connection well before uvicorn does (timeout_keep_alive, 5 s): with
+# httpx's default of 5 s too, a request could go out on a connection the server was closing
+# that instant (a ReadError before any answer, seen on 6 of 9,987 thumbnails under load).
+KEEPALIVE_S = 2.0
 SETTLE_TIMEOUT_S = 600.0  # how long the ingest jobs may take to finish after the traffic stops
 QUERY_FILES = 50
 LABEL_STATES = ("validated", "dubious")
@@ -239,6 +243,7 @@ def _make_clients(api: httpx.Client, system: PrivateSystem, count: int, traffic:
                        json={"annotator_id": annotator.json()["id"], "role": "annotator"})
         key.raise_for_status()
         http = httpx.AsyncClient(base_url=system.url, timeout=REQUEST_TIMEOUT_S,
+                                 limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
                                  headers=gateway_headers(key.json()["key"]))
         clients.append(LoadClient(http, traffic.image_ids[number::count], traffic, recorder,
                                   random.Random(seed * 1000 + number)))
