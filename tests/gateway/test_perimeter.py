@@ -20,14 +20,9 @@ import pytest_asyncio
 
 from gateway.config import GatewaySettings
 from nauplius.core.contracts.gateway import CLIENT_HEADER
-from services.catalog.main import app as catalog_app
-from services.embedder.main import app as embedder_app
-from services.search.main import app as search_app
 from tests.support.data import ZOOLAKE
-from tests.support.database import fresh_database
 from tests.support.gateway import running_gateway
-from tests.support.service_key import SERVICE_KEY
-from tests.support.services import running_apps
+from tests.support.services import in_process_services
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -80,17 +75,8 @@ def _bearer(key: str) -> dict[str, str]:
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     tmp = tmp_path_factory.mktemp("perimeter")
     key_file = tmp / "admin-api-key"
-    async with fresh_database("nauplius_perimeter") as database_url, AsyncExitStack() as stack:
-        env = stack.enter_context(pytest.MonkeyPatch.context())
-        env.setenv("EMBEDDER_THREADS", "2")
-        env.setenv("SEARCH_DATA_DIR", str(tmp / "search"))
-        env.setenv("CATALOG_DATABASE_URL", database_url)
-        env.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
-        env.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
-        env.setenv("CATALOG_DATA_DIR", str(tmp / "catalog"))
-        env.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(key_file))
-        apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
-        services = await stack.enter_async_context(running_apps(apps))
+    async with AsyncExitStack() as stack:
+        services = await stack.enter_async_context(in_process_services(tmp, "nauplius_perimeter"))
         gw = await stack.enter_async_context(running_gateway(_settings("on"), services))
         open_gw = await stack.enter_async_context(running_gateway(_settings("off"), services))
         w = World(gw, open_gw, admin=_bearer(key_file.read_text().strip()))

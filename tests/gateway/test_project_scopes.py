@@ -15,14 +15,9 @@ import pytest
 import pytest_asyncio
 
 from gateway.config import GatewaySettings
-from services.catalog.main import app as catalog_app
-from services.embedder.main import app as embedder_app
-from services.search.main import app as search_app
 from tests.support.data import zoolake_images
-from tests.support.database import fresh_database
 from tests.support.gateway import running_gateway
-from tests.support.service_key import SERVICE_KEY
-from tests.support.services import ServiceRouter, running_apps
+from tests.support.services import ServiceRouter, in_process_services
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -79,20 +74,12 @@ async def _upload(install: Install, paths: list[Path], label: str, project: int)
 async def install(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Install]:
     tmp = tmp_path_factory.mktemp("scopes")
     key_file = tmp / "admin-api-key"
-    async with fresh_database("nauplius_scopes") as database_url, AsyncExitStack() as stack:
-        env = stack.enter_context(pytest.MonkeyPatch.context())
-        env.setenv("EMBEDDER_THREADS", "2")
-        env.setenv("SEARCH_DATA_DIR", str(tmp / "search"))
-        env.setenv("CATALOG_DATABASE_URL", database_url)
-        env.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
-        env.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
-        env.setenv("CATALOG_DATA_DIR", str(tmp / "catalog"))
-        env.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(key_file))
-        apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
+    async with AsyncExitStack() as stack:
+        services = await stack.enter_async_context(in_process_services(tmp, "nauplius_scopes"))
         settings = GatewaySettings(embedder_url="http://embedder", search_url="http://search",
                                    catalog_url="http://catalog", auth="on")
         install = Install()
-        install.services = await stack.enter_async_context(running_apps(apps))
+        install.services = services
         install.gw = await stack.enter_async_context(running_gateway(settings, install.services))
         install.admin = _key(key_file.read_text().strip())
         install.ann = await _person(install, "Ann", "Eawag")

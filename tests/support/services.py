@@ -61,3 +61,29 @@ async def running_apps(apps: dict[str, FastAPI]) -> AsyncIterator[ServiceRouter]
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
         yield ServiceRouter(apps)
+
+
+@asynccontextmanager
+async def in_process_services(tmp: Path, database_prefix: str) -> AsyncIterator[ServiceRouter]:
+    """The embedder, search and catalog as `uvicorn services.*.main:app` serves them (settings
+    from the environment, patched here) over a fresh database and data under `tmp`; the catalog
+    writes its first admin key to tmp/admin-api-key."""
+    import pytest
+
+    from services.catalog.main import app as catalog_app
+    from services.embedder.main import app as embedder
+    from services.search.main import app as search
+    from tests.support.database import fresh_database
+
+    async with fresh_database(database_prefix) as database_url:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("EMBEDDER_THREADS", "2")
+            env.setenv("SEARCH_DATA_DIR", str(tmp / "search"))
+            env.setenv("CATALOG_DATABASE_URL", database_url)
+            env.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
+            env.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
+            env.setenv("CATALOG_DATA_DIR", str(tmp / "catalog"))
+            env.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(tmp / "admin-api-key"))
+            async with running_apps({"embedder": embedder, "search": search,
+                                     "catalog": catalog_app}) as services:
+                yield services
