@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "against the rest (the split `model train` validates on)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="seed of --holdout and of the hyperplanes (default 0)")
-    evaluate.add_argument("--tta", choices=["none", "flips", "d4"],
+    evaluate.add_argument("--tta", choices=["none", "hflip", "flips", "d4"],
                           help="test-time augmentation (default $EMBEDDER_TTA, else the model "
                                "card's tta)")
     evaluate.add_argument("--report", type=Path, metavar="DIR",
@@ -87,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("name", choices=[f"efficientnet-lite{n}-imagenet" for n in (0, 1, 2)]
                         + ["resnet50-imgsim"])
     export.add_argument("--out", type=Path, default=Path("models"))
+    quantize = model_commands.add_parser(
+        "quantize", help="an int8 copy of a carded ONNX model (static, QDQ, per-channel weights), "
+        "calibrated on real images of the training split, with a card of its own")
+    quantize.add_argument("--model", type=Path, required=True, help="ONNX model with its card beside it")
+    quantize.add_argument("--calibration", type=_existing_dir, nargs="+", required=True,
+                          metavar="DIR", help="labelled <class>/<image> folders; only the training "
+                          "part of their --holdout split is used")
+    quantize.add_argument("--images", type=int, default=256,
+                          help="calibration images, shared equally among the folders (default 256)")
+    quantize.add_argument("--holdout", type=float, default=0.2,
+                          help="the held-out fraction never calibrated on (default 0.2, eval's)")
+    quantize.add_argument("--seed", type=int, default=0, help="seed of the split and the sample")
+    quantize.add_argument("--out", type=Path, required=True,
+                          help="writes OUT.onnx and its card OUT.json (OUT's name is the card's)")
     train = model_commands.add_parser("train", help="fine-tune a pretrained CNN on labelled "
                                       "<class>/<image> folders and export it to ONNX with its card "
                                       "(needs the 'train' extra: torch)")
@@ -284,6 +298,17 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.bench_command == "load":
         from nauplius.bench_load import main as bench_load
         return bench_load(args)
+
+    if args.command == "model" and args.model_command == "quantize":
+        from nauplius.model_quantize import Recipe, quantize
+        try:
+            out = quantize(args.model, args.calibration, args.out,
+                           Recipe(images=args.images, holdout=args.holdout, seed=args.seed))
+        except ValueError as error:
+            print(f"nauplius model quantize: {error}", file=sys.stderr)
+            return 2
+        print(f"quantized {args.model} to {out} and {out.with_suffix('.json')}")
+        return 0
 
     if args.command == "model":
         from nauplius.model_export import export

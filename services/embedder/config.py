@@ -12,7 +12,8 @@ class EmbedderSettings(BaseSettings):
 
     model_path: Path = DEFAULT_MODEL
     batch_size: int = 32
-    # test-time augmentation: "none", "flips" (4 copies) or "d4" (8: flips and quarter turns);
+    # test-time augmentation: "none", "hflip" (2 copies: the image and its mirror image), "flips"
+    # (4 copies) or "d4" (8: flips and quarter turns);
     # the vector is the mean over the copies, at that many times the embedding cost. Unset: the
     # model card's `tta`. Vectors made with another TTA do not mix: re-index after changing it.
     tta: str | None = None

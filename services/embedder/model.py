@@ -1,7 +1,7 @@
 """The Embedder: an ONNX CNN plus its card, turning decoded images into unit vectors."""
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,25 +52,25 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
-# Test-time augmentation: copies of each (n, c, h, w) input whose embeddings are averaged.
-Variant = Callable[[np.ndarray], np.ndarray]
-
-
-def _turned(flipped: bool, quarters: int) -> Variant:
-    """Inputs (n, c, h, w) mirrored left to right (if flipped), then turned by quarter turns."""
-    def variant(x: np.ndarray) -> np.ndarray:
-        return np.rot90(x[..., ::-1] if flipped else x, quarters, axes=(2, 3))
-
-    return variant
-
+# Test-time augmentation: copies of each (n, c, h, w) input whose embeddings are averaged, each
+# copy named by (mirrored left to right, then turned by this many quarter turns).
+Variant = tuple[bool, int]
 
 TTA_VARIANTS: dict[str, tuple[Variant, ...]] = {
-    "none": (lambda x: x,),
-    "flips": (lambda x: x, lambda x: x[..., ::-1], lambda x: x[..., ::-1, :],
-              lambda x: x[..., ::-1, ::-1]),
-    "d4": tuple(_turned(flipped, quarters)  # all 8 flips and quarter turns
+    "none": ((False, 0),),
+    "hflip": ((False, 0), (True, 0)),  # the image and its mirror image
+    # the 4 flips: as is, left-right, up-down (mirrored and turned twice), both (turned twice)
+    "flips": ((False, 0), (True, 0), (True, 2), (False, 2)),
+    "d4": tuple((flipped, quarters)  # all 8 flips and quarter turns
                 for flipped in (False, True) for quarters in range(4)),
 }
+
+
+def transformed(batch: np.ndarray, variant: Variant) -> np.ndarray:
+    """Inputs (n, c, h, w) mirrored left to right (if flipped), then turned by quarter turns."""
+    flipped, quarters = variant
+    return np.ascontiguousarray(np.rot90(batch[..., ::-1] if flipped else batch, quarters,
+                                         axes=(2, 3)))
 
 
 class Embedder:
@@ -127,7 +127,7 @@ class Embedder:
         variants = TTA_VARIANTS[self.tta]
         if len(variants) == 1:
             return self._embed(batch)
-        total: np.ndarray = np.sum([self._embed(np.ascontiguousarray(variant(batch)))
+        total: np.ndarray = np.sum([self._embed(transformed(batch, variant))
                                     for variant in variants], axis=0)
         return _normalise(total)
 

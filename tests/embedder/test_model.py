@@ -92,3 +92,17 @@ def test_an_unknown_tta_is_refused():
 
     with pytest.raises(ValueError, match="tta must be one of"):
         Embedder(DEFAULT_MODEL, tta="spin")
+
+
+def test_tta_hflip_gives_an_image_and_its_mirror_image_one_vector(shared_data):
+    from services.embedder.config import DEFAULT_MODEL
+    from services.embedder.preprocess import decode_image
+
+    path = sorted((shared_data / "zoolake" / "daphnia").iterdir())[0]
+    image = decode_image(path.read_bytes(), 10**8)
+    pair = [image, image[:, ::-1]]
+    mirrored = Embedder(DEFAULT_MODEL, threads=1, tta="hflip").embed_images(pair)
+    plain = Embedder(DEFAULT_MODEL, threads=1, tta="none").embed_images(pair)
+    assert float(mirrored[0] @ mirrored[1]) > 1 - 1e-4  # the same two copies
+    assert float(plain[0] @ plain[1]) < 0.99  # while the plain model tells them apart
+    assert float(mirrored[0] @ plain[0]) > 0.8

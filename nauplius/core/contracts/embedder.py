@@ -23,10 +23,10 @@ class ModelCard(BaseModel):
     sha256: str
     exported_with: str
     metrics: dict[str, Any] = {}
-    # Test-time augmentation the model's vectors are made with: "none", "flips" (the mean over the
-    # 4 flips) or "d4" (8: flips and quarter turns). Part of the model's vector space: a
-    # collection holds vectors of one model card, so of one TTA.
-    tta: Literal["none", "flips", "d4"] = "none"
+    # Test-time augmentation the model's vectors are made with: "none", "hflip" (the mean over the
+    # image and its mirror image), "flips" (over the 4 flips) or "d4" (8: flips and quarter turns).
+    # Part of the model's vector space: a collection holds vectors of one model card, so of one TTA.
+    tta: Literal["none", "hflip", "flips", "d4"] = "none"
 
     @field_validator("std")
     @classmethod
