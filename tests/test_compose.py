@@ -186,3 +186,19 @@ def test_embedder_model_is_in_the_mounted_models_folder(compose):
     relative = model.relative_to(container)
     assert (REPO / host / relative).is_file()
     assert (REPO / host / relative).with_suffix(".json").is_file()
+
+
+def test_qdrant_runs_with_the_repository_config_for_this_load(compose, monkeypatch):
+    qdrant = compose["services"]["qdrant"]
+    assert "--config-path /qdrant/config/nauplius.yaml" in " ".join(qdrant["command"])
+    assert "./deploy/qdrant/config.yaml:/qdrant/config/nauplius.yaml:ro" in qdrant["volumes"]
+    storage = yaml.safe_load((REPO / "deploy" / "qdrant" / "config.yaml").read_text())["storage"]
+    mounted = {volume.split(":")[1]: volume.split(":")[0] for volume in qdrant["volumes"]}
+    for key in ("storage_path", "snapshots_path"):
+        assert mounted[storage[key]] in compose["volumes"], f"{key} is not on a named volume"
+    # One server: the search service's layout defaults (one shard, vectors on disk, binary codes).
+    for name, value in compose["services"]["search"]["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    settings = SearchSettings()
+    assert (settings.qdrant_shards, settings.qdrant_replicas) == (1, 1)
+    assert settings.qdrant_on_disk and settings.qdrant_quantization == "binary"

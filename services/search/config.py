@@ -38,6 +38,20 @@ class SearchSettings(BaseSettings):
     quantization: Literal["none", "binary"] = "none"
     # Threads that may run blocking Edge calls at once.
     worker_threads: int = Field(default=4, ge=1)
+    # Qdrant server: how the search service lays out a collection it creates (docs/deployment.md);
+    # an existing collection keeps its layout. Shards spread a collection over a cluster's nodes
+    # (a few per node lets it grow onto new ones); replicas are copies of each shard on other
+    # nodes (2 survives the loss of a node). 1 and 1 on a single server.
+    qdrant_shards: int = Field(default=1, ge=1)
+    qdrant_replicas: int = Field(default=1, ge=1)
+    # Original vectors in memory-mapped files, not RAM (1M x 1280-d float32 is 5.1 GB).
+    qdrant_on_disk: bool = True
+    # The HNSW graph on disk too: least RAM, slower queries unless the page cache holds it.
+    qdrant_hnsw_on_disk: bool = False
+    # "binary": 1-bit codes kept in RAM (1M x 1280 bits = 160 MB) are searched first, then
+    # `qdrant_oversampling` x k candidates are rescored on the original vectors.
+    qdrant_quantization: Literal["none", "binary"] = "binary"
+    qdrant_oversampling: float = Field(default=3.0, ge=1.0)
 
     def qdrant_key(self) -> str | None:
         """Qdrant's API key, given or read from `qdrant_api_key_file` (at start)."""

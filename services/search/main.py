@@ -22,10 +22,11 @@ logger = logging.getLogger("nauplius.search")
 def open_index(settings: SearchSettings) -> VectorIndex:
     """QDRANT_URL set -> Qdrant server; otherwise embedded Qdrant Edge shards."""
     if settings.qdrant_url:
-        from services.search.backends.qdrant_server import QdrantServerIndex
+        from services.search.backends.qdrant_server import CollectionLayout, QdrantServerIndex
 
         logger.info("search backend: qdrant server at %s", settings.qdrant_url)
-        return QdrantServerIndex(settings.qdrant_url, settings.qdrant_key())
+        return QdrantServerIndex(settings.qdrant_url, settings.qdrant_key(),
+                                 layout=CollectionLayout.from_settings(settings))
     from services.search.backends.edge import EdgeIndex
 
     return EdgeIndex.open(

@@ -4,7 +4,7 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient
 
 from services.search.backends.edge import EdgeIndex
-from services.search.backends.qdrant_server import QdrantServerIndex
+from services.search.backends.qdrant_server import CollectionLayout, QdrantServerIndex
 
 # qdrant-client's local mode warns that payload indexes do nothing there; the server uses them.
 LOCAL_INDEX_WARNING = "ignore:Payload indexes have no effect:UserWarning"
@@ -23,5 +23,8 @@ def open_edge(path, **options) -> EdgeIndex:
 
 
 def open_local_qdrant() -> QdrantServerIndex:
-    """The Qdrant server backend over qdrant-client's in-memory local mode."""
-    return QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"))
+    """The Qdrant server backend over qdrant-client's in-memory local mode: exact search, which
+    has no quantization (and warns at search params); tests/search/test_qdrant_server_config.py
+    checks what a server is asked for."""
+    return QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"),
+                             layout=CollectionLayout(quantization="none"))

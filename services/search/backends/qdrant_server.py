@@ -5,7 +5,8 @@ qdrant-client's local mode, which is exact numpy search with the same API.
 """
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 from uuid import UUID
 
 from qdrant_client import AsyncQdrantClient, models
@@ -22,9 +23,14 @@ from services.search.backends.base import (
     finish_hits,
     in_asked_order,
 )
+from services.search.config import SearchSettings
 from services.search.errors import CollectionDimensionConflict, CollectionNotFound, PointNotFound
 
 logger = logging.getLogger("nauplius.search")
+
+# Points per upsert request: 256 vectors of 1280-d are ~7 MB of JSON, well under a server's
+# request cap (32 MB by default, 64 in deploy/qdrant/config.yaml), whatever the caller sends.
+UPSERT_BATCH = 256
 
 
 def build_filter(filter: QueryFilter | None) -> models.Filter | None:
@@ -35,6 +41,53 @@ def build_filter(filter: QueryFilter | None) -> models.Filter | None:
                               else models.MatchValue(value=value))
         for key, value in filter.items()
     ])
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a new collection is laid out on the server: by default for a million-plus images
+    (vectors on disk, 1-bit codes in RAM, rescored). qdrant-client's local mode ignores all of it
+    but the vector size and distance."""
+
+    shards: int = 1
+    replicas: int = 1
+    vectors_on_disk: bool = True
+    hnsw_on_disk: bool = False
+    quantization: Literal["none", "binary"] = "binary"
+    oversampling: float = 3.0
+
+    @classmethod
+    def from_settings(cls, settings: SearchSettings) -> "CollectionLayout":
+        return cls(shards=settings.qdrant_shards, replicas=settings.qdrant_replicas,
+                   vectors_on_disk=settings.qdrant_on_disk, hnsw_on_disk=settings.qdrant_hnsw_on_disk,
+                   quantization=settings.qdrant_quantization,
+                   oversampling=settings.qdrant_oversampling)
+
+    def create_request(self, dim: int) -> models.CreateCollection:
+        binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+        return models.CreateCollection(
+            vectors=models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                        on_disk=self.vectors_on_disk),
+            shard_number=self.shards,
+            replication_factor=self.replicas,
+            on_disk_payload=True,
+            hnsw_config=models.HnswConfigDiff(on_disk=self.hnsw_on_disk),
+            quantization_config=binary if self.quantization == "binary" else None,
+        )
+
+    def search_params(self) -> models.SearchParams | None:
+        """Query-time: search the codes for `oversampling` x k candidates, rescore on originals."""
+        if self.quantization == "none":
+            return None
+        return models.SearchParams(quantization=models.QuantizationSearchParams(
+            rescore=True, oversampling=self.oversampling))
+
+
+# Every filterable key is a string; `project` is the tenant key of the scoped searches, which
+# Qdrant then stores together per project.
+PAYLOAD_INDEXES = {key: models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
+                                                  is_tenant=key == "project")
+                   for key in PAYLOAD_KEYS}
 
 
 class QdrantServerIndex:
@@ -49,6 +102,7 @@ class QdrantServerIndex:
         *,
         client: AsyncQdrantClient | None = None,
         timeout_s: int = 30,
+        layout: CollectionLayout | None = None,
     ) -> None:
         if client is None:
             if url is None:
@@ -60,6 +114,7 @@ class QdrantServerIndex:
             )
         self.client = client
         self.url = url
+        self.layout = layout or CollectionLayout()
         self._dims: dict[str, int] = {}
 
     async def _dim(self, name: str) -> int:
@@ -77,12 +132,17 @@ class QdrantServerIndex:
 
     async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
         if not await self.client.collection_exists(name):
+            request = self.layout.create_request(dim)
             await self.client.create_collection(
-                name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                name, vectors_config=request.vectors, shard_number=request.shard_number,
+                replication_factor=request.replication_factor,
+                on_disk_payload=request.on_disk_payload, hnsw_config=request.hnsw_config,
+                quantization_config=request.quantization_config,
             )
-            for key in PAYLOAD_KEYS:
-                await self.client.create_payload_index(name, key, models.PayloadSchemaType.KEYWORD)
-            logger.info("created collection %s (dim %d) on %s", name, dim, self.url or "client")
+            for key, schema in PAYLOAD_INDEXES.items():
+                await self.client.create_payload_index(name, key, schema, wait=True)
+            logger.info("created collection %s (dim %d) on %s: %s", name, dim,
+                        self.url or "client", self.layout)
         existing = await self._dim(name)
         if existing != dim:
             raise CollectionDimensionConflict(name, existing, dim)
@@ -96,14 +156,16 @@ class QdrantServerIndex:
         check_points(name, await self._dim(name), points)
         if not points:
             return 0
-        await self.client.upsert(
-            name,
-            points=[
-                models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=dict(p.payload))
-                for p in points
-            ],
-            wait=True,
-        )
+        for start in range(0, len(points), UPSERT_BATCH):
+            await self.client.upsert(
+                name,
+                points=[
+                    models.PointStruct(id=p.id, vector=[float(x) for x in p.vector],
+                                       payload=dict(p.payload))
+                    for p in points[start:start + UPSERT_BATCH]
+                ],
+                wait=True,
+            )
         return len(points)
 
     async def _existing_ids(self, name: str, ids: Sequence[int]) -> list[int]:
@@ -148,6 +210,7 @@ class QdrantServerIndex:
             query=query,
             limit=k + (1 if point_id is not None else 0),
             query_filter=build_filter(filter),
+            search_params=self.layout.search_params(),
             with_payload=True,
         )
         hits = [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
