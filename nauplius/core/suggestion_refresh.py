@@ -12,17 +12,22 @@ validated images get sparse (each validated image is then a neighbour of more im
 """
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import Prediction
-from nauplius.core.contracts.search import Hit
+from nauplius.core.contracts.search import MAX_BATCH_QUERIES, QueryFilter, QueryRequest
 from nauplius.core.jobs import Progress
 from nauplius.core.pipeline import bounded
 from nauplius.core.suggestions import K, Vote, calibrate, fit_calibration, is_correct, reliability_table, vote
 
-CONCURRENCY = 8
+# Images voted on per batch: one search batch query (their neighbours) and, for suggestions, one
+# catalog write. Batches in flight at once: one's search overlaps another's catalog write.
+BATCH = MAX_BATCH_QUERIES
+BATCH_CONCURRENCY = 2
+VALIDATED = QueryFilter(state="validated")
 # Reverse-neighbourhood depth: at least K, at most this many per changed image.
 MAX_REVERSE_DEPTH = 1000
 UNJUDGED_STATES = ("unlabelled", "predicted")
@@ -31,7 +36,7 @@ VALIDATED_REVERSE_DEPTH = 5 * K
 # An incremental run that would re-score more than this share of the unjudged images runs full.
 FULL_RUN_SHARE = 0.5
 
-
+R = TypeVar("R")
 
 
 @dataclass
@@ -54,8 +59,9 @@ class Refresher:
     """One run over one model's collection, optionally limited to one project's unjudged images."""
 
     def __init__(self, downstream: Downstream, model: str, project: int | None,
-                 progress: Progress) -> None:
+                 progress: Progress, batch: int = BATCH) -> None:
         self.downstream = downstream
+        self.batch = batch
         self.model = model
         self.project = project
         self.progress = progress
@@ -63,37 +69,39 @@ class Refresher:
         self._total = 0
 
     async def _tick(self, n: int = 1) -> None:
-        self._done += n
-        if self._done % 200 == 0 or self._done == self._total:
+        before, self._done = self._done, self._done + n
+        if before // 200 != self._done // 200 or self._done == self._total:
             await self.progress(self._done, self._total)
 
-    async def _validated_neighbours(self, image_id: int) -> list[tuple[str, float]]:
-        hits = await self.downstream.search.query(
-            self.model, k=K, metric="cosine", image_id=image_id, filter={"state": "validated"})
-        return [(h.payload["label"], h.score) for h in hits if h.payload.get("label")]
-
     async def _votes(self, ids: list[int], parents: dict[str, str | None]) -> dict[int, Vote | None]:
-        async def one(image_id: int) -> Vote | None:
-            try:
-                found = await self._validated_neighbours(image_id)
-            finally:
-                await self._tick()
-            return vote(found, parents)
+        """Each image's vote by its K validated neighbours, a batch of them at a time."""
+        async def one_batch(batch: list[int]) -> dict[int, Vote | None]:
+            queries = [QueryRequest(id=i, k=K, metric="cosine", filter=VALIDATED) for i in batch]
+            answers = await self.downstream.search.query_batch(self.model, queries)
+            await self._tick(len(batch))
+            return {i: vote([(h.payload["label"], h.score) for h in hits if h.payload.get("label")],
+                            parents)
+                    for i, hits in zip(batch, answers, strict=True)}
 
-        return dict(zip(ids, await bounded(CONCURRENCY, ids, one), strict=True))
+        votes: dict[int, Vote | None] = {}
+        for found in await self._batched(ids, one_batch):
+            votes.update(found)
+        return votes
+
+    async def _batched(self, ids: list[int],
+                       call: Callable[[list[int]], Awaitable[R]]) -> list[R]:
+        """call over `ids` in batches of self.batch, BATCH_CONCURRENCY at a time, in order."""
+        batches = [ids[start:start + self.batch] for start in range(0, len(ids), self.batch)]
+        return await bounded(BATCH_CONCURRENCY, batches, call)
 
     async def _near(self, changed: list[int], states: tuple[str, ...], depth: int) -> set[int]:
         """Images in `states` among the `depth` nearest of each changed image."""
-        filters = [{"state": s} for s in states]
-        if self.project is not None and states == UNJUDGED_STATES:
-            filters = [{**f, "project": str(self.project)} for f in filters]
-        async def one(query: tuple[int, dict[str, str]]) -> list[Hit]:
-            image_id, conditions = query
-            return await self.downstream.search.query(self.model, k=depth, metric="cosine",
-                                                      image_id=image_id, filter=conditions)
-
-        queries = [(i, f) for i in changed for f in filters]
-        return {hit.id for hits in await bounded(CONCURRENCY, queries, one) for hit in hits}
+        project = str(self.project) if self.project is not None and states == UNJUDGED_STATES else None
+        queries = [QueryRequest(id=i, k=depth, metric="cosine",
+                                filter=QueryFilter(state=state, project=project))
+                   for i in changed for state in states]
+        answers = await self.downstream.search.query_batch(self.model, queries)
+        return {hit.id for hits in answers for hit in hits}
 
     async def run(self, incremental: bool) -> RefreshReport:
         catalog = self.downstream.catalog
@@ -185,12 +193,16 @@ class Refresher:
 
     async def _suggest(self, ids: list[int], calibration: dict[str, Any],
                        parents: dict[str, str | None]) -> int:
-        votes = await self._votes(ids, parents)
-        predictions = [Prediction(image_id=i, taxon=v.taxon,
-                                  confidence=round(calibrate(calibration, v.share), 4),
-                                  share=v.share)
-                       for i, v in votes.items() if v is not None]
-        return await self.downstream.catalog.store_predictions(predictions)
+        """Vote on and store the suggestions of these images, a batch at a time (only one
+        batch's votes are held at once); how many changed."""
+        async def one_batch(batch: list[int]) -> int:
+            predictions = [Prediction(image_id=i, taxon=v.taxon,
+                                      confidence=round(calibrate(calibration, v.share), 4),
+                                      share=v.share)
+                           for i, v in (await self._votes(batch, parents)).items() if v is not None]
+            return await self.downstream.catalog.store_predictions(predictions)
+
+        return sum(await self._batched(ids, one_batch))
 
     async def _remap(self, calibration: dict[str, Any], rescored: set[int]) -> int:
         """The suggestions this run did not re-score, their confidences mapped again from their

@@ -4,6 +4,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nauplius.core.contracts.search import MAX_BATCH_QUERIES, MAX_IDS
+
 DEFAULT_INDEXING_THRESHOLD_KB = 200_000
 
 
@@ -38,6 +40,9 @@ class SearchSettings(BaseSettings):
     quantization: Literal["none", "binary"] = "none"
     # Threads that may run blocking Edge calls at once.
     worker_threads: int = Field(default=4, ge=1)
+    # Most queries one POST .../query/batch may hold (422 above it); its answer holds up to this
+    # many times k hits. Below MAX_BATCH_QUERIES, the clients' batches are refused.
+    max_batch_queries: int = Field(default=MAX_BATCH_QUERIES, ge=1, le=MAX_IDS)
     # Qdrant server: how the search service lays out a collection it creates (docs/deployment.md);
     # an existing collection keeps its layout. Shards spread a collection over a cluster's nodes
     # (a few per node lets it grow onto new ones); replicas are copies of each shard on other

@@ -46,3 +46,12 @@ class ShardLocked(SearchError):
             f"shard folder {folder} is locked by another process; only one search service "
             "may open a SEARCH_DATA_DIR at a time"
         )
+
+
+class BatchTooLarge(SearchError):
+    """A batch query over SEARCH_MAX_BATCH_QUERIES (422)."""
+
+    def __init__(self, queries: int, cap: int) -> None:
+        super().__init__(
+            f"a batch holds at most {cap} queries (SEARCH_MAX_BATCH_QUERIES); this one holds {queries}"
+        )

@@ -53,7 +53,9 @@ def create_app(settings: SearchSettings | None = None, index: VectorIndex | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging_from_environment("search")
         app.state.service_key = service_key or service_key_from_environment()
-        app.state.index = index if index is not None else open_index(settings or SearchSettings())
+        current = settings or SearchSettings()
+        app.state.max_batch_queries = current.max_batch_queries
+        app.state.index = index if index is not None else open_index(current)
         try:
             yield
         finally:

@@ -9,6 +9,8 @@ from nauplius.core.contracts.search import (
     DeleteResponse,
     PayloadRequest,
     PayloadResponse,
+    QueryBatchRequest,
+    QueryBatchResponse,
     QueryRequest,
     QueryResponse,
     RetrieveRequest,
@@ -19,9 +21,10 @@ from nauplius.core.contracts.search import (
     UpsertResponse,
 )
 from nauplius.core.request_errors import install_request_validation_handler
-from services.search.backends.base import PointRecord
-from services.search.deps import CollectionName, IndexDep
+from services.search.backends.base import IndexQuery, PointRecord
+from services.search.deps import CollectionName, IndexDep, MaxBatchQueries
 from services.search.errors import (
+    BatchTooLarge,
     CollectionDimensionConflict,
     CollectionNotFound,
     DimensionMismatch,
@@ -38,6 +41,7 @@ ERROR_STATUS: dict[type[SearchError], int] = {
     PointNotFound: 404,
     DimensionMismatch: 422,
     InvalidVector: 422,
+    BatchTooLarge: 422,
     CollectionDimensionConflict: 409,
     ShardLocked: 503,
 }
@@ -110,6 +114,20 @@ async def query(name: CollectionName, body: QueryRequest, index: IndexDep) -> Qu
         name, vector=body.vector, point_id=body.id, k=body.k, metric=body.metric, filter=filter
     )
     return QueryResponse(data=hits)
+
+
+@router.post("/{name}/query/batch")
+async def query_batch(
+    name: CollectionName, body: QueryBatchRequest, index: IndexDep, cap: MaxBatchQueries
+) -> QueryBatchResponse:
+    """Each query answered as POST .../query answers it, in order, in one request and one call
+    to the backend."""
+    if len(body.queries) > cap:
+        raise BatchTooLarge(len(body.queries), cap)
+    queries = [IndexQuery(vector=q.vector, point_id=q.id, k=q.k, metric=q.metric,
+                          filter=q.filter.model_dump(exclude_none=True) if q.filter else None)
+               for q in body.queries]
+    return QueryBatchResponse(data=await index.query_batch(name, queries))
 
 
 @router.get("/{name}/count")

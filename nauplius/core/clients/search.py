@@ -5,6 +5,7 @@ from typing import Any
 
 from nauplius.core.clients.base import Json, M, ServiceClient
 from nauplius.core.contracts.search import (
+    MAX_BATCH_QUERIES,
     MAX_IDS,
     CollectionInfo,
     CountResponse,
@@ -12,12 +13,17 @@ from nauplius.core.contracts.search import (
     Hit,
     PayloadResponse,
     PointIn,
+    QueryBatchResponse,
+    QueryRequest,
     QueryResponse,
     RetrieveResponse,
     ScrollResponse,
     StoredPoint,
     UpsertResponse,
 )
+
+# Most hits one batch answer may hold (each ~100 bytes of JSON with its payload).
+MAX_BATCH_HITS = 20_000
 
 
 class SearchClient(ServiceClient):
@@ -77,6 +83,20 @@ class SearchClient(ServiceClient):
         if conditions:
             body["filter"] = conditions
         return (await self._on(QueryResponse, "POST", f"{collection}/query", json=body)).data
+
+    async def query_batch(self, collection: str, queries: Sequence[QueryRequest]) -> list[list[Hit]]:
+        """What `query` answers to each (any number), in order; sent MAX_BATCH_QUERIES at a time,
+        fewer where k is large, so that no answer holds more than MAX_BATCH_HITS hits."""
+        answers: list[list[Hit]] = []
+        start = 0
+        while start < len(queries):
+            size = max(1, min(MAX_BATCH_QUERIES, MAX_BATCH_HITS // queries[start].k))
+            body = {"queries": [q.model_dump(mode="json", exclude_none=True)
+                                for q in queries[start:start + size]]}
+            answers += (await self._on(QueryBatchResponse, "POST", f"{collection}/query/batch",
+                                       json=body)).data
+            start += size
+        return answers
 
     async def scroll(
         self, collection: str, after_id: int | None = None, limit: int = 1000

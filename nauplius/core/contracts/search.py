@@ -14,6 +14,9 @@ Vector = Annotated[list[FiniteFloat], Field(min_length=1)]
 PointId = Annotated[int, Field(ge=0, lt=2**63)]
 # Most ids one request may name, and most points one scroll page may hold.
 MAX_IDS = 10_000
+# Most queries one batch query may hold by default (SEARCH_MAX_BATCH_QUERIES), and the most the
+# client sends in one.
+MAX_BATCH_QUERIES = 256
 
 
 class Strict(BaseModel):
@@ -130,6 +133,17 @@ class Hit(BaseModel):
 
 class QueryResponse(BaseModel):
     data: list[Hit]
+
+
+class QueryBatchRequest(Strict):
+    """Queries answered in one request, each as the single query would answer it. The service
+    takes at most SEARCH_MAX_BATCH_QUERIES of them (422 above it)."""
+
+    queries: Annotated[list[QueryRequest], Field(max_length=MAX_IDS)]
+
+
+class QueryBatchResponse(BaseModel):
+    data: list[list[Hit]]  # one answer per query, in the order asked
 
 
 class CountResponse(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
-from services.search.errors import DimensionMismatch, InvalidVector
+from services.search.errors import DimensionMismatch, InvalidVector, PointNotFound
 
 Metric = Literal["cosine", "euclidean"]
 # Payload keys that get a keyword index and may be used in a query filter.
@@ -28,6 +28,17 @@ class PointRecord:
     id: int
     vector: Sequence[float]
     payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IndexQuery:
+    """One query of a batch: the arguments of `VectorIndex.query`."""
+
+    vector: Sequence[float] | None = None
+    point_id: int | None = None
+    k: int = 10
+    metric: Metric = "cosine"
+    filter: QueryFilter | None = None
 
 
 @runtime_checkable
@@ -62,6 +73,10 @@ class VectorIndex(Protocol):
     ) -> list[Hit]:
         """Nearest points to a vector or to a stored point (never returned itself), best first."""
 
+    async def query_batch(self, name: str, queries: Sequence[IndexQuery]) -> list[list[Hit]]:
+        """What `query` answers to each, in order, found in one call to the backend (one pass
+        over the segments on Edge, one request to a server)."""
+
     async def count(self, name: str) -> int: ...
 
     async def scroll(
@@ -91,6 +106,26 @@ def checked_query_vector(collection: str, dim: int, vector: Sequence[float] | No
         raise InvalidVector("give a vector or a point id")
     check_vector(collection, dim, vector)
     return [float(x) for x in vector]
+
+
+def batch_query_vectors(collection: str, dim: int, queries: Sequence[IndexQuery],
+                        stored: Mapping[int, list[float]]) -> list[list[float]]:
+    """The vector of each query of a batch: its own, checked, or that of its stored point
+    (`stored`: the vectors of the batch's point ids that exist)."""
+    vectors: list[list[float]] = []
+    for query in queries:
+        if query.point_id is None:
+            vectors.append(checked_query_vector(collection, dim, query.vector))
+        elif query.point_id in stored:
+            vectors.append(stored[query.point_id])
+        else:
+            raise PointNotFound(collection, query.point_id)
+    return vectors
+
+
+def fetch_limit(query: IndexQuery) -> int:
+    """Hits to ask the backend for: one more when the queried point itself will be dropped."""
+    return query.k + (1 if query.point_id is not None else 0)
 
 
 def check_vector(collection: str, dim: int, vector: Sequence[float], what: str = "vector") -> None:

@@ -33,12 +33,15 @@ import qdrant_edge as qe
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
     PAYLOAD_KEYS,
+    IndexQuery,
     Metric,
     PointRecord,
     QueryFilter,
+    batch_query_vectors,
     check_points,
     checked_query_vector,
     dense_vector,
+    fetch_limit,
     finish_hits,
     in_asked_order,
 )
@@ -349,6 +352,32 @@ class EdgeIndex:
                     for p in collection.shard.query(request)]
 
         return finish_hits(await self._run(search), metric, k, exclude_id=point_id)
+
+    async def query_batch(self, name: str, queries: Sequence[IndexQuery]) -> list[list[Hit]]:
+        collection = self._get(name)
+        if not queries:
+            return []
+        params = None
+        if self.quantization == "binary":
+            params = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
+
+        def search() -> list[list[Hit]]:
+            ids: list[int | UUID | str] = list(
+                dict.fromkeys(q.point_id for q in queries if q.point_id is not None))
+            records = collection.shard.retrieve(ids, with_payload=False, with_vector=True) if ids else []
+            stored = {int(r.id): dense_vector(r.vector) for r in records}
+            vectors = batch_query_vectors(name, collection.dim, queries, stored)
+            batch = qe.QueryBatchRequest([
+                qe.QueryRequest(limit=fetch_limit(q), query=qe.Query.Nearest(vector),
+                                filter=build_filter(q.filter), with_payload=True, params=params)
+                for q, vector in zip(queries, vectors, strict=True)
+            ])
+            return [[Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in points]
+                    for points in collection.shard.query_batch(batch)]
+
+        answers = await self._run(search)
+        return [finish_hits(hits, q.metric, q.k, exclude_id=q.point_id)
+                for q, hits in zip(queries, answers, strict=True)]
 
     async def count(self, name: str) -> int:
         collection = self._get(name)

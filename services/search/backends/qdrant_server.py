@@ -14,12 +14,15 @@ from qdrant_client import AsyncQdrantClient, models
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
     PAYLOAD_KEYS,
+    IndexQuery,
     Metric,
     PointRecord,
     QueryFilter,
+    batch_query_vectors,
     check_points,
     checked_query_vector,
     dense_vector,
+    fetch_limit,
     finish_hits,
     in_asked_order,
 )
@@ -215,6 +218,24 @@ class QdrantServerIndex:
         )
         hits = [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
         return finish_hits(hits, metric, k, exclude_id=point_id)
+
+    async def query_batch(self, name: str, queries: Sequence[IndexQuery]) -> list[list[Hit]]:
+        dim = await self._dim(name)
+        if not queries:
+            return []
+        ids = list(dict.fromkeys(q.point_id for q in queries if q.point_id is not None))
+        records = (await self.client.retrieve(name, ids, with_payload=False, with_vectors=True)
+                   if ids else [])
+        stored = {int(r.id): dense_vector(r.vector) for r in records}
+        vectors = batch_query_vectors(name, dim, queries, stored)
+        responses = await self.client.query_batch_points(name, requests=[
+            models.QueryRequest(query=vector, limit=fetch_limit(q), filter=build_filter(q.filter),
+                                params=self.layout.search_params(), with_payload=True)
+            for q, vector in zip(queries, vectors, strict=True)
+        ])
+        return [finish_hits([Hit(id=int(p.id), score=p.score, payload=p.payload or {})
+                             for p in response.points], q.metric, q.k, exclude_id=q.point_id)
+                for q, response in zip(queries, responses, strict=True)]
 
     async def count(self, name: str) -> int:
         await self._dim(name)
