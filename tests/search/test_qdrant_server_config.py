@@ -12,7 +12,7 @@ import httpx
 import pytest
 from qdrant_client import AsyncQdrantClient, models
 
-from services.search.backends.base import PointRecord
+from services.search.backends.base import IndexQuery, PointRecord
 from services.search.backends.qdrant_server import UPSERT_BATCH, CollectionLayout, QdrantServerIndex
 from services.search.config import SearchSettings
 from services.search.main import open_index
@@ -130,6 +130,20 @@ async def test_queries_search_the_binary_codes_and_rescore_with_oversampling():
     [query] = server.bodies("POST", "/collections/plankton/points/query")
     assert query["params"]["quantization"] == {"rescore": True, "oversampling": 4.0}
     assert query["filter"] == {"must": [{"key": "label", "match": {"value": "copepod"}}]}
+
+
+async def test_a_batch_of_queries_asks_each_for_the_same_rescoring():
+    server = RecordingQdrant()
+    index = index_over(server)
+    try:
+        await index.ensure_collection("plankton", DIM)
+        await index.query_batch("plankton", [IndexQuery(vector=[1.0] * DIM, k=10),
+                                             IndexQuery(vector=[0.5] * DIM, k=5)])
+    finally:
+        await index.close()
+    [batch] = server.bodies("POST", "/collections/plankton/points/query/batch")
+    assert [q["params"]["quantization"] for q in batch["searches"]] == [
+        {"rescore": True, "oversampling": 3.0}] * 2
 
 
 async def test_without_quantization_neither_codes_nor_rescoring_are_asked_for():
