@@ -1,5 +1,6 @@
-"""Hyperplane hashing (SimHash): binary codes from the signs of seeded random projections, searched
-by Hamming distance, optionally re-ranked by exact cosine.
+"""Hyperplane hashing (SimHash) search over arrays for `nauplius eval --metric hamming`: binary codes
+from the signs of seeded random projections (the maths of nauplius.core.hamming, shared with the
+search service), searched by Hamming distance, optionally re-ranked by exact cosine.
 
 Two unit vectors at angle t differ in each bit with probability t / pi, so cos(pi * d / bits) of the
 Hamming distance d estimates their cosine similarity: that is the score returned without re-ranking.
@@ -8,24 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from nauplius.core.hamming import binary_codes, estimated_cosine, hamming_distances, hyperplanes
+
+__all__ = ["binary_codes", "hamming_distances", "hamming_search", "hyperplanes"]
+
 QUERY_CHUNK = 64  # queries compared at once: bounds the (chunk, gallery, words) XOR array
-
-
-def hyperplanes(dim: int, bits: int, seed: int = 0) -> np.ndarray:
-    if bits < 64 or bits % 64:
-        raise ValueError(f"bits must be a positive multiple of 64, not {bits}")
-    return np.random.default_rng(seed).standard_normal((dim, bits)).astype(np.float32)
-
-
-def binary_codes(vectors: np.ndarray, planes: np.ndarray) -> np.ndarray:
-    """(n, dim) vectors -> (n, bits / 64) uint64 words of sign bits."""
-    bits = np.packbits(vectors @ planes > 0, axis=1)
-    return np.ascontiguousarray(bits).view(np.uint64)
-
-
-def hamming_distances(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """(q, words) and (g, words) codes -> (q, g) Hamming distances."""
-    return np.bitwise_count(queries[:, None, :] ^ gallery[None, :, :]).sum(axis=2, dtype=np.int32)
 
 
 def hamming_search(gallery: np.ndarray, queries: np.ndarray | None, k: int, bits: int,
@@ -55,6 +43,6 @@ def hamming_search(gallery: np.ndarray, queries: np.ndarray | None, k: int, bits
                 results.append([(int(ids[i]), float(cosine[i])) for i in order])
             else:
                 d = distances[row, ids[:k]]
-                results.append([(int(i), float(np.cos(np.pi * di / bits))) for i, di in
+                results.append([(int(i), estimated_cosine(di, bits)) for i, di in
                                 zip(ids[:k], d, strict=True)])
     return results

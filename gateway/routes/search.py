@@ -1,6 +1,6 @@
 """Similarity search: neighbours of a stored image, or of an uploaded one (nothing stored)."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
@@ -11,13 +11,27 @@ from gateway.routes.common import thumbnail_url
 from gateway.schemas import Neighbour, Neighbours
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
+from nauplius.core.contracts.search import MAX_RERANK
+from nauplius.core.contracts.search import Metric as SearchMetric
 from nauplius.core.contracts.text import Line
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 K = Annotated[int, Query(ge=1, le=200, description="how many neighbours")]
-Metric = Annotated[Literal["cosine", "euclidean"], Query()]
+Metric = Annotated[SearchMetric, Query(description=(
+    "cosine (score: cosine similarity, higher is better), euclidean (score: distance between the "
+    "unit vectors, lower is better) or hamming (ranked by the Hamming distance d between binary "
+    "codes of the vectors, 512 bits each, ties by id; score: the cosine it estimates, "
+    "cos(pi * d / 512), or the exact cosine with rerank)"))]
+Rerank = Annotated[int, Query(ge=0, le=MAX_RERANK, description=(
+    "metric=hamming only: re-order the max(k, rerank) nearest by Hamming distance by exact cosine "
+    "(the score is then that cosine); 0, the default: the Hamming ranking as it is"))]
 LabelFilter = Annotated[Line | None, Query(description="only neighbours with this label")]
+
+
+def _check_rerank(metric: str, rerank: int) -> None:
+    if rerank and metric != "hamming":
+        raise HTTPException(422, f"rerank applies to metric=hamming only, not to metric={metric}")
 
 
 async def _neighbours(
@@ -27,6 +41,7 @@ async def _neighbours(
     k: int,
     metric: str,
     label: str | None,
+    rerank: int,
     image_id: int | None = None,
     vector: list[float] | None = None,
 ) -> Neighbours:
@@ -37,7 +52,7 @@ async def _neighbours(
     readable = (await downstream.catalog.scope()).readable
     hits = await downstream.search.query(
         model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label,
-        projects=readable,
+        projects=readable, rerank=rerank,
     )
     hits = [hit for hit in hits if hit.id != image_id]
     images = await downstream.catalog.lookup([hit.id for hit in hits])
@@ -57,10 +72,13 @@ async def similar_images(
     _: Viewer,
     k: K = 10,
     metric: Metric = "cosine",
+    rerank: Rerank = 0,
     label: LabelFilter = None,
 ) -> Neighbours:
+    _check_rerank(metric, rerank)
     model = await active_model.get()
-    return await _neighbours(downstream, model, k=k, metric=metric, label=label, image_id=image_id)
+    return await _neighbours(downstream, model, k=k, metric=metric, label=label, rerank=rerank,
+                             image_id=image_id)
 
 
 @router.post("/search", response_model=Neighbours)
@@ -72,8 +90,10 @@ async def search_by_upload(
     file: Annotated[UploadFile, File(description="the query image")],
     k: K = 10,
     metric: Metric = "cosine",
+    rerank: Rerank = 0,
     label: LabelFilter = None,
 ) -> Neighbours:
+    _check_rerank(metric, rerank)
     try:
         data = await read_limited(file, settings.max_upload_bytes)
     except UploadTooLarge:
@@ -85,4 +105,5 @@ async def search_by_upload(
     [result] = await downstream.embedder.embed([part])
     if result.vector is None:
         raise HTTPException(422, f"query image refused: {result.error}")
-    return await _neighbours(downstream, model, k=k, metric=metric, label=label, vector=result.vector)
+    return await _neighbours(downstream, model, k=k, metric=metric, label=label, rerank=rerank,
+                             vector=result.vector)

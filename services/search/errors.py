@@ -55,3 +55,13 @@ class BatchTooLarge(SearchError):
         super().__init__(
             f"a batch holds at most {cap} queries (SEARCH_MAX_BATCH_QUERIES); this one holds {queries}"
         )
+
+
+class HammingUnavailable(SearchError):
+    """metric=hamming on a collection created before binary codes were kept (422)."""
+
+    def __init__(self, name: str, fix: str) -> None:
+        super().__init__(
+            f"collection {name!r} was created without binary codes, so it cannot answer "
+            f"metric=hamming; {fix}"
+        )

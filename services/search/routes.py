@@ -28,6 +28,7 @@ from services.search.errors import (
     CollectionDimensionConflict,
     CollectionNotFound,
     DimensionMismatch,
+    HammingUnavailable,
     InvalidVector,
     PointNotFound,
     SearchError,
@@ -41,6 +42,7 @@ ERROR_STATUS: dict[type[SearchError], int] = {
     PointNotFound: 404,
     DimensionMismatch: 422,
     InvalidVector: 422,
+    HammingUnavailable: 422,
     BatchTooLarge: 422,
     CollectionDimensionConflict: 409,
     ShardLocked: 503,
@@ -109,9 +111,15 @@ async def retrieve_points(
 
 @router.post("/{name}/query")
 async def query(name: CollectionName, body: QueryRequest, index: IndexDep) -> QueryResponse:
+    """The k nearest points, best first. cosine: score = cosine, higher is better; euclidean:
+    score = distance between the unit vectors, lower is better; hamming: ranked by the Hamming
+    distance d between the points' binary codes (ties by id), score = the cosine it estimates,
+    cos(pi * d / bits), or with `rerank` N the exact cosine of the max(k, N) nearest by Hamming
+    re-ordered by it. hamming on a collection created without codes: 422 naming the fix."""
     filter = body.filter.model_dump(exclude_none=True) if body.filter else None
     hits = await index.query(
-        name, vector=body.vector, point_id=body.id, k=body.k, metric=body.metric, filter=filter
+        name, vector=body.vector, point_id=body.id, k=body.k, metric=body.metric, filter=filter,
+        rerank=body.rerank,
     )
     return QueryResponse(data=hits)
 
@@ -125,8 +133,14 @@ async def query_batch(
     if len(body.queries) > cap:
         raise BatchTooLarge(len(body.queries), cap)
     queries = [IndexQuery(vector=q.vector, point_id=q.id, k=q.k, metric=q.metric,
-                          filter=q.filter.model_dump(exclude_none=True) if q.filter else None)
+                          filter=q.filter.model_dump(exclude_none=True) if q.filter else None,
+                          rerank=q.rerank)
                for q in body.queries]
+    if any(q.metric == "hamming" for q in queries):  # its widening search runs one at a time
+        return QueryBatchResponse(data=[
+            await index.query(name, vector=q.vector, point_id=q.point_id, k=q.k, metric=q.metric,
+                              filter=q.filter, rerank=q.rerank)
+            for q in queries])
     return QueryBatchResponse(data=await index.query_batch(name, queries))
 
 

@@ -11,14 +11,20 @@ FILTERS = [None, {"label": "copepod"}, {"label": "diatom", "state": "validated"}
            {"instrument": "ifcb", "sample": "s2"}]
 
 
+# (metric, rerank): hamming's ties are settled by id, so there both must agree id for id too.
+METRICS = [("cosine", 0), ("euclidean", 0), ("hamming", 0), ("hamming", 25)]
+
+
 def payload(i: int) -> dict:
     return {"label": ["copepod", "diatom", "detritus", "ciliate"][i % 4],
             "state": "validated" if i % 3 == 0 else "predicted",
             "instrument": "ifcb" if i % 2 else "uvp", "sample": f"s{i % 5}"}
 
 
-def assert_same(edge_hits, local_hits):
+def assert_same(edge_hits, local_hits, metric="cosine"):
     assert len(edge_hits) == len(local_hits)
+    if metric == "hamming":  # ties settled by id: the very same list
+        assert [h.id for h in edge_hits] == [h.id for h in local_hits]
     edge_scores = [h.score for h in edge_hits]
     assert edge_scores == pytest.approx([h.score for h in local_hits], abs=1e-4)
     # ids must be equal, except that tied scores may come in either order
@@ -53,13 +59,15 @@ async def test_edge_and_local_qdrant_agree(tmp_path, dim):
             await index.set_payload("plankton", [7, 8], {"label": "copepod"})
         queries = unit_vectors(10, dim, seed=12)
         for flt in FILTERS:
-            for metric in ("cosine", "euclidean"):
+            for metric, rerank in METRICS:
                 for q in queries:
-                    args = dict(vector=q.tolist(), k=10, metric=metric, filter=flt)
-                    assert_same(await edge.query("plankton", **args), await local.query("plankton", **args))
+                    args = dict(vector=q.tolist(), k=10, metric=metric, filter=flt, rerank=rerank)
+                    assert_same(await edge.query("plankton", **args), await local.query("plankton", **args),
+                                metric)
                 for point_id in (0, 7, 100):
-                    args = dict(point_id=point_id, k=10, metric=metric, filter=flt)
-                    assert_same(await edge.query("plankton", **args), await local.query("plankton", **args))
+                    args = dict(point_id=point_id, k=10, metric=metric, filter=flt, rerank=rerank)
+                    assert_same(await edge.query("plankton", **args), await local.query("plankton", **args),
+                                metric)
         assert await edge.count("plankton") == await local.count("plankton") == n - 2
         edge_points, local_points = await scroll_all(edge), await scroll_all(local)
         assert edge_points == local_points

@@ -68,11 +68,15 @@ class SearchClient(ServiceClient):
         label: str | None = None,
         filter: Json | None = None,
         projects: Sequence[int] | None = None,
+        rerank: int = 0,
     ) -> list[Hit]:
-        """`projects`: only points of these projects (None: any project; []: none at all)."""
+        """`projects`: only points of these projects (None: any project; []: none at all);
+        `rerank`: with metric "hamming", re-order that many nearest by exact cosine."""
         if projects is not None and not projects:
             return []
         body: Json = {"k": k, "metric": metric}
+        if rerank:
+            body["rerank"] = rerank
         if image_id is not None:
             body["id"] = image_id
         else:

@@ -19,6 +19,15 @@ MAX_IDS = 10_000
 MAX_BATCH_QUERIES = 256
 
 
+# cosine: higher is better; euclidean: the distance between the unit vectors, lower is better;
+# hamming: ranked by the Hamming distance d between the vectors' binary codes (ties by id), scored
+# by the cosine it estimates, cos(pi * d / bits), or by the exact cosine after a re-rank.
+Metric = Literal["cosine", "euclidean", "hamming"]
+MAX_RERANK = 1000
+RERANK_DESCRIPTION = ("metric=hamming only: re-order the max(k, rerank) nearest by Hamming distance "
+                      "by exact cosine, which is then the score (0: no re-rank)")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -115,13 +124,16 @@ class QueryRequest(Strict):
     vector: Vector | None = None
     id: PointId | None = None
     k: Annotated[int, Field(ge=1, le=1000)] = 10
-    metric: Literal["cosine", "euclidean"] = "cosine"
+    metric: Metric = "cosine"
+    rerank: Annotated[int, Field(ge=0, le=MAX_RERANK, description=RERANK_DESCRIPTION)] = 0
     filter: QueryFilter | None = None
 
     @model_validator(mode="after")
     def one_target(self) -> "QueryRequest":
         if (self.vector is None) == (self.id is None):
             raise ValueError("give exactly one of 'vector' or 'id'")
+        if self.rerank and self.metric != "hamming":
+            raise ValueError("'rerank' applies to metric 'hamming' only")
         return self
 
 

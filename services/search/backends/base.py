@@ -4,19 +4,36 @@ Vectors are stored for cosine distance. The service also answers `metric=euclide
 vectors |a - b|^2 = 2 - 2 cos(a, b), so the Euclidean distance is a monotone function of the
 cosine and both metrics rank the points identically. One stored vector per image therefore serves
 both metrics; only the reported score and its order (ascending) change.
+
+`metric=hamming` ranks by the Hamming distance between binary codes of the vectors: the signs of
+`bits` seeded random hyperplane projections (`nauplius.core.hamming`, as `nauplius eval --metric
+hamming`). A collection created with codes keeps each point's code as a second named vector,
+`hamming`, of +1/-1 values under Dot distance: dot = bits - 2 * Hamming, so the backend's own
+search over it ranks exactly by Hamming distance and every payload filter applies unchanged. The
+service derives the code at upsert; bits and seed are fixed when the collection is created and
+recorded with it. Points tied on distance are ordered by id, whichever order a backend gives them.
 """
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
+from nauplius.core.contracts.search import Metric as Metric  # re-exported for the backends
+from nauplius.core.hamming import estimated_cosine, hyperplanes, signed_codes
 from services.search.errors import DimensionMismatch, InvalidVector, PointNotFound
 
-Metric = Literal["cosine", "euclidean"]
+# The named vector that holds a point's binary code (+1/-1) in a collection created with codes;
+# its vector of the embedding stays the unnamed (default) one.
+HAMMING_VECTOR = "hamming"
+# What a new collection's codes are (512 bits: as `nauplius eval --metric hamming`'s default, which
+# costs the shipped model under a point of NDSB top-1, docs/benchmarks.md).
+HAMMING_BITS = 512
+HAMMING_SEED = 0
+COSINE_TIE_DECIMALS = 6
 # Payload keys that get a keyword index and may be used in a query filter.
 PAYLOAD_KEYS = ("label", "state", "instrument", "sample", "project")
 # A query filter: per key, the value a point must have, or a list of values it may have one of.
@@ -39,6 +56,7 @@ class IndexQuery:
     k: int = 10
     metric: Metric = "cosine"
     filter: QueryFilter | None = None
+    rerank: int = 0
 
 
 @runtime_checkable
@@ -70,8 +88,11 @@ class VectorIndex(Protocol):
         k: int = 10,
         metric: Metric = "cosine",
         filter: QueryFilter | None = None,
+        rerank: int = 0,
     ) -> list[Hit]:
-        """Nearest points to a vector or to a stored point (never returned itself), best first."""
+        """Nearest points to a vector or to a stored point (never returned itself), best first;
+        `rerank`: see `hamming_query`. metric=hamming on a collection without codes raises
+        HammingUnavailable."""
 
     async def query_batch(self, name: str, queries: Sequence[IndexQuery]) -> list[list[Hit]]:
         """What `query` answers to each, in order, found in one call to the backend (one pass
@@ -94,7 +115,10 @@ class VectorIndex(Protocol):
 
 
 def dense_vector(stored: object) -> list[float]:
-    """A stored point's vector: these collections hold one unnamed dense vector per point."""
+    """A stored point's vector of the embedding: the unnamed dense vector (beside its code in a
+    collection with Hamming codes, where the backend answers a dict of named vectors)."""
+    if isinstance(stored, dict) and "" in stored:
+        stored = stored[""]
     if not isinstance(stored, list) or not all(isinstance(x, int | float) for x in stored):
         raise TypeError(f"not a dense vector: {type(stored).__name__}")
     return [float(x) for x in stored]
@@ -165,3 +189,61 @@ def in_asked_order(ids: Sequence[int], records: Sequence[Any]) -> list[StoredPoi
     """Backend records (`.id`, `.payload`) of the asked ids, in the order asked, each once."""
     found = {int(r.id): r.payload or {} for r in records}
     return [StoredPoint(id=i, payload=found[i]) for i in dict.fromkeys(ids) if i in found]
+
+
+@dataclass(frozen=True)
+class HammingCodes:
+    """How one collection's codes are made: the signs of `bits` hyperplanes drawn with `seed`."""
+
+    dim: int
+    bits: int = HAMMING_BITS
+    seed: int = HAMMING_SEED
+    planes: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "planes", hyperplanes(self.dim, self.bits, self.seed))
+
+    def of(self, vectors: Sequence[Sequence[float]]) -> list[list[float]]:
+        """The +1/-1 code of each vector, as the backend stores it."""
+        codes: list[list[float]] = signed_codes(np.asarray(vectors, dtype=np.float32),
+                                                self.planes).tolist()
+        return codes
+
+    def distance(self, dot: float) -> int:
+        """Hamming distance from the dot product of two codes (exact integers in float)."""
+        return round((self.bits - dot) / 2)
+
+    def record(self) -> dict[str, int]:
+        return {"bits": self.bits, "seed": self.seed}
+
+
+# The backend's part of a Hamming query: the `limit` best points by code dot product, best first
+# (filtered as asked), and the exact cosines of a query vector against some points.
+ByCode = Callable[[list[float], int], Awaitable[list[Hit]]]
+CosineAmong = Callable[[list[float], list[int]], Awaitable[list[Hit]]]
+
+
+async def hamming_query(codes: HammingCodes, vector: list[float], *, k: int, rerank: int,
+                        exclude_id: int | None, by_code: ByCode,
+                        cosine_among: CosineAmong) -> list[Hit]:
+    """The k nearest points by Hamming distance, ties by id, scored cos(pi * d / bits); with
+    rerank N > 0 the max(k, N) nearest re-ordered by exact cosine (equal to COSINE_TIE_DECIMALS:
+    ties, by id) and scored by it.
+
+    A backend cuts ties at its limit in an order of its own, so the search widens until the last
+    point fetched is strictly farther than the last one wanted: the whole tied group is then in."""
+    want = max(k, rerank)
+    limit = want + (exclude_id is not None)
+    while True:
+        fetched = await by_code(codes.of([vector])[0], limit)
+        kept = [hit for hit in fetched if hit.id != exclude_id]
+        if len(fetched) < limit or (len(kept) > want and fetched[-1].score < kept[want - 1].score):
+            break
+        limit *= 2
+    nearest = sorted(kept, key=lambda hit: (-hit.score, hit.id))[:want]
+    if rerank:
+        exact = await cosine_among(vector, [hit.id for hit in nearest])
+        # Backends compute cosines in float32 or float64: equal to 6 decimals is a tie.
+        return sorted(exact, key=lambda hit: (-round(hit.score, COSINE_TIE_DECIMALS), hit.id))[:k]
+    return [hit.model_copy(update={"score": estimated_cosine(codes.distance(hit.score), codes.bits)})
+            for hit in nearest]

@@ -1,6 +1,7 @@
 """Embedded backend: one Qdrant Edge shard per collection under SEARCH_DATA_DIR.
 
-Layout: `<data_dir>/<collection>/` holds `collection.json` (the dim), `.lock` (flock held while
+Layout: `<data_dir>/<collection>/` holds `collection.json` (the dim and, for a collection created
+with binary codes, their `hamming` bits and seed), `.lock` (flock held while
 open) and `shard/` (the Edge shard). Edge runs no background work: new points sit in a plain
 segment that queries scan exactly, and the HNSW index is built only by `optimize()`. This backend
 runs it on a worker thread after `optimize_delay_s` of write quiet.
@@ -32,7 +33,10 @@ import qdrant_edge as qe
 
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
+    HAMMING_BITS,
+    HAMMING_VECTOR,
     PAYLOAD_KEYS,
+    HammingCodes,
     IndexQuery,
     Metric,
     PointRecord,
@@ -43,6 +47,7 @@ from services.search.backends.base import (
     dense_vector,
     fetch_limit,
     finish_hits,
+    hamming_query,
     in_asked_order,
 )
 from services.search.backends.shard_lock import FolderLock
@@ -50,6 +55,7 @@ from services.search.config import DEFAULT_INDEXING_THRESHOLD_KB
 from services.search.errors import (
     CollectionDimensionConflict,
     CollectionNotFound,
+    HammingUnavailable,
     PointNotFound,
     SearchError,
 )
@@ -60,6 +66,10 @@ T = TypeVar("T")
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 META_FILE = "collection.json"
 SHARD_DIR = "shard"
+# An Edge shard cannot gain a named vector: an older collection is made again to get codes.
+REMAKE_FOR_CODES = ("to get them, stop the search service, move its SEARCH_DATA_DIR/{name} folder "
+                    "away, start it again (the gateway creates the collection anew) and run "
+                    "`nauplius reconcile --repair` to index every image again")
 
 
 class InvalidCollectionName(SearchError):
@@ -77,12 +87,25 @@ def build_filter(filter: QueryFilter | None) -> qe.Filter | None:
     ])
 
 
+def code_params(codes: HammingCodes) -> qe.EdgeVectorParams:
+    """The named vector of the codes: +1/-1 are exact in float16 (half the bytes of float32);
+    no HNSW graph (m=0), so building the index costs nothing more and a query scans the codes
+    exactly; Qdrant's binary quantization of a +1/-1 vector is its sign bits, kept in RAM."""
+    return qe.EdgeVectorParams(
+        size=codes.bits, distance=qe.Distance.Dot, datatype=qe.VectorStorageDatatype.Float16,
+        hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
+        quantization_config=qe.BinaryQuantizationConfig(always_ram=True),
+    )
+
+
 class EdgeCollection:
     """One open shard and what the service keeps beside it."""
 
-    def __init__(self, name: str, dim: int, shard: qe.EdgeShard, lock: FolderLock) -> None:
+    def __init__(self, name: str, dim: int, shard: qe.EdgeShard, lock: FolderLock,
+                 codes: HammingCodes | None) -> None:
         self.name = name
         self.dim = dim
+        self.codes = codes
         self.shard = shard
         self.lock = lock
         self.write_lock = threading.Lock()
@@ -128,8 +151,11 @@ class EdgeIndex:
         indexing_threshold_kb: int = DEFAULT_INDEXING_THRESHOLD_KB,
         quantization: Literal["none", "binary"] = "none",
         worker_threads: int = 4,
+        hamming_bits: int = HAMMING_BITS,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # Bits of the binary codes of a collection created from now on (0: none, as before them).
+        self.hamming_bits = hamming_bits
         self.optimize_delay_s = optimize_delay_s
         self.indexing_threshold_kb = indexing_threshold_kb
         self.quantization = quantization
@@ -162,10 +188,11 @@ class EdgeIndex:
             raise InvalidCollectionName(name)
         return self.data_dir / name
 
-    def _config(self, dim: int) -> qe.EdgeConfig:
+    def _config(self, dim: int, codes: HammingCodes | None) -> qe.EdgeConfig:
         quantization = qe.BinaryQuantizationConfig(always_ram=True) if self.quantization == "binary" else None
+        embedding = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
         return qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            vectors=embedding if codes is None else {"": embedding, HAMMING_VECTOR: code_params(codes)},
             quantization_config=quantization,
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
@@ -175,12 +202,14 @@ class EdgeIndex:
         lock = FolderLock(folder)
         lock.acquire()
         try:
-            dim = int(json.loads((folder / META_FILE).read_text())["dim"])
-            shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(dim))
+            meta = json.loads((folder / META_FILE).read_text())
+            dim = int(meta["dim"])
+            codes = HammingCodes(dim, **meta["hamming"]) if "hamming" in meta else None
+            shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(dim, codes))
         except BaseException:
             lock.release()
             raise
-        collection = EdgeCollection(name, dim, shard, lock)
+        collection = EdgeCollection(name, dim, shard, lock, codes)
         self._collections[name] = collection
         return collection
 
@@ -195,17 +224,20 @@ class EdgeIndex:
             try:
                 # A shard without collection.json is a creation cut short: it holds no points.
                 shutil.rmtree(folder / SHARD_DIR, ignore_errors=True)
-                shard = qe.EdgeShard.create(str(folder / SHARD_DIR), self._config(dim))
+                codes = HammingCodes(dim, self.hamming_bits) if self.hamming_bits else None
+                shard = qe.EdgeShard.create(str(folder / SHARD_DIR), self._config(dim, codes))
                 for key in PAYLOAD_KEYS:
                     shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
                 shard.flush()
                 tmp = folder / (META_FILE + ".tmp")
-                tmp.write_text(json.dumps({"name": name, "dim": dim, "distance": "cosine"}))
+                meta = {"name": name, "dim": dim, "distance": "cosine",
+                        **({"hamming": codes.record()} if codes else {})}
+                tmp.write_text(json.dumps(meta))
                 tmp.replace(folder / META_FILE)
             except BaseException:
                 lock.release()
                 raise
-            collection = EdgeCollection(name, dim, shard, lock)
+            collection = EdgeCollection(name, dim, shard, lock, codes)
             self._collections[name] = collection
             logger.info("created collection %s (dim %d) at %s", name, dim, folder)
             return collection
@@ -256,8 +288,12 @@ class EdgeIndex:
 
     async def index_status(self, name: str) -> dict[str, int]:
         """Points, how many of them the HNSW index holds, and segments."""
-        info = await self._run(self._get(name).shard.info)
-        return {"points": info.points_count, "indexed": info.indexed_vectors_count,
+        collection = self._get(name)
+        info = await self._run(collection.shard.info)
+        # Edge counts every named vector of an indexed segment, the code's (no graph) too.
+        vectors_per_point = 1 if collection.codes is None else 2
+        return {"points": info.points_count,
+                "indexed": info.indexed_vectors_count // vectors_per_point,
                 "segments": info.segments_count}
 
     async def wait_optimized(self) -> None:
@@ -284,8 +320,14 @@ class EdgeIndex:
         check_points(name, collection.dim, points)
         if not points:
             return 0
+        vectors = [[float(x) for x in p.vector] for p in points]
+        if collection.codes is None:
+            stored: list[Any] = vectors
+        else:
+            stored = [{"": v, HAMMING_VECTOR: code}
+                      for v, code in zip(vectors, collection.codes.of(vectors), strict=True)]
         operation = qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, [float(x) for x in p.vector], dict(p.payload)) for p in points]
+            [qe.Point(p.id, v, dict(p.payload)) for p, v in zip(points, stored, strict=True)]
         )
         await self._run(collection.update, operation)
         self._touch(collection)
@@ -327,11 +369,14 @@ class EdgeIndex:
         k: int = 10,
         metric: Metric = "cosine",
         filter: QueryFilter | None = None,
+        rerank: int = 0,
     ) -> list[Hit]:
         collection = self._get(name)
         params = None
         if self.quantization == "binary":
             params = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
+        if metric == "hamming":
+            return await self._hamming_query(collection, vector, point_id, k, filter, rerank, params)
 
         def search() -> list[Hit]:
             if point_id is not None:
@@ -352,6 +397,39 @@ class EdgeIndex:
                     for p in collection.shard.query(request)]
 
         return finish_hits(await self._run(search), metric, k, exclude_id=point_id)
+
+    async def _hamming_query(self, collection: EdgeCollection, vector: Sequence[float] | None,
+                             point_id: int | None, k: int, filter: QueryFilter | None,
+                             rerank: int, params: qe.SearchParams | None) -> list[Hit]:
+        codes = collection.codes
+        if codes is None:
+            raise HammingUnavailable(collection.name, REMAKE_FOR_CODES.format(name=collection.name))
+
+        def target() -> list[float]:
+            if point_id is None:
+                return checked_query_vector(collection.name, collection.dim, vector)
+            records = collection.shard.retrieve([point_id], with_payload=False, with_vector=[""])
+            if not records:
+                raise PointNotFound(collection.name, point_id)
+            return dense_vector(records[0].vector)
+
+        def points(query: qe.Query, limit: int, where: qe.Filter | None,
+                   how: qe.SearchParams | None) -> list[Hit]:
+            request = qe.QueryRequest(limit=limit, query=query, filter=where, with_payload=True,
+                                      params=how)
+            return [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
+                    for p in collection.shard.query(request)]
+
+        async def by_code(code: list[float], limit: int) -> list[Hit]:
+            return await self._run(points, qe.Query.Nearest(code, using=HAMMING_VECTOR), limit,
+                                   build_filter(filter), None)
+
+        async def cosine_among(query_vector: list[float], ids: list[int]) -> list[Hit]:
+            among = qe.Filter(must=[qe.HasIdCondition(set(ids))])
+            return await self._run(points, qe.Query.Nearest(query_vector), len(ids), among, params)
+
+        return await hamming_query(codes, await self._run(target), k=k, rerank=rerank,
+                                   exclude_id=point_id, by_code=by_code, cosine_among=cosine_among)
 
     async def query_batch(self, name: str, queries: Sequence[IndexQuery]) -> list[list[Hit]]:
         collection = self._get(name)

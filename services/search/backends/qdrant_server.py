@@ -13,7 +13,9 @@ from qdrant_client import AsyncQdrantClient, models
 
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
+    HAMMING_VECTOR,
     PAYLOAD_KEYS,
+    HammingCodes,
     IndexQuery,
     Metric,
     PointRecord,
@@ -24,12 +26,22 @@ from services.search.backends.base import (
     dense_vector,
     fetch_limit,
     finish_hits,
+    hamming_query,
     in_asked_order,
 )
 from services.search.config import SearchSettings
-from services.search.errors import CollectionDimensionConflict, CollectionNotFound, PointNotFound
+from services.search.errors import (
+    CollectionDimensionConflict,
+    CollectionNotFound,
+    HammingUnavailable,
+    PointNotFound,
+)
 
 logger = logging.getLogger("nauplius.search")
+# A collection's vectors cannot gain a named vector: an older collection is made again for codes.
+REMAKE_FOR_CODES = ("to get them, delete the collection on the Qdrant server, restart the gateway "
+                    "(it creates the collection anew) and run `nauplius reconcile --repair` to "
+                    "index every image again")
 
 # Points per upsert request: 256 vectors of 1280-d are ~7 MB of JSON, well under a server's
 # request cap (32 MB by default, 64 in deploy/qdrant/config.yaml), whatever the caller sends.
@@ -66,11 +78,19 @@ class CollectionLayout:
                    quantization=settings.qdrant_quantization,
                    oversampling=settings.qdrant_oversampling)
 
-    def create_request(self, dim: int) -> models.CreateCollection:
+    def create_request(self, dim: int, codes: HammingCodes) -> models.CreateCollection:
+        """The embedding as the unnamed vector, its binary code beside it (as on Edge: +1/-1 in
+        float16 under Dot, no HNSW graph, its 1-bit quantization in RAM); bits and seed in the
+        collection's metadata."""
         binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+        code = models.VectorParams(size=codes.bits, distance=models.Distance.DOT,
+                                   datatype=models.Datatype.FLOAT16, on_disk=self.vectors_on_disk,
+                                   hnsw_config=models.HnswConfigDiff(m=0), quantization_config=binary)
         return models.CreateCollection(
-            vectors=models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                        on_disk=self.vectors_on_disk),
+            vectors={"": models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                             on_disk=self.vectors_on_disk),
+                     HAMMING_VECTOR: code},
+            metadata={"hamming": codes.record()},
             shard_number=self.shards,
             replication_factor=self.replicas,
             on_disk_payload=True,
@@ -119,6 +139,7 @@ class QdrantServerIndex:
         self.url = url
         self.layout = layout or CollectionLayout()
         self._dims: dict[str, int] = {}
+        self._codes: dict[str, HammingCodes | None] = {}
 
     async def _dim(self, name: str) -> int:
         dim = self._dims.get(name)
@@ -127,20 +148,35 @@ class QdrantServerIndex:
                 raise CollectionNotFound(name)
             info = await self.client.get_collection(name)
             vectors = info.config.params.vectors
-            if not isinstance(vectors, models.VectorParams):  # we create one unnamed vector
-                raise TypeError(f"collection {name} does not hold one unnamed vector")
-            dim = vectors.size
+            codes = None
+            if isinstance(vectors, dict) and "" in vectors:  # the embedding and its code
+                dim = vectors[""].size
+                record = (info.config.metadata or {}).get("hamming", {})
+                codes = HammingCodes(dim, bits=vectors[HAMMING_VECTOR].size, seed=record.get("seed", 0))
+            elif isinstance(vectors, models.VectorParams):  # a collection made before the codes
+                dim = vectors.size
+            else:
+                raise TypeError(f"collection {name} does not hold an unnamed vector")
+            self._codes[name] = codes
             self._dims[name] = dim
         return dim
 
+    def _stored(self, name: str, points: Sequence[PointRecord]) -> list[Any]:
+        """What each point stores: its vector, with its code where the collection keeps codes."""
+        vectors = [[float(x) for x in p.vector] for p in points]
+        codes = self._codes[name]
+        if codes is None:
+            return vectors
+        return [{"": v, HAMMING_VECTOR: c} for v, c in zip(vectors, codes.of(vectors), strict=True)]
+
     async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
         if not await self.client.collection_exists(name):
-            request = self.layout.create_request(dim)
+            request = self.layout.create_request(dim, HammingCodes(dim))
             await self.client.create_collection(
                 name, vectors_config=request.vectors, shard_number=request.shard_number,
                 replication_factor=request.replication_factor,
                 on_disk_payload=request.on_disk_payload, hnsw_config=request.hnsw_config,
-                quantization_config=request.quantization_config,
+                quantization_config=request.quantization_config, metadata=request.metadata,
             )
             for key, schema in PAYLOAD_INDEXES.items():
                 await self.client.create_payload_index(name, key, schema, wait=True)
@@ -160,12 +196,12 @@ class QdrantServerIndex:
         if not points:
             return 0
         for start in range(0, len(points), UPSERT_BATCH):
+            batch = points[start:start + UPSERT_BATCH]
             await self.client.upsert(
                 name,
                 points=[
-                    models.PointStruct(id=p.id, vector=[float(x) for x in p.vector],
-                                       payload=dict(p.payload))
-                    for p in points[start:start + UPSERT_BATCH]
+                    models.PointStruct(id=p.id, vector=v, payload=dict(p.payload))
+                    for p, v in zip(batch, self._stored(name, batch), strict=True)
                 ],
                 wait=True,
             )
@@ -199,15 +235,22 @@ class QdrantServerIndex:
         k: int = 10,
         metric: Metric = "cosine",
         filter: QueryFilter | None = None,
+        rerank: int = 0,
     ) -> list[Hit]:
         dim = await self._dim(name)
+        codes = self._codes[name]
+        if metric == "hamming" and codes is None:
+            raise HammingUnavailable(name, REMAKE_FOR_CODES)
         if point_id is not None:
-            records = await self.client.retrieve(name, [point_id], with_payload=False, with_vectors=True)
+            records = await self.client.retrieve(name, [point_id], with_payload=False, with_vectors=[""])
             if not records:
                 raise PointNotFound(name, point_id)
             query = dense_vector(records[0].vector)
         else:
             query = checked_query_vector(name, dim, vector)
+        if metric == "hamming":
+            assert codes is not None
+            return await self._hamming_query(name, codes, query, point_id, k, filter, rerank)
         response = await self.client.query_points(
             name,
             query=query,
@@ -219,12 +262,32 @@ class QdrantServerIndex:
         hits = [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
         return finish_hits(hits, metric, k, exclude_id=point_id)
 
+    async def _hamming_query(self, name: str, codes: HammingCodes, vector: list[float],
+                             point_id: int | None, k: int, filter: QueryFilter | None,
+                             rerank: int) -> list[Hit]:
+        async def by_code(code: list[float], limit: int) -> list[Hit]:
+            response = await self.client.query_points(
+                name, query=code, using=HAMMING_VECTOR, limit=limit,
+                query_filter=build_filter(filter), with_payload=True)
+            return [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
+
+        async def cosine_among(query_vector: list[float], ids: list[int]) -> list[Hit]:
+            among: list[int | str | UUID] = list(ids)
+            response = await self.client.query_points(
+                name, query=query_vector, limit=len(ids), with_payload=True,
+                # so few points are scored one by one on the originals: exact
+                query_filter=models.Filter(must=[models.HasIdCondition(has_id=among)]))
+            return [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
+
+        return await hamming_query(codes, vector, k=k, rerank=rerank, exclude_id=point_id,
+                                   by_code=by_code, cosine_among=cosine_among)
+
     async def query_batch(self, name: str, queries: Sequence[IndexQuery]) -> list[list[Hit]]:
         dim = await self._dim(name)
         if not queries:
             return []
         ids = list(dict.fromkeys(q.point_id for q in queries if q.point_id is not None))
-        records = (await self.client.retrieve(name, ids, with_payload=False, with_vectors=True)
+        records = (await self.client.retrieve(name, ids, with_payload=False, with_vectors=[""])
                    if ids else [])
         stored = {int(r.id): dense_vector(r.vector) for r in records}
         vectors = batch_query_vectors(name, dim, queries, stored)
