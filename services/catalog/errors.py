@@ -61,6 +61,13 @@ class TaxonConflict(Conflict):
     pass
 
 
+class StagedBytesGone(CatalogError):
+    """A job item whose staged bytes are gone: no retry can ingest it (410, so its worker fails
+    that item alone and goes on with the rest of the batch)."""
+
+    status_code = 410
+
+
 class StoredFileMissing(CatalogError):
     """A catalogued image whose bytes are gone from data_dir: a server-side fault."""
 

@@ -125,12 +125,25 @@ class IngestWorker:
         concurrency = self.settings.catalog_concurrency
         carried = {position: base64.b64decode(item.data) for position, item in enumerate(items)
                    if item.data is not None}
-        # Bytes the claim did not carry are asked for alone, so a missing file is named.
+        # Bytes the claim did not carry are asked for alone, so a missing file is named, and
+        # fails its own item only: the rest of the batch goes on.
         missing = [position for position in range(len(items)) if position not in carried]
-        fetched = await bounded(concurrency, missing, lambda p: catalog.item_data(items[p].id))
-        carried.update(zip(missing, fetched, strict=True))
+        gone: dict[int, str] = {}
+
+        async def fetch(position: int) -> bytes | None:
+            try:
+                return await catalog.item_data(items[position].id)
+            except DownstreamRejected as exc:
+                gone[position] = str(exc.detail)
+                return None
+
+        for position, payload in zip(missing, await bounded(concurrency, missing, fetch), strict=True):
+            if payload is not None:
+                carried[position] = payload
         contents: dict[str, Content] = {}
         for position, item in enumerate(items):
+            if position in gone:
+                continue
             payload = carried[position]
             assert item.sha256 is not None  # a claimed item's content is staged under its sha256
             if item.sha256 not in contents:
@@ -140,7 +153,8 @@ class IngestWorker:
             contents[item.sha256].positions.append(position)
         model = await self.active_model.get()
         await index_contents(list(contents.values()), self.downstream, model, concurrency)
-        results: list[ItemResult] = []
+        results = [ItemResult(id=items[position].id, outcome="failed", error=reason[:MAX_ERROR_LENGTH])
+                   for position, reason in gone.items()]
         for content in contents.values():
             for position in content.positions:
                 item_id = items[position].id

@@ -14,7 +14,6 @@ import hashlib
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support.catalog import Catalog, closed_job, job_status
 from tests.support.data import REPO_ROOT, zoolake_images
@@ -164,10 +163,6 @@ async def test_an_undecodable_file_fails_at_once_and_its_batch_mates_are_done(
     assert await catalog.row_count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known fault: the catalog answers 500 for an item whose staged bytes are gone, and the worker "
-    "retries its whole batch on it, so every item of the batch ends 'gave up after N attempts: "
-    "catalog service failed (HTTP 500)'"))
 async def test_an_item_whose_staged_bytes_are_gone_fails_alone(
     catalog: Catalog, services: ServiceRouter, http: httpx.AsyncClient
 ):

@@ -33,7 +33,7 @@ from services.catalog.deps import (
     StagingDep,
 )
 from services.catalog.entries import job_entries, json_list
-from services.catalog.errors import ImageTooLarge, InvalidMetadata, StoredFileMissing
+from services.catalog.errors import ImageTooLarge, InvalidMetadata, StagedBytesGone
 from services.catalog.staging import StagingStore
 
 router = APIRouter(prefix="/v1/jobs")
@@ -195,7 +195,7 @@ async def item_data(conn: ConnectionDep, staging: StagingDep, item_id: int) -> F
         raise jobs.JobNotFound(f"item {item_id} not found or has no bytes")
     path = staging.path(sha256)
     if not path.is_file():
-        raise StoredFileMissing(f"the staged bytes of item {item_id} are missing")
+        raise StagedBytesGone(f"the staged bytes of item {item_id} are missing: send the file again")
     return FileResponse(path, media_type="application/octet-stream")
 
 
