@@ -53,10 +53,11 @@ class SearchSettings(BaseSettings):
     qdrant_on_disk: bool = True
     # The HNSW graph on disk too: least RAM, slower queries unless the page cache holds it.
     qdrant_hnsw_on_disk: bool = False
-    # "binary": 1-bit codes kept in RAM (1M x 1280 bits = 160 MB) are searched first, then
-    # `qdrant_oversampling` x k candidates are rescored on the original vectors.
+    # "binary": 1-bit codes kept in RAM (1M x 1280 bits = 160 MB) are searched first (the query
+    # in 8 bits), then `qdrant_oversampling` x k candidates are rescored on the original vectors.
+    # 10: recall@10 0.995 on 12,648 real embeddings, 0.965 at 5 (docs/deployment.md).
     qdrant_quantization: Literal["none", "binary"] = "binary"
-    qdrant_oversampling: float = Field(default=3.0, ge=1.0)
+    qdrant_oversampling: float = Field(default=10.0, ge=1.0)
 
     def qdrant_key(self) -> str | None:
         """Qdrant's API key, given or read from `qdrant_api_key_file` (at start)."""

@@ -96,7 +96,8 @@ async def test_a_new_collection_is_made_for_a_million_images():
     created = server.created
     assert created is not None
     assert server.embedding_vector() == {"size": DIM, "distance": "Cosine", "on_disk": True}
-    assert created["quantization_config"] == {"binary": {"always_ram": True}}
+    assert created["quantization_config"] == {
+        "binary": {"always_ram": True, "query_encoding": "scalar8bits"}}
     assert created["hnsw_config"] == {"on_disk": False}
     assert (created["shard_number"], created["replication_factor"]) == (1, 1)
     assert created["on_disk_payload"] is True
@@ -143,7 +144,7 @@ async def test_a_batch_of_queries_asks_each_for_the_same_rescoring():
         await index.close()
     [batch] = server.bodies("POST", "/collections/plankton/points/query/batch")
     assert [q["params"]["quantization"] for q in batch["searches"]] == [
-        {"rescore": True, "oversampling": 3.0}] * 2
+        {"rescore": True, "oversampling": 10.0}] * 2
 
 
 async def test_without_quantization_neither_codes_nor_rescoring_are_asked_for():
