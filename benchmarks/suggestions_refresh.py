@@ -99,6 +99,12 @@ def _png(n: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
+def _async_client() -> httpx.AsyncClient:
+    """Idle connections dropped after 2 s, before uvicorn's 5 s keep-alive closes them under a
+    request sent on them (httpx.ReadError)."""
+    return httpx.AsyncClient(timeout=3600, limits=httpx.Limits(keepalive_expiry=2.0))
+
+
 def _downstream(system: PrivateSystem, http: httpx.AsyncClient) -> Downstream:
     urls = {name: system.stack.services[name].url for name in ("embedder", "search", "catalog")}
     key = system.stack.service_headers()[SERVICE_KEY_HEADER]
@@ -124,7 +130,7 @@ async def _load(system: PrivateSystem, images: list[ImageFile], noise_per_image:
     real: dict[int, str] = {}
     synthetic: dict[int, str] = {}
     rng = np.random.default_rng(seed)
-    async with httpx.AsyncClient(timeout=3600) as http:
+    async with _async_client() as http:
         downstream = _downstream(system, http)
         model = await ActiveModel(downstream).get()
         vectors: list[tuple[np.ndarray, str]] = []
@@ -197,7 +203,7 @@ async def _in_process(system: PrivateSystem, refresher: type[Refresher]) -> tupl
     async def no_progress(done: int | None, total: int | None) -> None:
         return None
 
-    async with httpx.AsyncClient(timeout=3600) as http:
+    async with _async_client() as http:
         downstream = _downstream(system, http)
         model = await ActiveModel(downstream).get()
         started = time.perf_counter()
@@ -262,7 +268,7 @@ def run(data: Path, seed_per_class: int, more: int, seed: int, limit: int | None
 
 
 async def _in_process_snapshot(system: PrivateSystem) -> dict:
-    async with httpx.AsyncClient(timeout=3600) as http:
+    async with _async_client() as http:
         rows = await _downstream(system, http).catalog.suggested(None)
     return {row.id: (row.label, row.confidence, row.share) for row in rows}
 
