@@ -5,10 +5,14 @@ docs/deployment.md describes the layouts; tests/test_compose.py checks the singl
 against the services' settings in more detail."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -371,3 +375,90 @@ def test_the_catalog_uses_the_primary_and_the_replica_streams_from_it_through_it
     assert f"/run/secrets/{secret}" in init and f"/run/secrets/{secret}" in script
     [entrypoint] = replica["entrypoint"]
     assert any(v.endswith(f":{entrypoint}:ro") for v in replica["volumes"])
+
+
+# -- the replication scripts on a real PostgreSQL ----------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def as_postgres(*command: str, env: dict[str, str] | None = None) -> str:
+    """Run as the `postgres` user (initdb and the server refuse root), output returned."""
+    done = subprocess.run(["runuser", "-u", "postgres", "--", *command], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def start_server(data: Path, port: int) -> None:
+    as_postgres("pg_ctl", "-D", str(data), "-w", "-l", str(data / "server.log"), "-o",
+                f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1", "start")
+
+
+def sql(port: int, host: Path, query: str, database: str = "postgres") -> str:
+    return as_postgres("psql", "-h", str(host), "-p", str(port), "-d", database, "-XAtc", query)
+
+
+@pytest.fixture
+def servers():
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in
+                                    ("initdb", "pg_ctl", "pg_basebackup", "runuser")):
+        pytest.skip("needs root and PostgreSQL's initdb, pg_ctl and pg_basebackup")
+    # pytest's tmp_path is root's alone; the servers run as postgres.
+    root = Path(tempfile.mkdtemp(prefix="nauplius-replication-"))
+    shutil.chown(root, "postgres", "postgres")
+    started: list[Path] = []
+    try:
+        yield root, started
+    finally:
+        for data in started:
+            subprocess.run(["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(data), "-m",
+                            "fast", "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(root)
+
+
+def test_the_replica_streams_from_a_primary_set_up_by_the_init_script(servers):
+    """primary-init.sh on a real primary (as the image runs it: after initdb, password from the
+    secret file), then the replica's pg_basebackup flags: a row written on the primary is read
+    on the replica, which is in recovery and uses the slot."""
+    root, started = servers
+    primary, replica = root / "primary", root / "replica"
+    secret = root / "replication-password"
+    secret.write_text("s3cret-for-the-test\n")
+    shutil.chown(secret, "postgres", "postgres")
+    as_postgres("initdb", "-D", str(primary), "-U", "postgres", "--auth-local=trust")
+    # The image's rules: the socket trusted, any host by password; replication connections match
+    # no "all" rule, so only the script's line lets the replica in.
+    (primary / "pg_hba.conf").write_text("local all all trust\nhost all all all scram-sha-256\n")
+    primary_port = free_port()
+    start_server(primary, primary_port)
+    started.append(primary)
+    as_postgres("sh", str(DEPLOY / "cluster" / "postgres" / "primary-init.sh"),
+                env={"POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres", "PGDATA": str(primary),
+                     "REPLICATION_PASSWORD_FILE": str(secret), "PGHOST": str(root),
+                     "PGPORT": str(primary_port)})
+    as_postgres("pg_ctl", "-D", str(primary), "reload")
+    # The replica's own pg_basebackup options, its data folder here instead of $PGDATA.
+    script = (DEPLOY / "cluster" / "postgres" / "replica-entrypoint.sh").read_text()
+    flags = re.search(r"pg_basebackup -h postgres-primary -p 5432 (.*?)\n",
+                      script.replace("\\\n", " "))
+    assert flags is not None
+    options = [str(replica) if word == "$PGDATA" else word for word in shlex.split(flags.group(1))]
+    as_postgres("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary_port), *options,
+                env={"PGPASSWORD": secret.read_text().strip()})
+    replica_port = free_port()
+    start_server(replica, replica_port)
+    started.append(replica)
+    sql(primary_port, root, "CREATE TABLE images (id bigint); INSERT INTO images VALUES (42)")
+    for _ in range(600):
+        if sql(replica_port, root, "SELECT to_regclass('images') IS NOT NULL").strip() == "t" \
+                and sql(replica_port, root, "SELECT count(*) FROM images").strip() == "1":
+            break
+        time.sleep(0.1)
+    assert sql(replica_port, root, "SELECT id FROM images").strip() == "42"
+    assert sql(replica_port, root, "SELECT pg_is_in_recovery()").strip() == "t"
+    assert sql(primary_port, root, "SELECT active FROM pg_replication_slots "
+                                   "WHERE slot_name = 'replica_1'").strip() == "t"
