@@ -15,7 +15,11 @@ def hyperplanes(dim: int, bits: int, seed: int = 0) -> np.ndarray:
 
 def sign_bits(vectors: np.ndarray, planes: np.ndarray) -> np.ndarray:
     """(n, dim) vectors -> (n, bits) booleans: on which side of each hyperplane."""
-    bits: np.ndarray = np.asarray(vectors, dtype=np.float32) @ planes > 0
+    vectors = np.asarray(vectors, dtype=np.float32)
+    # One vector (a query) in numpy's own loop: on a busy machine OpenBLAS's threads can take
+    # milliseconds to wake for a product that takes 0.1 ms.
+    projected = np.einsum("nd,db->nb", vectors, planes) if len(vectors) == 1 else vectors @ planes
+    bits: np.ndarray = projected > 0
     return bits
 
 

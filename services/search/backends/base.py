@@ -203,11 +203,9 @@ class HammingCodes:
     def __post_init__(self) -> None:
         object.__setattr__(self, "planes", hyperplanes(self.dim, self.bits, self.seed))
 
-    def of(self, vectors: Sequence[Sequence[float]]) -> list[list[float]]:
-        """The +1/-1 code of each vector, as the backend stores it."""
-        codes: list[list[float]] = signed_codes(np.asarray(vectors, dtype=np.float32),
-                                                self.planes).tolist()
-        return codes
+    def of(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
+        """The +1/-1 code of each vector (n, bits), as the backend stores it."""
+        return signed_codes(np.asarray(vectors, dtype=np.float32), self.planes)
 
     def distance(self, dot: float) -> int:
         """Hamming distance from the dot product of two codes (exact integers in float)."""
@@ -234,8 +232,9 @@ async def hamming_query(codes: HammingCodes, vector: list[float], *, k: int, rer
     point fetched is strictly farther than the last one wanted: the whole tied group is then in."""
     want = max(k, rerank)
     limit = want + (exclude_id is not None)
+    code = codes.of([vector])[0].tolist()
     while True:
-        fetched = await by_code(codes.of([vector])[0], limit)
+        fetched = await by_code(code, limit)
         kept = [hit for hit in fetched if hit.id != exclude_id]
         if len(fetched) < limit or (len(kept) > want and fetched[-1].score < kept[want - 1].score):
             break

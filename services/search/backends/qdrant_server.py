@@ -174,7 +174,8 @@ class QdrantServerIndex:
         codes = self._codes[name]
         if codes is None:
             return vectors
-        return [{"": v, HAMMING_VECTOR: c} for v, c in zip(vectors, codes.of(vectors), strict=True)]
+        return [{"": v, HAMMING_VECTOR: c}
+                for v, c in zip(vectors, codes.of(vectors).tolist(), strict=True)]
 
     async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
         if not await self.client.collection_exists(name):
