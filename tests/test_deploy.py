@@ -5,6 +5,7 @@ docs/deployment.md describes the layouts; tests/test_compose.py checks the singl
 against the services' settings in more detail."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -12,7 +13,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -351,7 +354,7 @@ def test_the_balancer_takes_every_body_the_gateway_takes_and_no_larger():
     largest = max(door(method, path, settings).cap for method in ("POST", "PUT") for path in routes)
     [rule] = [line for line in haproxy_sections(DEPLOY / "cluster" / "haproxy" / "haproxy.cfg")
               ["frontend public"] if line.startswith("http-request return status 413")]
-    found = re.search(r"req\.hdr_val\(content-length\) gt (\d+)", rule)
+    found = re.search(r"req\.hdr\(content-length\) -m int gt (\d+)", rule)
     assert found is not None and int(found.group(1)) == largest
     assert "application/json" in rule and '{\\"detail\\":' in rule
 
@@ -462,3 +465,85 @@ def test_the_replica_streams_from_a_primary_set_up_by_the_init_script(servers):
     assert sql(replica_port, root, "SELECT pg_is_in_recovery()").strip() == "t"
     assert sql(primary_port, root, "SELECT active FROM pg_replication_slots "
                                    "WHERE slot_name = 'replica_1'").strip() == "t"
+
+
+# -- the public balancer, running ---------------------------------------------------------------
+
+class GatewayStandIn(ThreadingHTTPServer):
+    """Answers /health with `health` and anything else with its name: enough to see where the
+    balancer sends requests (the gateway's own /health is tested with the gateway)."""
+
+    def __init__(self, name: str, health: int) -> None:
+        self.name, self.health = name, health
+        super().__init__(("127.0.0.1", 0), StandInHandler)
+
+
+class StandInHandler(BaseHTTPRequestHandler):
+    server: GatewayStandIn
+
+    def do_GET(self) -> None:
+        status, body = ((self.server.health, b"{}") if self.path == "/health"
+                        else (200, self.server.name.encode()))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def raw_request(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_the_running_balancer_skips_an_unhealthy_gateway_and_refuses_an_oversized_body(tmp_path):
+    """haproxy.cfg as shipped, but on free local ports, the gateways' names replaced by two
+    stand-ins (one healthy, one answering /health with 503) and checks every 200 ms."""
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+    healthy, unhealthy = GatewayStandIn("gateway-1", 200), GatewayStandIn("gateway-2", 503)
+    for stand_in in (healthy, unhealthy):
+        threading.Thread(target=stand_in.serve_forever, daemon=True).start()
+    port, health_port = free_port(), free_port()
+    config = (DEPLOY / "cluster" / "haproxy" / "haproxy.cfg").read_text()
+    for old, new in {"bind :8000": f"bind 127.0.0.1:{port}",
+                     "bind 127.0.0.1:8405": f"bind 127.0.0.1:{health_port}",
+                     "check inter 5s": "check inter 200ms",
+                     "gateway-1:8000": f"127.0.0.1:{healthy.server_address[1]}",
+                     "gateway-2:8000": f"127.0.0.1:{unhealthy.server_address[1]}"}.items():
+        assert old in config
+        config = config.replace(old, new)
+    (tmp_path / "haproxy.cfg").write_text(config)
+    balancer = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "haproxy.cfg")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        served: list[bytes] = []
+        for _ in range(100):  # until gateway-2 has failed its three checks
+            time.sleep(0.2)
+            try:
+                served = [raw_request(port, b"GET /api/v1/images HTTP/1.0\r\n\r\n").split(b"\r\n\r\n")[-1]
+                          for _ in range(6)]
+            except OSError:
+                continue
+            if set(served) == {b"gateway-1"}:
+                break
+        assert set(served) == {b"gateway-1"}
+        oversized = raw_request(port, b"POST /api/v1/jobs HTTP/1.1\r\nHost: lb\r\n"
+                                      b"Content-Length: 2147483649\r\nConnection: close\r\n\r\n")
+        # One byte over the cap: refused before any body is sent.
+        head, _, body = oversized.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413") and b"application/json" in head
+        assert "GATEWAY_MAX_ARCHIVE_BYTES" in json.loads(body)["detail"]
+        assert raw_request(health_port, b"GET /lb-health HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
+    finally:
+        balancer.terminate()
+        balancer.wait(timeout=30)
+        for stand_in in (healthy, unhealthy):
+            stand_in.shutdown()
+            stand_in.server_close()
