@@ -172,8 +172,9 @@ async def state_counts(conn: asyncpg.Connection, project_id: int | None,
 
 async def export_rows(
     conn: asyncpg.Connection, states: Sequence[LabelState], project_id: int | None,
-    projects: Sequence[int] | None = None,
+    projects: Sequence[int] | None = None, after_id: int = 0, limit: int | None = None,
 ) -> list[ExportRow]:
+    """Export rows in id order after `after_id`, at most `limit` (None: every one)."""
     records = await conn.fetch(queries.EXPORT_ROWS, list(states), project_id,
-                               None if projects is None else list(projects))
+                               None if projects is None else list(projects), after_id, limit)
     return [ExportRow.model_validate(dict(r)) for r in records]

@@ -54,16 +54,31 @@ UPDATE images SET indexed_at = now(), indexed_model = $2
 # A page of images. Filters are exact matches on columns of images (the current label is
 # denormalised there); each has its own index, so paging stays an index scan at millions of rows.
 LIST_FILTER_COLUMNS = ("label", "label_state", "project_id", "instrument")
-# Orders of a page: newest first; or the review orders, grouped by (suggested) taxon with the most
-# or least confident first.
-LIST_ORDERS = {
-    "newest": "id DESC",
-    "confident": "label, label_confidence DESC NULLS LAST, id",
-    "uncertain": "label_confidence ASC NULLS FIRST, id",
+# The key each order pages by, (column, descending, nulls first), ending in the unique id: newest
+# first; or the review orders, grouped by (suggested) taxon with the most or least confident
+# first. Migration 008 gives each review order an index in exactly this order.
+ListKey = tuple[tuple[str, bool, bool], ...]
+LIST_KEYS: dict[str, ListKey] = {
+    "newest": (("id", True, True),),
+    "confident": (("label", False, False), ("label_confidence", True, False), ("id", False, False)),
+    "uncertain": (("label_confidence", False, True), ("id", False, False)),
 }
 
 
-def _where(columns: list[str], first_param: int, min_confidence: bool, projects: bool) -> str:
+def _order_by(key: ListKey) -> str:
+    # Only a placement of NULLs that is not the direction's default is spelled out, so the
+    # ORDER BY matches the indexes as they are declared.
+    return ", ".join(
+        column + (" DESC" if descending else "")
+        + (("" if nulls_first else " NULLS LAST") if descending
+           else (" NULLS FIRST" if nulls_first else ""))
+        for column, descending, nulls_first in key)
+
+
+LIST_ORDERS = {order: _order_by(key) for order, key in LIST_KEYS.items()}
+
+
+def _terms(columns: list[str], first_param: int, min_confidence: bool, projects: bool) -> list[str]:
     unknown = set(columns) - set(LIST_FILTER_COLUMNS)
     if unknown:
         raise ValueError(f"not a list filter: {sorted(unknown)}")
@@ -72,22 +87,76 @@ def _where(columns: list[str], first_param: int, min_confidence: bool, projects:
         terms.append(f"label_confidence >= ${first_param + len(terms)}")
     if projects:
         terms.append(f"project_id = any(${first_param + len(terms)}::bigint[])")
+    return terms
+
+
+def _where(terms: list[str]) -> str:
     return "WHERE " + " AND ".join(terms) if terms else ""
+
+
+def _after(key: ListKey, values: list[object], first_param: int) -> tuple[str, list[object]]:
+    """The rows after `values` in the order of `key` (NULL-aware), and its parameters.
+
+    A tail of keys of one direction whose values are known and whose NULLs come first (or that
+    cannot be NULL: the id) is one row comparison, which PostgreSQL answers with an index range
+    scan; NULLs that sort after a value need the spelled-out OR form.
+    """
+    params: list[object] = []
+
+    def param(value: object) -> str:
+        params.append(value)
+        return f"${first_param + len(params) - 1}"
+
+    def after(i: int) -> str:
+        column, descending, nulls_first = key[i]
+        value = values[i]
+        rest = key[i:]
+        if all(values[j] is not None and (nulls_first_j or col_j == "id")
+               and desc_j == descending
+               for j, (col_j, desc_j, nulls_first_j) in enumerate(rest, start=i)):
+            op = "<" if descending else ">"
+            columns = ", ".join(col for col, _, _ in rest)
+            placeholders = ", ".join(param(values[j]) for j in range(i, len(key)))
+            return f"({columns}) {op} ({placeholders})" if len(rest) > 1 \
+                else f"{columns} {op} {placeholders}"
+        if value is None:
+            within = f"{column} IS NULL AND ({after(i + 1)})"
+            return f"({within}) OR {column} IS NOT NULL" if nulls_first else within
+        placeholder = param(value)
+        beyond = f"{column} {'<' if descending else '>'} {placeholder}"
+        if not nulls_first:
+            beyond += f" OR {column} IS NULL"
+        return f"{beyond} OR ({column} = {placeholder} AND ({after(i + 1)}))"
+
+    return f"({after(0)})", params
 
 
 def list_images_sql(
     filter_columns: list[str], order: str = "newest", min_confidence: bool = False,
-    projects: bool = False,
-) -> tuple[str, str]:
+    projects: bool = False, after: list[object] | None = None,
+) -> tuple[str, str, list[object]]:
     """(page query: $1 limit, $2 offset, then filters [then min confidence] [then the readable
-    project ids]; count query: the same filters from $1)."""
-    page = (
-        f"SELECT {IMAGE_COLUMNS} FROM images "
-        f"{_where(filter_columns, 3, min_confidence, projects)} "
-        f"ORDER BY {LIST_ORDERS[order]} LIMIT $1 OFFSET $2"
-    )
-    count = f"SELECT count(*) FROM images {_where(filter_columns, 1, min_confidence, projects)}"
-    return page, count
+    project ids] [then the key of the row the page starts after]; count query: the same filters
+    from $1, over images; the page's keyset parameters).
+
+    `after` is a row's values of LIST_KEYS[order]: the page is the rows that follow it."""
+    terms = _terms(filter_columns, 3, min_confidence, projects)
+    keyset: list[object] = []
+    if after is not None:
+        condition, keyset = _after(LIST_KEYS[order], after, 3 + len(terms))
+        terms.append(condition)
+    page = (f"SELECT {IMAGE_COLUMNS} FROM images {_where(terms)} "
+            f"ORDER BY {LIST_ORDERS[order]} LIMIT $1 OFFSET $2")
+    count = ("SELECT count(*) FROM images "
+             f"{_where(_terms(filter_columns, 1, min_confidence, projects))}")
+    return page, count, keyset
+
+
+def maintained_count_sql(filter_columns: list[str], projects: bool = False) -> str:
+    """The number of images matching exact filters (and the readable project ids), from the
+    counts migration 008 maintains: a sum over a few rows, whatever the number of images."""
+    return ("SELECT COALESCE(sum(images), 0)::bigint FROM image_counts "
+            f"{_where(_terms(filter_columns, 1, False, projects))}")
 
 
 # Images not indexed in a model, in id order after a cursor: what a model change leaves to do.
@@ -336,7 +405,8 @@ SELECT i.id, i.sha256, i.filename, i.format, i.width, i.height, i.instrument, i.
   LEFT JOIN taxa t ON t.id = l.taxon_id
  WHERE i.label_state = any($1::text[]) AND ($2::bigint IS NULL OR i.project_id = $2)
    AND ($3::bigint[] IS NULL OR i.project_id = any($3))
- ORDER BY i.id
+   AND i.id > $4
+ ORDER BY i.id LIMIT $5
 """
 
 

@@ -5,13 +5,20 @@ project): an image of another project is answered as one that does not exist.
 """
 
 from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 import asyncpg
 
 from nauplius.core.contracts.catalog import ImagePublic, LabelChange, LabelPublic
-from services.catalog import queries
+from services.catalog import keyset, queries
 from services.catalog.domain import NewImage, NewLabel
 from services.catalog.errors import ImageNotFound
+
+
+class ImagePage(NamedTuple):
+    images: list[ImagePublic]
+    count: int | None
+    next_cursor: str | None
 
 
 def _image(record: asyncpg.Record) -> ImagePublic:
@@ -94,21 +101,37 @@ async def list_images(
     min_confidence: float | None = None,
     order: str = "newest",
     projects: Collection[int] | None = None,
-) -> tuple[list[ImagePublic], int]:
-    """A page of images (newest first, or a review order) and the number matching the filters."""
+    cursor: str | None = None,
+) -> ImagePage:
+    """A page of images (newest first, or a review order) after `cursor` (keyset: as fast deep as
+    first) or `offset`, the cursor of the next page, and the number matching the filters.
+
+    Exact filters are counted from the maintained counts (migration 008); with `min_confidence`
+    the count is a count(*) of the first page only (a cursor page answers None)."""
     filters = {"label": label, "label_state": state, "project_id": project_id,
                "instrument": instrument}
     columns = [column for column, value in filters.items() if value is not None]
     values: list[object] = [filters[column] for column in columns]
+    exact_values = list(values)
     if min_confidence is not None:
         values.append(min_confidence)
     if projects is not None:
         values.append(list(projects))
-    page_sql, count_sql = queries.list_images_sql(columns, order, min_confidence is not None,
-                                                  projects is not None)
-    records = await conn.fetch(page_sql, limit, offset, *values)
-    count = await conn.fetchval(count_sql, *values)
-    return [_image(r) for r in records], count
+        exact_values.append(list(projects))
+    after = None if cursor is None else keyset.decode(cursor, order)
+    page_sql, count_sql, keyset_values = queries.list_images_sql(
+        columns, order, min_confidence is not None, projects is not None, after)
+    # One row past the page says whether a next page exists.
+    records = await conn.fetch(page_sql, limit + 1, offset, *values, *keyset_values)
+    more, records = len(records) > limit, records[:limit]
+    count: int | None
+    if min_confidence is None:
+        count = await conn.fetchval(
+            queries.maintained_count_sql(columns, projects is not None), *exact_values)
+    else:
+        count = None if cursor is not None else await conn.fetchval(count_sql, *values)
+    next_cursor = keyset.encode(order, dict(records[-1])) if more else None
+    return ImagePage([_image(r) for r in records], count, next_cursor)
 
 
 async def unindexed_images(

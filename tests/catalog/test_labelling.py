@@ -194,5 +194,5 @@ async def test_projects_group_images(conn):
     images = await _images(conn, 3)
     assert (await repository.get_image(conn, images[0])).project_id == 1
     await access.move_images(conn, project.id, images[:2])
-    page, count = await repository.list_images(conn, 10, 0, project_id=project.id)
+    page, count, _ = await repository.list_images(conn, 10, 0, project_id=project.id)
     assert count == 2 and {i.id for i in page} == set(images[:2])

@@ -107,14 +107,14 @@ async def test_list_pages_newest_first_and_filters_on_current_label(conn):
     await repository.append_label(conn, ids[2], NewLabel("bosmina"))  # no longer daphnia
 
     pages = [await repository.list_images(conn, 2, offset) for offset in (0, 2, 4)]
-    assert [i.id for page, _ in pages for i in page] == ids[::-1]
-    assert {count for _, count in pages} == {5}
+    assert [i.id for page in pages for i in page.images] == ids[::-1]
+    assert {page.count for page in pages} == {5}
 
-    daphnia, count = await repository.list_images(conn, 50, 0, label="daphnia")
+    daphnia, count, _ = await repository.list_images(conn, 50, 0, label="daphnia")
     assert ([i.id for i in daphnia], count) == ([ids[1], ids[0]], 2)
-    validated, count = await repository.list_images(conn, 50, 0, label="daphnia", state="validated")
+    validated, count, _ = await repository.list_images(conn, 50, 0, label="daphnia", state="validated")
     assert ([i.id for i in validated], count) == ([ids[0]], 1)
-    unlabelled, count = await repository.list_images(conn, 1, 0, state="unlabelled")
+    unlabelled, count, _ = await repository.list_images(conn, 1, 0, state="unlabelled")
     assert ([i.id for i in unlabelled], count) == ([ids[4]], 2)
 
 

@@ -30,6 +30,7 @@ from nauplius.core.contracts.catalog import (
     ClaimedItem,
     ClaimedItems,
     ClaimedTask,
+    ExportRow,
     ExportRows,
     GrantIn,
     GrantList,
@@ -171,15 +172,18 @@ class CatalogClient(ServiceClient):
         self, limit: int, offset: int = 0, *, project_id: int | None = None,
         state: LabelState | None = None, label: str | None = None, instrument: str | None = None,
         min_confidence: float | None = None, order: str | None = None,
+        cursor: str | None = None,
     ) -> ImageList:
-        """A page of images; `order=confident|uncertain` with `state=predicted` is the review queue."""
-        params = _present({"limit": limit, "offset": offset, "project_id": project_id,
+        """A page of images; `order=confident|uncertain` with `state=predicted` is the review
+        queue; `cursor` (a page's `next_cursor`) pages on by key."""
+        params = _present({"limit": limit, "offset": offset or None, "project_id": project_id,
                            "state": state, "label": label, "instrument": instrument,
-                           "min_confidence": min_confidence, "order": order})
+                           "min_confidence": min_confidence, "order": order, "cursor": cursor})
         return await self._ask(ImageList, "GET", "/v1/images", params=params)
 
     async def count_images(self) -> int:
-        return (await self.list_images(1)).count
+        # Unfiltered, the count is always there (the catalog's maintained counts).
+        return (await self.list_images(1)).count or 0
 
     async def get(self, image_id: int) -> ImagePublic:
         return await self._ask(ImagePublic, "GET", f"/v1/images/{image_id}")
@@ -257,9 +261,21 @@ class CatalogClient(ServiceClient):
         return await self._ask(LabelCounts, "GET", "/v1/label-counts",
                                params=_present({"project_id": project_id}))
 
-    async def export_rows(self, states: Sequence[LabelState], project_id: int | None) -> ExportRows:
-        params = _present({"states": list(states), "project_id": project_id})
+    async def export_rows(self, states: Sequence[LabelState], project_id: int | None,
+                          after_id: int = 0, limit: int | None = None) -> ExportRows:
+        params = _present({"states": list(states), "project_id": project_id,
+                           "after_id": after_id or None, "limit": limit})
         return await self._ask(ExportRows, "GET", "/v1/export-rows", params=params)
+
+    async def export_pages(self, states: Sequence[LabelState], project_id: int | None,
+                           page_rows: int) -> AsyncIterator[list[ExportRow]]:
+        """Every export row, a page of `page_rows` per request, so neither side holds more."""
+        after_id: int | None = 0
+        while after_id is not None:
+            page = await self.export_rows(states, project_id, after_id, page_rows)
+            if page.data:
+                yield page.data
+            after_id = page.next_after_id
 
     # --- taxa --------------------------------------------------------------------------------
     async def taxa(self) -> TaxonList:

@@ -91,8 +91,13 @@ class UploadedBatch(BaseModel):
 
 
 class ImageList(BaseModel):
+    """A page of images. `count`: the images matching the filters (None on a cursor page
+    filtered by `min_confidence`, whose count the first page gave); `next_cursor`: give it as
+    `cursor` for the next page (None on the last)."""
+
     data: list[ImagePublic]
-    count: int
+    count: int | None
+    next_cursor: str | None = None
 
 
 class LookupRequest(BaseModel):
@@ -532,7 +537,10 @@ class ExportRow(ImageFields):
 
 
 class ExportRows(BaseModel):
+    """Export rows in id order; with a `limit`, `next_after_id` pages on (None: the last page)."""
+
     data: list[ExportRow]
+    next_after_id: int | None = None
 
 
 # --- ingest jobs ------------------------------------------------------------------------------

@@ -28,13 +28,17 @@ async def export_rows(
     scope: ScopeDep,
     states: Annotated[list[LabelState] | None, Query()] = None,
     project_id: int | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> ExportRows:
     """Every image the caller may read with its current label, taxon rank and AphiaID and who
-    labelled it."""
+    labelled it, in id order after `after_id`; with a `limit`, a page of them and the
+    `next_after_id` to follow (what a streaming export reads: memory bounded by the page)."""
     if states == []:
         raise InvalidMetadata("give at least one state")
     if project_id is not None:
         scope.require(project_id, "viewer", "exporting")
     rows = await labelling.export_rows(conn, states or ["validated"], project_id,
-                                       scope.projects("viewer"))
-    return ExportRows(data=rows)
+                                       scope.projects("viewer"), after_id, limit)
+    more = limit is not None and len(rows) == limit
+    return ExportRows(data=rows, next_after_id=rows[-1].id if more else None)

@@ -152,17 +152,22 @@ async def list_images(
     instrument: str | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     order: Literal["newest", "confident", "uncertain"] = "newest",
+    cursor: Annotated[str | None, Query(
+        max_length=2000, description="`next_cursor` of the page before (keyset paging)")] = None,
 ) -> ImageList:
     """A page of the images the caller may read; `order=confident|uncertain` with
-    `state=predicted` is the review queue."""
+    `state=predicted` is the review queue. Deep pages: follow `next_cursor` (as fast as the
+    first page); `offset` reads and skips every row before the page."""
+    if cursor is not None and offset:
+        raise InvalidMetadata("give cursor or offset, not both")
     if project_id is not None:
         scope.require(project_id, "viewer", "listing the images")
-    images, count = await repository.list_images(
+    page = await repository.list_images(
         conn, limit, offset, label=label, state=state, project_id=project_id,
         instrument=instrument, min_confidence=min_confidence, order=order,
-        projects=scope.projects("viewer"),
+        projects=scope.projects("viewer"), cursor=cursor,
     )
-    return ImageList(data=images, count=count)
+    return ImageList(data=page.images, count=page.count, next_cursor=page.next_cursor)
 
 
 @router.get("/unindexed")
