@@ -4,7 +4,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.image_probe import DEFAULT_MAX_SIDE
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "plankton-lite0.onnx"
+# int8 plankton-lite0 (`nauplius model quantize`): half the float model's CPU per image at the same
+# held-out top-1 (docs/benchmarks.md, "Ingest at instrument rate")
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "plankton-lite0-int8.onnx"
 
 
 class EmbedderSettings(BaseSettings):

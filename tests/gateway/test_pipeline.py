@@ -126,7 +126,7 @@ async def test_upload_browse_search_and_label(stack: tuple[httpx.AsyncClient, ht
 
     health = await gw.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    assert (await gw.get("/api/v1/model")).json()["name"] == "plankton-lite0"
+    assert (await gw.get("/api/v1/model")).json()["name"] == "plankton-lite0-int8"
 
 
 async def test_image_stored_but_not_indexed_is_indexed_on_reupload(
