@@ -9,7 +9,7 @@ import json
 import asyncpg
 import pytest
 
-from services.catalog import queries, repository
+from services.catalog import keyset, queries, repository
 from services.catalog.domain import ImageDetails, NewImage, NewLabel
 from services.catalog.errors import InvalidMetadata
 from tests.support.catalog import Catalog
@@ -130,7 +130,6 @@ async def test_an_index_delivers_each_cursor_page_in_order(
     columns = [column.get(name, name) for name in filters]
     first = await repository.list_images(conn, 2, 0, order=order, **filters)  # type: ignore[arg-type]
     assert first.next_cursor is not None
-    from services.catalog import keyset
     after = keyset.decode(first.next_cursor, order)
     page_sql, _, keyset_values = queries.list_images_sql(columns, order, False, False, after)
     await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off;"
