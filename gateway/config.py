@@ -28,6 +28,8 @@ class GatewaySettings(BaseSettings):
     max_files_per_request: int = 256
     # How many per-file catalog calls of one upload batch run at once.
     catalog_concurrency: int = 8
+    # Rows per catalog request of a streaming export: what the gateway holds at once.
+    export_page_rows: int = 5000
     # "on": every /api/v1 request needs an API key (viewer reads, annotator labels, admin
     # manages taxonomy, projects and keys). "off": a single-user workstation, no keys.
     auth: Literal["on", "off"] = "on"

@@ -21,8 +21,13 @@ class Image(ImagePublic):
 
 
 class ImagePage(BaseModel):
+    """A page of images; `count` is None only on a cursor page filtered by `min_confidence`
+    (the first page gave it); `next_cursor`, as `cursor`, asks for the next page (None: the
+    last page)."""
+
     data: list[Image]
-    count: int
+    count: int | None
+    next_cursor: str | None = None
 
 
 class UploadEntry(BaseModel):

@@ -9,6 +9,7 @@ from starlette.background import BackgroundTask
 from gateway.schemas import Image
 from nauplius.core.clients import ByteStream
 from nauplius.core.contracts.catalog import ImagePublic
+from nauplius.core.contracts.text import Line
 
 # Files and thumbnails are content-addressed: an id's bytes never change. Private: they were
 # served to one key, so only that browser's cache may keep them, never a shared proxy.
@@ -20,6 +21,10 @@ UNCACHED = "private, no-store"
 # (a page is at most a few hundred), so deeper is refused rather than left to tie up the catalog.
 MAX_OFFSET = 100_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip, at most 100,000")]
+# Keyset paging: a page's `next_cursor`, opaque here; the catalog checks it (422 naming it).
+Cursor = Annotated[Line | None, Query(
+    max_length=2000, description="`next_cursor` of the page before: the next page, as fast deep "
+                                 "as first (instead of offset)")]
 
 
 def thumbnail_url(image_id: int) -> str:

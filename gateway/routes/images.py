@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Annotator, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadMeta, ingest_batch
-from gateway.routes.common import Offset, blank_to_none, stream_bytes, with_urls
+from gateway.routes.common import Cursor, Offset, blank_to_none, stream_bytes, with_urls
 from gateway.schemas import IMAGE_BYTES, THUMBNAIL, Image, ImagePage, UploadAnswer
 from nauplius.core.contracts.catalog import LabelHistory, LabelState
 from nauplius.core.contracts.text import Line
@@ -82,11 +82,14 @@ async def list_images(
     instrument: Line | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     order: Literal["newest", "confident", "uncertain"] = "newest",
+    cursor: Cursor = None,
 ) -> ImagePage:
+    """A page of images; follow `next_cursor` (as `cursor`) for the next one."""
     page = await downstream.catalog.list_images(
         limit, offset, project_id=project, state=state, label=taxon, instrument=instrument,
-        min_confidence=min_confidence, order=order)
-    return ImagePage(data=[with_urls(image) for image in page.data], count=page.count)
+        min_confidence=min_confidence, order=order, cursor=cursor)
+    return ImagePage(data=[with_urls(image) for image in page.data], count=page.count,
+                     next_cursor=page.next_cursor)
 
 
 @router.get("/{image_id}", response_model=Image)

@@ -1,15 +1,17 @@
 """Taxonomy, projects, annotators and keys, batch labelling, suggestions, review, export."""
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import export
 from gateway.auth import Admin, Annotator, Viewer
-from gateway.deps import ActiveModelDep, DownstreamDep, ServicesDep
-from gateway.routes.common import UNCACHED, Offset, thumbnail_url, with_urls
+from gateway.deps import ActiveModelDep, DownstreamDep, ServicesDep, SettingsDep
+from gateway.routes.common import UNCACHED, Cursor, Offset, thumbnail_url, with_urls
 from gateway.schemas import (
     EXPORT_FILES,
     ExampleMatch,
@@ -29,6 +31,7 @@ from nauplius.core.contracts.catalog import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyPublic,
+    ExportRow,
     GrantIn,
     GrantList,
     GrantPublic,
@@ -309,12 +312,14 @@ async def review_queue(
     taxon: Line | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> ImagePage:
     """Unvalidated images with a suggestion, grouped by suggested taxon, most confident first
-    (`order=uncertain`: least confident first, to check)."""
+    (`order=uncertain`: least confident first, to check); `next_cursor` pages on."""
     page = await downstream.catalog.list_images(limit, offset, state="predicted", order=order,
-                                                project_id=project, label=taxon)
-    return ImagePage(data=[with_urls(i) for i in page.data], count=page.count)
+                                                project_id=project, label=taxon, cursor=cursor)
+    return ImagePage(data=[with_urls(i) for i in page.data], count=page.count,
+                     next_cursor=page.next_cursor)
 
 
 @router.post("/similar", response_model=ExampleMatches)
@@ -374,22 +379,40 @@ async def label_counts(
 # --- export --------------------------------------------------------------------------------
 @router.get("/export", response_class=Response, responses=EXPORT_FILES)
 async def export_labels(
-    request: Request, downstream: DownstreamDep, _: Viewer,
+    request: Request, downstream: DownstreamDep, settings: SettingsDep, _: Viewer,
     format: Literal["csv", "ecotaxa", "dwca"] = "csv",
     states: Annotated[list[LabelState] | None, Query(description="default: validated only")] = None,
     project: Annotated[int | None, Query(ge=1)] = None,
-) -> Response:
-    exported = await downstream.catalog.export_rows(states or ["validated"], project)
+) -> StreamingResponse:
+    """Streamed: the catalog is read a page of rows at a time and each page written out as it
+    comes, so memory stays bounded whatever the number of rows."""
+    pages = downstream.catalog.export_pages(states or ["validated"], project,
+                                            settings.export_page_rows)
+    # The first page is asked before the answer starts: a refusal (a project the caller may not
+    # read, a bad state) is still the catalog's own status and detail, not a broken download.
+    first = await anext(pages, None)
+    writer, media_type, filename = _EXPORTS[format](str(request.base_url))
+    return StreamingResponse(export.stream(writer, _as_json(first, pages)), media_type=media_type,
+                             headers=_download(filename))
+
+
+_EXPORTS: dict[str, Callable[[str], tuple[export.Writer, str, str]]] = {
+    "csv": lambda _: (export.CsvWriter(), "text/csv", "nauplius.csv"),
+    "ecotaxa": lambda _: (export.EcotaxaWriter(), "text/tab-separated-values",
+                          "ecotaxa_nauplius.tsv"),
+    "dwca": lambda base_url: (export.DwcaWriter(base_url), "application/zip",
+                              "nauplius-dwca.zip"),
+}
+
+
+async def _as_json(first: list[ExportRow] | None,
+                   rest: AsyncIterator[list[ExportRow]]) -> AsyncIterator[list[dict[str, Any]]]:
     # The writers take the rows as the catalog's JSON has them (times as ISO 8601 text).
-    rows = [row.model_dump(mode="json") for row in exported.data]
-    if format == "csv":
-        return Response(export.to_csv(rows), media_type="text/csv",
-                        headers=_download("nauplius.csv"))
-    if format == "ecotaxa":
-        return Response(export.to_ecotaxa_tsv(rows), media_type="text/tab-separated-values",
-                        headers=_download("ecotaxa_nauplius.tsv"))
-    return Response(export.to_dwca(rows, str(request.base_url)), media_type="application/zip",
-                    headers=_download("nauplius-dwca.zip"))
+    if first is None:
+        return
+    yield [row.model_dump(mode="json") for row in first]
+    async for page in rest:
+        yield [row.model_dump(mode="json") for row in page]
 
 
 def _download(filename: str) -> dict[str, str]:
