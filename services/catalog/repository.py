@@ -17,7 +17,7 @@ from services.catalog.errors import ImageNotFound
 
 class ImagePage(NamedTuple):
     images: list[ImagePublic]
-    count: int | None
+    total: int | None
     next_cursor: str | None
 
 

@@ -7,6 +7,7 @@ import itertools
 
 import asyncpg
 
+from nauplius.core.contracts.catalog import LabelState
 from services.catalog import queries, repository
 from services.catalog.db import init_connection
 from services.catalog.domain import ImageDetails, NewImage, NewLabel
@@ -47,7 +48,7 @@ async def test_counts_follow_inserts_label_changes_moves_and_deletes(conn: async
         ids.append(image.id)
     await _assert_exact(conn)
     for n, image_id in enumerate(ids[:16]):
-        state = "predicted" if n % 2 else "validated"
+        state: LabelState = "predicted" if n % 2 else "validated"
         await repository.append_label(conn, image_id, NewLabel(TAXA[n % 3], state, confidence=0.5))
     await _assert_exact(conn)
     await repository.append_label(conn, ids[0], NewLabel("bosmina", "dubious"))  # a relabel

@@ -5,6 +5,7 @@ order (so a page deep in a million rows reads no more rows than the first)."""
 import base64
 import hashlib
 import json
+from typing import Any
 
 import asyncpg
 import pytest
@@ -15,7 +16,7 @@ from services.catalog.errors import InvalidMetadata
 from tests.support.catalog import Catalog
 
 # (taxon, state, confidence) per image: NULL labels and confidences, and ties, in every order.
-LABELS = [
+LABELS: list[tuple[Any, Any, float | None]] = [
     (None, None, None), ("daphnia", "predicted", 0.9), ("daphnia", "predicted", 0.5),
     ("bosmina", "predicted", 0.5), ("daphnia", "predicted", None), ("daphnia", "validated", None),
     (None, None, None), ("bosmina", "predicted", 0.99), ("daphnia", "predicted", 0.5),
@@ -23,7 +24,7 @@ LABELS = [
     ("keratella", "predicted", 0.5), ("daphnia", "validated", 0.7), (None, None, None),
     ("daphnia", "predicted", 0.9), ("bosmina", "predicted", 0.3), ("keratella", "validated", 1.0),
 ]
-FILTERS: list[dict[str, str]] = [{}, {"state": "predicted"}, {"label": "daphnia"},
+FILTERS: list[dict[str, Any]] = [{}, {"state": "predicted"}, {"label": "daphnia"},
                                  {"state": "predicted", "label": "daphnia"}]
 
 
@@ -44,7 +45,7 @@ async def _fill(conn: asyncpg.Connection, seed: str = "") -> list[int]:
 
 
 async def _by_cursor(conn: asyncpg.Connection, order: str, limit: int = 4,
-                     between_pages: list[int] | None = None, **filters: str) -> list[int]:
+                     between_pages: list[int] | None = None, **filters: Any) -> list[int]:
     seen: list[int] = []
     cursor = None
     while True:
@@ -61,7 +62,7 @@ async def _by_cursor(conn: asyncpg.Connection, order: str, limit: int = 4,
 @pytest.mark.parametrize("order", list(queries.LIST_KEYS))
 @pytest.mark.parametrize("filters", FILTERS)
 async def test_cursor_pages_cover_every_image_once_in_the_listing_order(
-        conn: asyncpg.Connection, order: str, filters: dict[str, str]) -> None:
+        conn: asyncpg.Connection, order: str, filters: dict[str, Any]) -> None:
     await _fill(conn)
     everything = await repository.list_images(conn, 1000, 0, order=order, **filters)
     assert everything.images, "the filter matches images"
@@ -122,13 +123,13 @@ async def test_the_route_answers_a_forged_cursor_422_and_pages_by_cursor(catalog
     ("confident", {"state": "predicted"}), ("uncertain", {"state": "predicted"}),
 ])
 async def test_an_index_delivers_each_cursor_page_in_order(
-        conn: asyncpg.Connection, order: str, filters: dict[str, object]) -> None:
+        conn: asyncpg.Connection, order: str, filters: dict[str, Any]) -> None:
     """With sorting priced out, a Sort node would still appear if no index gave the order; the
     page is an index scan that starts at the cursor (EXPLAIN at 500,000 rows: docs/benchmarks.md)."""
     await _fill(conn)
     column = {"state": "label_state"}
     columns = [column.get(name, name) for name in filters]
-    first = await repository.list_images(conn, 2, 0, order=order, **filters)  # type: ignore[arg-type]
+    first = await repository.list_images(conn, 2, 0, order=order, **filters)
     assert first.next_cursor is not None
     after = keyset.decode(first.next_cursor, order)
     page_sql, _, keyset_values = queries.list_images_sql(columns, order, False, False, after)

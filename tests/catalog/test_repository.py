@@ -108,7 +108,7 @@ async def test_list_pages_newest_first_and_filters_on_current_label(conn):
 
     pages = [await repository.list_images(conn, 2, offset) for offset in (0, 2, 4)]
     assert [i.id for page in pages for i in page.images] == ids[::-1]
-    assert {page.count for page in pages} == {5}
+    assert {page.total for page in pages} == {5}
 
     daphnia, count, _ = await repository.list_images(conn, 50, 0, label="daphnia")
     assert ([i.id for i in daphnia], count) == ([ids[1], ids[0]], 2)

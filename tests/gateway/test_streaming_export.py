@@ -62,7 +62,7 @@ async def test_the_export_is_read_a_page_at_a_time_and_parses_back_identical(
     asked = router.sent_to("catalog", "/v1/export-rows")
     assert len(asked) == -(-ROWS // PAGE), "one catalog request per page"
     assert {r.url.params["limit"] for r in asked} == {str(PAGE)}, "never more than a page asked"
-    writers = {"csv": export.CsvWriter(), "ecotaxa": export.EcotaxaWriter(),
+    writers: dict[str, export.Writer] = {"csv": export.CsvWriter(), "ecotaxa": export.EcotaxaWriter(),
                "dwca": export.DwcaWriter("http://gateway/")}
     expected = await _in_memory(filled, writers[format])
     if format == "dwca":

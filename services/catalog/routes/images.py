@@ -167,7 +167,7 @@ async def list_images(
         instrument=instrument, min_confidence=min_confidence, order=order,
         projects=scope.projects("viewer"), cursor=cursor,
     )
-    return ImageList(data=page.images, count=page.count, next_cursor=page.next_cursor)
+    return ImageList(data=page.images, count=page.total, next_cursor=page.next_cursor)
 
 
 @router.get("/unindexed")
