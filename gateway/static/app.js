@@ -14,6 +14,7 @@ $(function () {
     mode: "browse",          // "browse": the filtered list; "similar": query by example
     similarTo: [],
     offset: 0, count: 0, more: false,
+    cursors: [null],          // cursors[k]: the cursor of browse page k (keyset: deep pages as fast as the first)
     page: [],                 // the images shown, in order
     current: -1,              // index in page of the image in the panel (keyboard cursor)
     anchor: -1,               // where a shift-click range starts
@@ -287,8 +288,16 @@ $(function () {
         return { data: r.data, count: null, more: r.more };
       });
     } else {
-      request = api("GET", "/api/v1/images", $.extend({ limit: PAGE_SIZE, offset: state.offset }, filters()))
-        .then(function (r) { return { data: r.data, count: r.count, more: state.offset + r.data.length < r.count }; });
+      if (state.offset === 0) { state.cursors = [null]; }  // a new list: forget the old one's cursors
+      var k = Math.floor(state.offset / PAGE_SIZE), cursor = state.cursors[k];
+      // The next page follows the cursor the page before gave; offset only where none is known.
+      var params = cursor ? { limit: PAGE_SIZE, cursor: cursor } : { limit: PAGE_SIZE, offset: state.offset };
+      request = api("GET", "/api/v1/images", $.extend(params, filters()))
+        .then(function (r) {
+          state.cursors[k + 1] = r.next_cursor;
+          // A cursor page filtered by confidence has no count: the first page gave it.
+          return { data: r.data, count: r.count != null ? r.count : state.count, more: r.next_cursor != null };
+        });
     }
     return request.done(function (page) {
       var keepId = state.current >= 0 && state.page[state.current] ? state.page[state.current].id : null;
