@@ -36,7 +36,7 @@ def decode(cursor: str, order: str) -> list[object]:
     """The key a cursor holds; InvalidMetadata (422) naming `cursor` when it is not one of ours."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as bad:
+    except (binascii.Error, ValueError, RecursionError) as bad:  # RecursionError: [[[[...
         raise InvalidMetadata(f"cursor is not one this listing gave ({bad})") from None
     if not isinstance(data, dict) or set(data) != {"order", "key"}:
         raise InvalidMetadata("cursor is not one this listing gave (not a page key)")

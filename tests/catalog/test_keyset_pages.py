@@ -97,6 +97,7 @@ def _forge(payload: object) -> str:
     _forge({"order": "newest", "key": [1, 2]}), _forge({"order": "newest", "key": [True]}),
     _forge({"order": "newest", "key": [2**70]}), _forge({"order": "uncertain", "key": [0.5, 3]}),
     _forge({"order": "confident", "key": ["a\udc80", 0.5, 3]}),
+    base64.urlsafe_b64encode(b"[" * 1400).decode(),
 ])
 async def test_a_forged_cursor_is_refused_naming_it(conn: asyncpg.Connection, cursor: str) -> None:
     with pytest.raises(InvalidMetadata, match="cursor"):
