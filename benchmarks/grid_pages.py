@@ -68,27 +68,31 @@ async def measure(url: str, images: int, page_rows: int) -> dict[str, object]:
         await conn.execute(LABEL)
         await conn.execute("VACUUM ANALYZE images")
         fill_s = time.perf_counter() - start
-        deep = int(images * 0.8)  # a page 80% of the way down
         results: dict[str, object] = {"images": images, "fill_s": round(fill_s, 1),
                                       "load_average": os.getloadavg()}
-        for name, filters in {"all": {}, "validated, one instrument":
-                              {"state": "validated", "instrument": "SPC"}}.items():
-            first = await repository.list_images(conn, 50, 0, **filters)  # type: ignore[arg-type]
-            # The cursor of the row `deep` rows down, as the page before it would give it.
-            rows = await conn.fetch(queries.list_images_sql(
-                [{"state": "label_state"}.get(k, k) for k in filters], "newest")[0],
-                1, deep if not filters else deep // 12, *filters.values())
-            cursor = keyset.encode("newest", dict(rows[0]))
-            offset = deep if not filters else deep // 12
+        cases = {"all": ("newest", {}),
+                 "validated, one instrument": ("newest", {"state": "validated", "instrument": "SPC"}),
+                 "review queue, confident": ("confident", {"state": "predicted"}),
+                 "review queue, uncertain": ("uncertain", {"state": "predicted"})}
+        for name, (order, filters) in cases.items():
+            first = await repository.list_images(conn, 50, 0, order=order, **filters)  # type: ignore[arg-type]
+            assert first.total is not None
+            offset = int(first.total * 0.8)  # a page 80% of the way down
+            # The cursor of the row `offset` rows down, as the page before it would give it.
+            page_sql = queries.list_images_sql(
+                [{"state": "label_state"}.get(k, k) for k in filters], order)[0]
+            rows = await conn.fetch(page_sql, 1, offset - 1, *filters.values())
+            cursor = keyset.encode(order, dict(rows[0]))
             results[name] = {
-                "count": first.total,
+                "count": first.total, "deep_rows": offset,
                 "page_offset_0_p50_ms": await _p50(
-                    lambda f=filters: repository.list_images(conn, 50, 0, **f)),
+                    lambda f=filters, o=order: repository.list_images(conn, 50, 0, order=o, **f)),
                 "page_deep_cursor_p50_ms": await _p50(
-                    lambda f=filters, c=cursor: repository.list_images(conn, 50, 0, cursor=c, **f)),
+                    lambda f=filters, o=order, c=cursor: repository.list_images(
+                        conn, 50, 0, order=o, cursor=c, **f)),
                 "page_deep_offset_p50_ms": await _p50(
-                    lambda f=filters, o=offset: repository.list_images(conn, 50, o, **f), 5),
-                "deep_rows": offset,
+                    lambda f=filters, o=order, n=offset: repository.list_images(
+                        conn, 50, n, order=o, **f), 5),
             }
         columns, values = ["label_state"], ["validated"]
         _, count_sql, _ = queries.list_images_sql(columns)

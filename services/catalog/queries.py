@@ -94,12 +94,14 @@ def _where(terms: list[str]) -> str:
     return "WHERE " + " AND ".join(terms) if terms else ""
 
 
-def _after(key: ListKey, values: list[object], first_param: int) -> tuple[str, list[object]]:
+def _after(key: ListKey, values: list[object], first_param: int,
+           not_null: frozenset[str] = frozenset({"id"})) -> tuple[str, list[object]]:
     """The rows after `values` in the order of `key` (NULL-aware), and its parameters.
 
     A tail of keys of one direction whose values are known and whose NULLs come first (or that
-    cannot be NULL: the id) is one row comparison, which PostgreSQL answers with an index range
-    scan; NULLs that sort after a value need the spelled-out OR form.
+    cannot be NULL: `not_null`) is one row comparison, which PostgreSQL answers with an index
+    range scan; NULLs that sort after a value need the spelled-out OR form, and then a redundant
+    bound on the first column (`label >= $v`) still starts the scan at the cursor's group.
     """
     params: list[object] = []
 
@@ -111,7 +113,7 @@ def _after(key: ListKey, values: list[object], first_param: int) -> tuple[str, l
         column, descending, nulls_first = key[i]
         value = values[i]
         rest = key[i:]
-        if all(values[j] is not None and (nulls_first_j or col_j == "id")
+        if all(values[j] is not None and (nulls_first_j or col_j in not_null)
                and desc_j == descending
                for j, (col_j, desc_j, nulls_first_j) in enumerate(rest, start=i)):
             op = "<" if descending else ">"
@@ -128,22 +130,29 @@ def _after(key: ListKey, values: list[object], first_param: int) -> tuple[str, l
             beyond += f" OR {column} IS NULL"
         return f"{beyond} OR ({column} = {placeholder} AND ({after(i + 1)}))"
 
-    return f"({after(0)})", params
+    condition = f"({after(0)})"
+    column, descending, nulls_first = key[0]
+    if len(params) > 1 and values[0] is not None and (nulls_first or column in not_null):
+        condition += f" AND {column} {'<=' if descending else '>='} ${first_param}"
+    return condition, params
 
 
 def list_images_sql(
     filter_columns: list[str], order: str = "newest", min_confidence: bool = False,
-    projects: bool = False, after: list[object] | None = None,
+    projects: bool = False, after: list[object] | None = None, labelled: bool = False,
 ) -> tuple[str, str, list[object]]:
     """(page query: $1 limit, $2 offset, then filters [then min confidence] [then the readable
     project ids] [then the key of the row the page starts after]; count query: the same filters
     from $1, over images; the page's keyset parameters).
 
-    `after` is a row's values of LIST_KEYS[order]: the page is the rows that follow it."""
+    `after` is a row's values of LIST_KEYS[order]: the page is the rows that follow it;
+    `labelled`: the filters admit only labelled images (a state other than unlabelled), whose
+    label is never NULL."""
     terms = _terms(filter_columns, 3, min_confidence, projects)
     keyset: list[object] = []
     if after is not None:
-        condition, keyset = _after(LIST_KEYS[order], after, 3 + len(terms))
+        not_null = frozenset({"id", "label"} if labelled else {"id"})
+        condition, keyset = _after(LIST_KEYS[order], after, 3 + len(terms), not_null)
         terms.append(condition)
     page = (f"SELECT {IMAGE_COLUMNS} FROM images {_where(terms)} "
             f"ORDER BY {LIST_ORDERS[order]} LIMIT $1 OFFSET $2")

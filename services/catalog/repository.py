@@ -120,7 +120,8 @@ async def list_images(
         exact_values.append(list(projects))
     after = None if cursor is None else keyset.decode(cursor, order)
     page_sql, count_sql, keyset_values = queries.list_images_sql(
-        columns, order, min_confidence is not None, projects is not None, after)
+        columns, order, min_confidence is not None, projects is not None, after,
+        labelled=state is not None and state != "unlabelled")
     # One row past the page says whether a next page exists.
     records = await conn.fetch(page_sql, limit + 1, offset, *values, *keyset_values)
     more, records = len(records) > limit, records[:limit]
