@@ -8,36 +8,14 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from gateway.config import GatewaySettings
-from nauplius.core.service_auth import SERVICE_KEY_ENV, SERVICE_KEY_FILE_ENV
-from services.catalog.config import CatalogSettings
-from services.embedder.config import EmbedderSettings
+from nauplius.core.service_auth import SERVICE_KEY_FILE_ENV
 from services.search.config import SearchSettings
-from services.worker.config import WorkerSettings
-
-REPO = Path(__file__).resolve().parents[1]
-SETTINGS = {"embedder": EmbedderSettings, "search": SearchSettings,
-            "catalog": CatalogSettings, "gateway": GatewaySettings, "worker": WorkerSettings}
-INTERNAL = ("embedder", "search", "catalog", "worker")
-# Read by every one of our processes besides its settings: the service credential
-# (nauplius.core.service_auth) and uvicorn's listening address.
-COMMON_ENV = {SERVICE_KEY_FILE_ENV: False, SERVICE_KEY_ENV: False, "UVICORN_HOST": False}
+from tests.support.compose import INTERNAL, REPO, SETTINGS, env_names, is_git_ignored
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())
-
-
-def env_names(settings_class) -> dict[str, bool]:
-    """Every environment variable a settings class reads -> whether it is required."""
-    prefix = settings_class.model_config["env_prefix"]
-    names = dict(COMMON_ENV)
-    for field_name, field in settings_class.model_fields.items():
-        aliases = getattr(field.validation_alias, "choices", None) or [prefix + field_name]
-        for alias in aliases:
-            names[str(alias).upper()] = field.is_required()
-    return names
 
 
 def dockerfile_port(service: str) -> int:
@@ -108,15 +86,6 @@ def secret_file(compose: dict, service: str, variable: str) -> Path:
     assert path == f"/run/secrets/{name}", f"{service}: {variable} is no Docker secret"
     assert name in compose["services"][service]["secrets"], f"{service} is not given {name}"
     return REPO / compose["secrets"][name]["file"]
-
-
-def is_git_ignored(path: Path) -> bool:
-    """Whether the repository's .gitignore (the patterns this compose file relies on) ignores
-    `path`: the secrets folder is ignored, all but its README."""
-    patterns = (REPO / ".gitignore").read_text().splitlines()
-    relative = path.relative_to(REPO).as_posix()
-    return ("/deploy/secrets/*" in patterns and relative.startswith("deploy/secrets/")
-            and f"!/{relative}" not in patterns)
 
 
 def test_every_internal_service_and_its_callers_get_the_credential_from_a_secret(compose):

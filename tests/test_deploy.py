@@ -25,7 +25,7 @@ import yaml
 
 from gateway.config import GatewaySettings
 from gateway.perimeter import door
-from tests.test_compose import SETTINGS, env_names, is_git_ignored
+from tests.support.compose import SETTINGS, env_names, is_git_ignored
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

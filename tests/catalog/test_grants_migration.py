@@ -27,7 +27,7 @@ async def test_projects_from_before_grants_grant_everyone(tmp_path: Path) -> Non
                 "INSERT INTO ingest_jobs (kind, params) VALUES ('ingest', '{}'),"
                 " ('suggestions', $1::jsonb), ('suggestions', '{\"project\": null}')",
                 f'{{"project": {lake}}}')
-            assert await apply_migrations(conn) == [7]
+            assert 7 in await apply_migrations(conn)  # and any later ones
 
             grants = await conn.fetch("SELECT project_id, everyone, institution, annotator_id,"
                                       " role FROM project_grants ORDER BY project_id")

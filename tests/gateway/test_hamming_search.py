@@ -5,13 +5,12 @@ their label filter, and refuse a bad metric or rerank with a 422 naming it."""
 import httpx
 import pytest
 
-from tests.gateway.test_pipeline import database_url, stack  # noqa: F401 (fixtures)
 from tests.support.data import zoolake_images
 
 Stack = tuple[httpx.AsyncClient, httpx.AsyncClient]
 
 
-async def test_similar_and_search_by_hamming(stack: Stack) -> None:  # noqa: F811
+async def test_similar_and_search_by_hamming(stack: Stack) -> None:
     gw, _ = stack
     daphnia, rotifers = zoolake_images("daphnia", 4), zoolake_images("asplanchna", 4)
     ids = {}
@@ -47,7 +46,7 @@ async def test_similar_and_search_by_hamming(stack: Stack) -> None:  # noqa: F81
     ({"metric": "cosine", "rerank": 10}, ["rerank", "hamming"]),
     ({"metric": "hamming", "rerank": -1}, ["rerank"]),
 ])
-async def test_a_bad_metric_or_rerank_is_422_naming_it(stack: Stack, params, named) -> None:  # noqa: F811
+async def test_a_bad_metric_or_rerank_is_422_naming_it(stack: Stack, params, named) -> None:
     gw, _ = stack
     [path] = zoolake_images("daphnia", 1)
     stored = await gw.post("/api/v1/images", files=[("files", (path.name, path.read_bytes(), "image/jpeg"))])

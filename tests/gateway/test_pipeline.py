@@ -5,58 +5,12 @@ PostgreSQL database); the gateway's shared httpx client reaches them through one
 that picks the app by host name.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.config import GatewaySettings
-from services.catalog.main import app as catalog_app
-from services.embedder.main import app as embedder_app
-from services.search.main import app as search_app
 from tests.support.data import zoolake_images
-from tests.support.database import fresh_database
-from tests.support.gateway import running_gateway
-from tests.support.service_key import SERVICE_HEADERS, SERVICE_KEY
-from tests.support.services import running_apps
-
-
-@pytest.fixture
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database("nauplius_gw_test") as url:
-        yield url
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    """(gateway client, catalog client) with all four apps running: the apps the stack serves,
-    configured from the environment as there."""
-    monkeypatch.setenv("EMBEDDER_THREADS", "2")
-    monkeypatch.setenv("SEARCH_DATA_DIR", str(tmp_path / "search"))
-    monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
-    monkeypatch.setenv("NAUPLIUS_SERVICE_KEY", SERVICE_KEY)
-    monkeypatch.delenv("NAUPLIUS_SERVICE_KEY_FILE", raising=False)
-    monkeypatch.setenv("CATALOG_DATA_DIR", str(tmp_path / "catalog"))
-    monkeypatch.setenv("CATALOG_BOOTSTRAP_KEY_FILE", str(tmp_path / "admin-api-key"))
-    apps = {"embedder": embedder_app, "search": search_app, "catalog": catalog_app}
-    settings = GatewaySettings(
-        embedder_url="http://embedder", search_url="http://search", catalog_url="http://catalog",
-        auth="on",
-    )
-    async with AsyncExitStack() as stack:
-        router = await stack.enter_async_context(running_apps(apps))
-        gateway = await stack.enter_async_context(running_gateway(settings, router))
-        # The admin key the catalog created at start, as `nauplius up` hands it out.
-        key = (tmp_path / "admin-api-key").read_text().strip()
-        gateway.headers["Authorization"] = f"Bearer {key}"
-        catalog = await stack.enter_async_context(
-            httpx.AsyncClient(transport=router, base_url="http://catalog", headers=SERVICE_HEADERS)
-        )
-        yield gateway, catalog
 
 
 def _parts(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
