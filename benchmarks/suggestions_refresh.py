@@ -37,6 +37,7 @@ import time
 import types
 import zlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -153,8 +154,9 @@ async def _load(system: PrivateSystem, images: list[ImageFile], noise_per_image:
         planned = [(v, t) for v, t in vectors for _ in range(noise_per_image)]
         for start in range(0, len(planned), NOISE_BATCH):
             batch = planned[start:start + NOISE_BATCH]
-            files = [(FilePart(f"synthetic-{start + n}.png", "image/png", _png(start + n)), {})
-                     for n in range(len(batch))]
+            files: list[tuple[FilePart, dict[str, Any]]] = [
+                (FilePart(f"synthetic-{start + n}.png", "image/png", _png(start + n)), {})
+                for n in range(len(batch))]
             stored = await downstream.catalog.store_many(files)
             points = []
             for (vector, taxon), result in zip(batch, stored, strict=True):
