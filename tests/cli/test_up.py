@@ -37,18 +37,8 @@ def start_up(data_dir: Path, port: int) -> subprocess.Popen:
 
 
 def wait_for_url(process: subprocess.Popen, timeout_s: float = 240) -> str:
-    deadline = time.monotonic() + timeout_s
-    output = []
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        output.append(line)
-        if "Nauplius is running at" in line:
-            return line.split("running at ")[1].split()[0]
-    process.kill()
-    raise AssertionError("nauplius up did not start:\n" + "".join(output))
+    printed = wait_for_line(process, "Nauplius is running at", timeout_s)
+    return printed.rsplit("running at ", 1)[1].split()[0]
 
 
 def wait_for_line(process: subprocess.Popen, text: str, timeout_s: float = 240) -> str:
@@ -63,6 +53,7 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout_s: float = 240) 
         output.append(line)
         if text in line:
             return "".join(output)
+    process.kill()
     raise AssertionError(f"nauplius up never printed {text!r}:\n" + "".join(output))
 
 
