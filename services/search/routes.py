@@ -7,6 +7,7 @@ from nauplius.core.contracts.search import (
     CountResponse,
     DeleteRequest,
     DeleteResponse,
+    Hit,
     PayloadRequest,
     PayloadResponse,
     QueryBatchRequest,
@@ -21,7 +22,7 @@ from nauplius.core.contracts.search import (
     UpsertResponse,
 )
 from nauplius.core.request_errors import install_request_validation_handler
-from services.search.backends.base import IndexQuery, PointRecord
+from services.search.backends.base import IndexQuery, PointRecord, VectorIndex
 from services.search.deps import CollectionName, IndexDep, MaxBatchQueries
 from services.search.errors import (
     BatchTooLarge,
@@ -116,12 +117,18 @@ async def query(name: CollectionName, body: QueryRequest, index: IndexDep) -> Qu
     distance d between the points' binary codes (ties by id), score = the cosine it estimates,
     cos(pi * d / bits), or with `rerank` N the exact cosine of the max(k, N) nearest by Hamming
     re-ordered by it. hamming on a collection created without codes: 422 naming the fix."""
-    filter = body.filter.model_dump(exclude_none=True) if body.filter else None
-    hits = await index.query(
-        name, vector=body.vector, point_id=body.id, k=body.k, metric=body.metric, filter=filter,
-        rerank=body.rerank,
-    )
-    return QueryResponse(data=hits)
+    return QueryResponse(data=await _answer(index, name, _index_query(body)))
+
+
+def _index_query(body: QueryRequest) -> IndexQuery:
+    return IndexQuery(vector=body.vector, point_id=body.id, k=body.k, metric=body.metric,
+                      filter=body.filter.model_dump(exclude_none=True) if body.filter else None,
+                      rerank=body.rerank)
+
+
+async def _answer(index: VectorIndex, name: str, q: IndexQuery) -> list[Hit]:
+    return await index.query(name, vector=q.vector, point_id=q.point_id, k=q.k, metric=q.metric,
+                             filter=q.filter, rerank=q.rerank)
 
 
 @router.post("/{name}/query/batch")
@@ -132,15 +139,9 @@ async def query_batch(
     to the backend."""
     if len(body.queries) > cap:
         raise BatchTooLarge(len(body.queries), cap)
-    queries = [IndexQuery(vector=q.vector, point_id=q.id, k=q.k, metric=q.metric,
-                          filter=q.filter.model_dump(exclude_none=True) if q.filter else None,
-                          rerank=q.rerank)
-               for q in body.queries]
+    queries = [_index_query(q) for q in body.queries]
     if any(q.metric == "hamming" for q in queries):  # its widening search runs one at a time
-        return QueryBatchResponse(data=[
-            await index.query(name, vector=q.vector, point_id=q.point_id, k=q.k, metric=q.metric,
-                              filter=q.filter, rerank=q.rerank)
-            for q in queries])
+        return QueryBatchResponse(data=[await _answer(index, name, q) for q in queries])
     return QueryBatchResponse(data=await index.query_batch(name, queries))
 
 
