@@ -10,7 +10,7 @@ import asyncpg
 
 from services.catalog import queries
 from services.catalog.errors import Conflict
-from services.catalog.jobs import JobNotFound
+from services.catalog.jobs import JobNotFound, finish_jobs
 
 TASK_KINDS = ("archive", "suggestions", "reconcile")
 
@@ -49,7 +49,7 @@ async def archive_staged(conn: asyncpg.Connection, job_id: int) -> None:
 async def refuse_archive(conn: asyncpg.Connection, job_id: int, reason: str) -> None:
     async with conn.transaction():
         await conn.execute(queries.ARCHIVE_REFUSED, job_id, reason)
-        await conn.execute(queries.FINISH_JOBS, [job_id])
+        await finish_jobs(conn, [job_id])
 
 
 async def claim_task(conn: asyncpg.Connection, kinds: list[str], lease_s: float) -> dict[str, Any] | None:
@@ -73,4 +73,4 @@ async def finish_task(conn: asyncpg.Connection, job_id: int, outcome: str, error
             changed = await conn.fetchval(queries.TASK_END, job_id, outcome, error, result)
         if changed is None:
             raise Conflict(f"job {job_id} has no running task")
-        await conn.execute(queries.FINISH_JOBS, [job_id])
+        await finish_jobs(conn, [job_id])
