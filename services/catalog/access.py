@@ -65,13 +65,12 @@ class Caller:
         return self.role is not None and self.role != "admin"
 
     def require_admin(self, doing: str) -> None:
-        if self.role is not None and self.role != "admin":
+        if self.bound:
             raise Forbidden(f"{doing} needs the admin role; your key is {self.role}")
 
     def require_owner(self, job_id: int, created_by: int | None, doing: str) -> None:
         """Only a job's creator or an admin changes a job (or a service's own call)."""
-        if self.role in (None, "admin") or (created_by is not None
-                                            and created_by == self.annotator_id):
+        if not self.bound or (created_by is not None and created_by == self.annotator_id):
             return
         owner = f"annotator {created_by}" if created_by is not None else "nobody recorded"
         raise Forbidden(f"{doing} job {job_id} is for its creator ({owner}) or an admin; "
