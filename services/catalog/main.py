@@ -18,7 +18,7 @@ from services.catalog.config import CatalogSettings
 from services.catalog.db import create_pool
 from services.catalog.errors import install_error_handlers
 from services.catalog.ingest import Ingestor
-from services.catalog.routes import ROUTERS
+from services.catalog.routes import ROUTERS, bulk
 from services.catalog.storage import ImageStore
 
 logger = logging.getLogger("nauplius.catalog")
@@ -67,6 +67,7 @@ def create_app(settings: CatalogSettings | None = None, service_key: str | None 
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(bulk.router)
     return app
 
 
