@@ -1,12 +1,15 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nauplius.core.contracts.search import MAX_BATCH_QUERIES, MAX_IDS
+from services.search.backends.base import HAMMING_BITS
 
 DEFAULT_INDEXING_THRESHOLD_KB = 200_000
+DEFAULT_SHARD_POINTS = 50_000
+DEFAULT_MAX_SHARDS = 1_000
 
 
 class SearchSettings(BaseSettings):
@@ -36,6 +39,15 @@ class SearchSettings(BaseSettings):
     # recall, while an HNSW build in qdrant-edge-py 0.9.0 holds the GIL (the service stalls for
     # its whole duration), so it is only worth it for larger collections (docs/benchmarks.md).
     indexing_threshold_kb: int = Field(default=DEFAULT_INDEXING_THRESHOLD_KB, ge=1)
+    # Edge: a collection created from now on keeps ids [n * shard_points, (n + 1) * shard_points)
+    # in shard n, each built apart in a child process (docs/benchmarks.md: 50,000 keeps a build
+    # about 8 s and the pause of swapping it in about 0.13 s at 1280-d on 2 cores).
+    shard_points: int = Field(default=DEFAULT_SHARD_POINTS, ge=1)
+    # Edge: most shards one collection may open (a write past it is refused with 422).
+    max_shards: int = Field(default=DEFAULT_MAX_SHARDS, ge=1)
+    # Edge: 0 makes collections created from now on without binary codes (no metric=hamming,
+    # upserts about twice as fast); 512 by default.
+    hamming_bits: int = Field(default=HAMMING_BITS, ge=0, le=4096)
     # Edge: "binary" keeps 1-bit codes of each vector for the HNSW search, rescored on originals.
     quantization: Literal["none", "binary"] = "none"
     # Threads that may run blocking Edge calls at once.
@@ -58,6 +70,13 @@ class SearchSettings(BaseSettings):
     # 10: recall@10 0.995 on 12,648 real embeddings, 0.965 at 5 (docs/deployment.md).
     qdrant_quantization: Literal["none", "binary"] = "binary"
     qdrant_oversampling: float = Field(default=10.0, ge=1.0)
+
+    @field_validator("hamming_bits")
+    @classmethod
+    def _whole_words(cls, bits: int) -> int:
+        if bits % 64:
+            raise ValueError(f"hamming_bits must be 0 or a multiple of 64, not {bits}")
+        return bits
 
     def qdrant_key(self) -> str | None:
         """Qdrant's API key, given or read from `qdrant_api_key_file` (at start)."""

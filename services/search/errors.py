@@ -65,3 +65,13 @@ class HammingUnavailable(SearchError):
             f"collection {name!r} was created without binary codes, so it cannot answer "
             f"metric=hamming; {fix}"
         )
+
+
+class TooManyShards(SearchError):
+    """A write whose ids would open more Edge shards than SEARCH_MAX_SHARDS (422)."""
+
+    def __init__(self, name: str, cap: int, shard_points: int) -> None:
+        super().__init__(
+            f"collection {name!r} would need more than {cap} shards (SEARCH_MAX_SHARDS) of "
+            f"{shard_points} ids each; point ids are expected to be the catalog's dense image ids"
+        )

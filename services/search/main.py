@@ -35,6 +35,9 @@ def open_index(settings: SearchSettings) -> VectorIndex:
         indexing_threshold_kb=settings.indexing_threshold_kb,
         quantization=settings.quantization,
         worker_threads=settings.worker_threads,
+        hamming_bits=settings.hamming_bits,
+        shard_points=settings.shard_points,
+        max_shards=settings.max_shards,
     )
 
 

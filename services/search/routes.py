@@ -8,6 +8,7 @@ from nauplius.core.contracts.search import (
     DeleteRequest,
     DeleteResponse,
     Hit,
+    IndexStatus,
     PayloadRequest,
     PayloadResponse,
     QueryBatchRequest,
@@ -34,6 +35,7 @@ from services.search.errors import (
     PointNotFound,
     SearchError,
     ShardLocked,
+    TooManyShards,
 )
 
 router = APIRouter(prefix="/v1/collections")
@@ -45,6 +47,7 @@ ERROR_STATUS: dict[type[SearchError], int] = {
     InvalidVector: 422,
     HammingUnavailable: 422,
     BatchTooLarge: 422,
+    TooManyShards: 422,
     CollectionDimensionConflict: 409,
     ShardLocked: 503,
 }
@@ -148,3 +151,10 @@ async def query_batch(
 @router.get("/{name}/count")
 async def count(name: CollectionName, index: IndexDep) -> CountResponse:
     return CountResponse(count=await index.count(name))
+
+
+@router.get("/{name}/index")
+async def index_status(name: CollectionName, index: IndexDep) -> IndexStatus:
+    """How much of the collection the HNSW index holds and how many builds are under way (the
+    rest is searched exactly, so answers are complete either way)."""
+    return IndexStatus(**await index.index_status(name))

@@ -24,3 +24,20 @@ async def test_backend_follows_qdrant_url(monkeypatch, tmp_path):
     server = open_index(SearchSettings(data_dir=tmp_path, qdrant_url="http://127.0.0.1:1"))
     assert isinstance(server, QdrantServerIndex)
     await server.close()
+
+
+async def test_hamming_bits_zero_reaches_both_backends(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEARCH_HAMMING_BITS", "0")
+    settings = SearchSettings(data_dir=tmp_path)
+    edge = open_index(settings)
+    assert isinstance(edge, EdgeIndex) and edge.hamming_bits == 0
+    await edge.close()
+    server = open_index(SearchSettings(data_dir=tmp_path, qdrant_url="http://127.0.0.1:1"))
+    assert isinstance(server, QdrantServerIndex) and server.layout.hamming_bits == 0
+    await server.close()
+
+
+def test_hamming_bits_must_be_whole_words(monkeypatch):
+    monkeypatch.setenv("SEARCH_HAMMING_BITS", "100")
+    with pytest.raises(ValueError, match="multiple of 64"):
+        SearchSettings()

@@ -92,7 +92,7 @@ async def test_scroll_keeps_id_order_across_optimized_and_new_segments(tmp_path)
 
 async def test_background_optimize_waits_for_quiet(tmp_path):
     vectors = unit_vectors(1500, 64, seed=4)
-    index = open_edge(tmp_path, optimize_delay_s=0.3)
+    index = open_edge(tmp_path, optimize_delay_s=0.3, shard_points=10_000)  # quiet is per shard
     try:
         await index.ensure_collection("plankton", 64)
         for start in range(0, 1500, 300):

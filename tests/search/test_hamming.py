@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 import pytest
-from qdrant_client import models
+from qdrant_client import AsyncQdrantClient, models
 
 from nauplius.core.hamming import binary_codes, hamming_distances, hyperplanes
 from services.embedder.model import Embedder
@@ -18,6 +18,7 @@ from services.search.backends.base import (
     HAMMING_SEED,
     VectorIndex,
 )
+from services.search.backends.qdrant_server import CollectionLayout, QdrantServerIndex
 from services.search.main import create_app
 from tests.support.data import zoolake_images
 from tests.support.embedder import MODEL, bgr
@@ -141,12 +142,17 @@ async def test_the_codes_are_recorded_with_an_edge_collection(tmp_path):
     assert meta["hamming"] == {"bits": HAMMING_BITS, "seed": HAMMING_SEED}
 
 
-@pytest.fixture(params=["edge", "qdrant-local"])
+@pytest.fixture(params=["edge", "qdrant-local", "qdrant-local-hamming-bits-0"])
 async def old_collection(request, tmp_path) -> AsyncIterator[httpx.AsyncClient]:
-    """The search app over a collection made as before the codes (one unnamed vector)."""
+    """The search app over a collection made as before the codes (one unnamed vector), or made
+    with SEARCH_HAMMING_BITS=0."""
     index: VectorIndex
     if request.param == "edge":
         index = open_edge(tmp_path, hamming_bits=0)
+        await index.ensure_collection(COLLECTION, 16)
+    elif request.param == "qdrant-local-hamming-bits-0":
+        index = QdrantServerIndex(client=AsyncQdrantClient(location=":memory:"),
+                                  layout=CollectionLayout(quantization="none", hamming_bits=0))
         await index.ensure_collection(COLLECTION, 16)
     else:
         index = local = open_local_qdrant()

@@ -15,10 +15,16 @@ def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+# Small shards, so that every Edge test also spreads its points over several shards.
+TEST_SHARD_POINTS = 1000
+
+
 def open_edge(path, **options) -> EdgeIndex:
-    """A Qdrant Edge index in `path` that optimizes only when the test calls optimize()."""
+    """A Qdrant Edge index in `path` that builds only when the test calls optimize(), with
+    TEST_SHARD_POINTS ids per shard."""
     options.setdefault("optimize_delay_s", 3600.0)
     options.setdefault("indexing_threshold_kb", 100)
+    options.setdefault("shard_points", TEST_SHARD_POINTS)
     return EdgeIndex.open(path, **options)
 
 

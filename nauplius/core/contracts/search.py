@@ -162,6 +162,17 @@ class CountResponse(BaseModel):
     count: int
 
 
+class IndexStatus(BaseModel):
+    """How much of a collection its HNSW index holds; the rest is searched exactly."""
+
+    points: int
+    indexed: int
+    segments: int
+    shards: int
+    building: int  # index builds under way
+    pending: int  # shards written since their last build, waiting for write quiet
+
+
 class StoredPoint(BaseModel):
     """A point without its vector."""
 

@@ -100,6 +100,10 @@ class VectorIndex(Protocol):
 
     async def count(self, name: str) -> int: ...
 
+    async def index_status(self, name: str) -> dict[str, int]:
+        """points, indexed (held by the HNSW index; the rest is searched exactly), segments,
+        shards, building (index builds under way), pending (shards waiting for a build)."""
+
     async def scroll(
         self, name: str, after_id: int | None, limit: int
     ) -> tuple[list[StoredPoint], int | None]:

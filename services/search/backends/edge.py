@@ -1,28 +1,28 @@
-"""Embedded backend: one Qdrant Edge shard per collection under SEARCH_DATA_DIR.
+"""Embedded backend: Qdrant Edge shards per collection under SEARCH_DATA_DIR.
 
-Layout: `<data_dir>/<collection>/` holds `collection.json` (the dim and, for a collection created
-with binary codes, their `hamming` bits and seed), `.lock` (flock held while
-open) and `shard/` (the Edge shard). Edge runs no background work: new points sit in a plain
-segment that queries scan exactly, and the HNSW index is built only by `optimize()`. This backend
-runs it on a worker thread after `optimize_delay_s` of write quiet.
+Layout: `<data_dir>/<collection>/` holds `collection.json` (the dim, the points per shard and, for
+a collection created with binary codes, their `hamming` bits and seed), `.lock` (flock held while
+open) and `shards/` (`edge_shards`: one Edge shard per range of `shard_points` ids). Edge runs no
+background work: new points sit in a plain segment that queries scan exactly, and the HNSW index
+is built only by `optimize()`. That holds the GIL for the whole build in qdrant-edge-py 0.9.0
+(147 s at 200,000 x 1280-d), so this backend never runs it in the service: after
+`optimize_delay_s` of write quiet on a shard it builds a copy in a child process (`edge_build`)
+and swaps the copy in, one shard at a time. A query asks every shard and keeps the best.
 
 Concurrency, as measured with qdrant-edge-py 0.9.0: concurrent `query`/`update`/`count` from
 several threads gave no errors (the shard guards its segments itself), so queries take no lock.
-`optimize()` however holds the GIL for its whole run (seconds at 20k points), so while it runs no
-other Python thread, and not the event loop either, makes progress. Writes and optimize are
-serialised by a per-collection lock anyway so that a later binding that releases the GIL stays
-safe.
+Writes to a shard are serialised by its own lock, which a build also takes while it copies and
+while it swaps.
 """
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from uuid import UUID
@@ -50,14 +50,21 @@ from services.search.backends.base import (
     hamming_query,
     in_asked_order,
 )
+from services.search.backends.edge_build import BuildFailed, build_in_child
+from services.search.backends.edge_shards import CURRENT, GENERATION, Member, write_current
 from services.search.backends.shard_lock import FolderLock
-from services.search.config import DEFAULT_INDEXING_THRESHOLD_KB
+from services.search.config import (
+    DEFAULT_INDEXING_THRESHOLD_KB,
+    DEFAULT_MAX_SHARDS,
+    DEFAULT_SHARD_POINTS,
+)
 from services.search.errors import (
     CollectionDimensionConflict,
     CollectionNotFound,
     HammingUnavailable,
     PointNotFound,
     SearchError,
+    TooManyShards,
 )
 
 logger = logging.getLogger("nauplius.search")
@@ -65,10 +72,14 @@ logger = logging.getLogger("nauplius.search")
 T = TypeVar("T")
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 META_FILE = "collection.json"
-SHARD_DIR = "shard"
+SHARDS_DIR = "shards"
+LEGACY_SHARD_DIR = "shard"  # a collection made before shards: one Edge shard for every id
+# A build that failed is tried again after this long, not at once (a full disk, a killed child).
+BUILD_RETRY_S = 60.0
 # An Edge shard cannot gain a named vector: an older collection is made again to get codes.
-REMAKE_FOR_CODES = ("to get them, stop the search service, move its SEARCH_DATA_DIR/{name} folder "
-                    "away, start it again (the gateway creates the collection anew) and run "
+REMAKE_FOR_CODES = ("to get them, stop the search service (SEARCH_HAMMING_BITS must not be 0), "
+                    "move its SEARCH_DATA_DIR/{name} folder away, start it again (the gateway "
+                    "creates the collection anew) and run "
                     "`nauplius reconcile --repair` to index every image again")
 
 
@@ -104,42 +115,94 @@ FROM_BITS = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=Fal
 
 
 class EdgeCollection:
-    """One open shard and what the service keeps beside it."""
+    """One collection's shards and what the service keeps beside them."""
 
-    def __init__(self, name: str, dim: int, shard: qe.EdgeShard, lock: FolderLock,
-                 codes: HammingCodes | None) -> None:
+    def __init__(self, name: str, folder: Path, dim: int, codes: HammingCodes | None,
+                 shard_points: int | None, config: qe.EdgeConfig, lock: FolderLock) -> None:
         self.name = name
+        self.folder = folder
         self.dim = dim
         self.codes = codes
-        self.shard = shard
+        self.shard_points = shard_points  # None: one shard holds every id (a legacy collection)
+        self.config = config
         self.lock = lock
-        self.write_lock = threading.Lock()
-        self.last_write = 0.0
-        self.optimizer: asyncio.Task[None] | None = None
+        self.members: dict[int, Member] = {}
+        self._members_lock = threading.Lock()
+        self.builder: asyncio.Task[None] | None = None
 
-    def optimize(self) -> bool:
-        with self.write_lock:
-            started = time.perf_counter()
-            changed = self.shard.optimize()
-        info = self.shard.info()
-        logger.info(
-            "optimized collection %s in %.2f s (changed=%s, points=%d, indexed=%d, segments=%d)",
-            self.name, time.perf_counter() - started, changed,
-            info.points_count, info.indexed_vectors_count, info.segments_count,
-        )
-        return changed
+    def number(self, point_id: int) -> int:
+        return 0 if self.shard_points is None else point_id // self.shard_points
 
-    def update(self, operation: qe.UpdateOperation) -> None:
-        with self.write_lock:
-            self.shard.update(operation)
+    def shards(self) -> list[Member]:
+        return [self.members[n] for n in sorted(self.members)]
 
-    def existing_ids(self, ids: Sequence[int]) -> list[int]:
-        return [int(r.id) for r in self.shard.retrieve(list(ids), with_payload=False, with_vector=False)]
+    def grouped(self, ids: Iterable[int]) -> dict[Member, list[int]]:
+        """The ids by the shard that holds them; ids of shards never made are left out."""
+        groups: dict[Member, list[int]] = {}
+        for point_id in dict.fromkeys(ids):
+            member = self.members.get(self.number(point_id))
+            if member is not None:
+                groups.setdefault(member, []).append(point_id)
+        return groups
+
+    def member_for(self, number: int, max_shards: int) -> Member:
+        member = self.members.get(number)
+        if member is not None:
+            return member
+        with self._members_lock:
+            if number not in self.members:
+                if len(self.members) >= max_shards:
+                    raise TooManyShards(self.name, max_shards, self.shard_points or 0)
+                self.members[number] = Member.create(
+                    number, self.folder / SHARDS_DIR / str(number), self.config, self._prepare)
+            return self.members[number]
+
+    @staticmethod
+    def _prepare(shard: qe.EdgeShard) -> None:
+        for key in PAYLOAD_KEYS:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+
+    def load_members(self) -> None:
+        legacy = self.folder / LEGACY_SHARD_DIR
+        if legacy.is_dir():  # made before shards: it becomes shard 0, generation 0, unopened
+            target = self.folder / SHARDS_DIR / "0"
+            target.mkdir(parents=True, exist_ok=True)
+            legacy.rename(target / GENERATION.format(0))
+            write_current(target, 0)
+        for current in sorted((self.folder / SHARDS_DIR).glob(f"*/{CURRENT}")):
+            number = int(current.parent.name)
+            self.members[number] = Member.load(number, current.parent, self.config)
+
+    def existing_ids(self, ids: Sequence[int]) -> dict[Member, list[int]]:
+        found = {}
+        for member, wanted in self.grouped(ids).items():
+            with member.shard() as shard:
+                records = shard.retrieve(list(wanted), with_payload=False, with_vector=False)
+            if records:
+                found[member] = [int(r.id) for r in records]
+        return found
+
+    def stored_vector(self, point_id: int, using: str | None = None) -> list[float] | None:
+        member = self.members.get(self.number(point_id))
+        if member is None:
+            return None
+        with member.shard() as shard:
+            records = shard.retrieve([point_id], with_payload=False,
+                                     with_vector=True if using is None else [using])
+        return dense_vector(records[0].vector) if records else None
+
+    def query(self, request: qe.QueryRequest) -> list[Hit]:
+        """The request asked of every shard; the best `limit` of all (ties by id)."""
+        hits: list[Hit] = []
+        for member in self.shards():
+            with member.shard() as shard:
+                hits += [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
+                         for p in shard.query(request)]
+        return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:request.limit]
 
     def close(self) -> None:
-        with self.write_lock:
-            self.shard.flush()
-            self.shard.close()
+        for member in self.members.values():
+            member.close()
         self.lock.release()
 
 
@@ -157,6 +220,8 @@ class EdgeIndex:
         quantization: Literal["none", "binary"] = "none",
         worker_threads: int = 4,
         hamming_bits: int = HAMMING_BITS,
+        shard_points: int = DEFAULT_SHARD_POINTS,
+        max_shards: int = DEFAULT_MAX_SHARDS,
     ) -> None:
         self.data_dir = Path(data_dir)
         # Bits of the binary codes of a collection created from now on (0: none, as before them).
@@ -165,9 +230,12 @@ class EdgeIndex:
         self.indexing_threshold_kb = indexing_threshold_kb
         self.quantization = quantization
         self.worker_threads = worker_threads
+        self.shard_points = shard_points
+        self.max_shards = max_shards
         self._collections: dict[str, EdgeCollection] = {}
         self._create_lock = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._build_slot: asyncio.Lock | None = None  # one build at a time: each takes the cores
 
     @classmethod
     def open(cls, data_dir: Path, **options: Any) -> "EdgeIndex":
@@ -181,8 +249,9 @@ class EdgeIndex:
             index._close_all()
             raise
         logger.info(
-            "qdrant edge at %s: %d collection(s), optimize after %.1f s quiet, quantization=%s",
-            index.data_dir, len(index._collections), index.optimize_delay_s, index.quantization,
+            "qdrant edge at %s: %d collection(s), %d points per shard, builds after %.1f s quiet, "
+            "quantization=%s", index.data_dir, len(index._collections), index.shard_points,
+            index.optimize_delay_s, index.quantization,
         )
         return index
 
@@ -210,11 +279,12 @@ class EdgeIndex:
             meta = json.loads((folder / META_FILE).read_text())
             dim = int(meta["dim"])
             codes = HammingCodes(dim, **meta["hamming"]) if "hamming" in meta else None
-            shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(dim, codes))
+            collection = EdgeCollection(name, folder, dim, codes, meta.get("shard_points"),
+                                        self._config(dim, codes), lock)
+            collection.load_members()
         except BaseException:
             lock.release()
             raise
-        collection = EdgeCollection(name, dim, shard, lock, codes)
         self._collections[name] = collection
         return collection
 
@@ -227,22 +297,21 @@ class EdgeIndex:
             lock = FolderLock(folder)
             lock.acquire()
             try:
-                # A shard without collection.json is a creation cut short: it holds no points.
-                shutil.rmtree(folder / SHARD_DIR, ignore_errors=True)
                 codes = HammingCodes(dim, self.hamming_bits) if self.hamming_bits else None
-                shard = qe.EdgeShard.create(str(folder / SHARD_DIR), self._config(dim, codes))
-                for key in PAYLOAD_KEYS:
-                    shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
-                shard.flush()
+                collection = EdgeCollection(name, folder, dim, codes, self.shard_points,
+                                            self._config(dim, codes), lock)
+                # Shards without collection.json are a creation cut short: they hold no points.
+                for stale in (folder / SHARDS_DIR, folder / LEGACY_SHARD_DIR):
+                    shutil.rmtree(stale, ignore_errors=True)
                 tmp = folder / (META_FILE + ".tmp")
                 meta = {"name": name, "dim": dim, "distance": "cosine",
+                        "shard_points": self.shard_points,
                         **({"hamming": codes.record()} if codes else {})}
                 tmp.write_text(json.dumps(meta))
                 tmp.replace(folder / META_FILE)
             except BaseException:
                 lock.release()
                 raise
-            collection = EdgeCollection(name, dim, shard, lock, codes)
             self._collections[name] = collection
             logger.info("created collection %s (dim %d) at %s", name, dim, folder)
             return collection
@@ -263,47 +332,96 @@ class EdgeIndex:
             raise CollectionNotFound(name)
         return collection
 
-    # --- background optimisation ---
+    # --- index builds, in a child process, one shard at a time ---
 
     def _touch(self, collection: EdgeCollection) -> None:
-        collection.last_write = time.monotonic()
-        if collection.optimizer is None or collection.optimizer.done():
-            collection.optimizer = asyncio.get_running_loop().create_task(
-                self._optimize_when_quiet(collection), name=f"optimize-{collection.name}"
+        if collection.builder is None or collection.builder.done():
+            collection.builder = asyncio.get_running_loop().create_task(
+                self._build_when_quiet(collection), name=f"build-{collection.name}"
             )
 
-    async def _optimize_when_quiet(self, collection: EdgeCollection) -> None:
+    async def _build_when_quiet(self, collection: EdgeCollection) -> None:
         while True:
-            wait = collection.last_write + self.optimize_delay_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            dirty = [m for m in collection.shards() if m.dirty]
+            if not dirty:
+                return
+            now = time.monotonic()
+            quiet = [m for m in dirty if now - m.last_write >= self.optimize_delay_s]
+            if not quiet:
+                await asyncio.sleep(min(m.last_write for m in dirty) + self.optimize_delay_s - now)
                 continue
-            started = time.monotonic()
+            for member in sorted(quiet, key=lambda m: m.last_write):
+                try:
+                    await self._build(collection, member, only_if_worth=True)
+                except BuildFailed as failed:
+                    logger.error("collection %s: %s; trying again in %.0f s", collection.name,
+                                 failed, BUILD_RETRY_S)
+                    member.last_write = time.monotonic() + BUILD_RETRY_S
+
+    def _unindexed(self, collection: EdgeCollection, member: Member) -> int:
+        with member.shard() as shard:
+            info = shard.info()
+        vectors_per_point = 1 if collection.codes is None else 2
+        return info.points_count - info.indexed_vectors_count // vectors_per_point
+
+    async def _build(self, collection: EdgeCollection, member: Member, *, only_if_worth: bool) -> bool:
+        """Build the shard's index in a child process and swap it in; False if there was nothing
+        to build (with only_if_worth: too few unindexed points for an index, as Edge decides)."""
+        if self._build_slot is None:
+            self._build_slot = asyncio.Lock()
+        async with self._build_slot:
+            unindexed = await self._run(self._unindexed, collection, member)
+            worth = unindexed * collection.dim * 4 / 1024 >= self.indexing_threshold_kb
+            if unindexed == 0 or (only_if_worth and not worth):
+                member.dirty = False
+                return False
+            built = await self._run(member.copy_for_build)
             try:
-                await self._run(collection.optimize)
-            except Exception:
-                logger.exception("optimizing collection %s failed", collection.name)
-                return
-            if collection.last_write <= started:
-                return
+                seconds = await build_in_child(built)
+            except BuildFailed:
+                await self._run(member.abandon_build, built)
+                raise
+            except BaseException:  # cancelled: the service is closing
+                member.abandon_build(built)
+                raise
+            started = time.perf_counter()
+            await self._run(member.swap_in, built, collection.config)
+            logger.info("collection %s: shard %d built in %.1f s (%d unindexed points), swapped "
+                        "in %.3f s", collection.name, member.number, seconds, unindexed,
+                        time.perf_counter() - started)
+            return True
 
     async def optimize(self, name: str) -> bool:
-        """Build the HNSW index now (also what the background task calls)."""
-        return await self._run(self._get(name).optimize)
+        """Build the index of every shard that has unindexed points now, waiting for them."""
+        collection = self._get(name)
+        built = [await self._build(collection, member, only_if_worth=False)
+                 for member in collection.shards()]
+        return any(built)
 
     async def index_status(self, name: str) -> dict[str, int]:
-        """Points, how many of them the HNSW index holds, and segments."""
+        """Points, how many of them the HNSW index holds, segments, shards, builds under way."""
         collection = self._get(name)
-        info = await self._run(collection.shard.info)
-        # Edge counts every named vector of an indexed segment, the code's (no graph) too.
-        vectors_per_point = 1 if collection.codes is None else 2
-        return {"points": info.points_count,
-                "indexed": info.indexed_vectors_count // vectors_per_point,
-                "segments": info.segments_count}
+
+        def status() -> dict[str, int]:
+            points = indexed = segments = 0
+            for member in collection.shards():
+                with member.shard() as shard:
+                    info = shard.info()
+                points += info.points_count
+                indexed += info.indexed_vectors_count
+                segments += info.segments_count
+            # Edge counts every named vector of an indexed segment, the code's (no graph) too.
+            vectors_per_point = 1 if collection.codes is None else 2
+            return {"points": points, "indexed": indexed // vectors_per_point,
+                    "segments": segments, "shards": len(collection.members),
+                    "building": sum(m.build_log is not None for m in collection.shards()),
+                    "pending": sum(m.dirty for m in collection.shards())}
+
+        return await self._run(status)
 
     async def wait_optimized(self) -> None:
-        """Wait for pending background optimisations (tests, benchmarks)."""
-        tasks = [c.optimizer for c in self._collections.values() if c.optimizer is not None]
+        """Wait for pending background builds (tests, benchmarks)."""
+        tasks = [c.builder for c in self._collections.values() if c.builder is not None]
         await asyncio.gather(*tasks)
 
     # --- VectorIndex ---
@@ -331,10 +449,17 @@ class EdgeIndex:
         else:
             stored = [{"": v, HAMMING_VECTOR: code}
                       for v, code in zip(vectors, collection.codes.of(vectors), strict=True)]
-        operation = qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, v, dict(p.payload)) for p, v in zip(points, stored, strict=True)]
-        )
-        await self._run(collection.update, operation)
+        by_shard: dict[int, list[qe.Point]] = {}
+        for point, vector in zip(points, stored, strict=True):
+            by_shard.setdefault(collection.number(point.id), []).append(
+                qe.Point(point.id, vector, dict(point.payload)))
+
+        def write() -> None:
+            members = {n: collection.member_for(n, self.max_shards) for n in by_shard}
+            for number, shard_points in by_shard.items():
+                members[number].update(qe.UpdateOperation.upsert_points(shard_points))
+
+        await self._run(write)
         self._touch(collection)
         return len(points)
 
@@ -342,11 +467,11 @@ class EdgeIndex:
         collection = self._get(name)
 
         def delete_existing() -> int:
-            existing = collection.existing_ids(ids)
-            if existing:
+            found = collection.existing_ids(ids)
+            for member, existing in found.items():
                 points: list[int | UUID | str] = list(existing)
-                collection.update(qe.UpdateOperation.delete_points(points))
-            return len(existing)
+                member.update(qe.UpdateOperation.delete_points(points))
+            return sum(len(existing) for existing in found.values())
 
         deleted = await self._run(delete_existing)
         if deleted:
@@ -357,13 +482,19 @@ class EdgeIndex:
         collection = self._get(name)
 
         def set_existing() -> int:
-            existing = collection.existing_ids(ids)
-            if existing:
+            found = collection.existing_ids(ids)
+            for member, existing in found.items():
                 points: list[int | UUID | str] = list(existing)
-                collection.update(qe.UpdateOperation.set_payload(points, dict(payload)))
-            return len(existing)
+                member.update(qe.UpdateOperation.set_payload(points, dict(payload)),
+                              changes_points=False)
+            return sum(len(existing) for existing in found.values())
 
         return await self._run(set_existing)
+
+    def _search_params(self) -> qe.SearchParams | None:
+        if self.quantization == "binary":
+            return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
+        return None
 
     async def query(
         self,
@@ -377,29 +508,24 @@ class EdgeIndex:
         rerank: int = 0,
     ) -> list[Hit]:
         collection = self._get(name)
-        params = None
-        if self.quantization == "binary":
-            params = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
+        params = self._search_params()
         if metric == "hamming":
             return await self._hamming_query(collection, vector, point_id, k, filter, rerank, params)
 
         def search() -> list[Hit]:
             if point_id is not None:
-                records = collection.shard.retrieve([point_id], with_payload=False, with_vector=True)
-                if not records:
+                query_vector = collection.stored_vector(point_id)
+                if query_vector is None:
                     raise PointNotFound(name, point_id)
-                query_vector = dense_vector(records[0].vector)
             else:
                 query_vector = checked_query_vector(name, collection.dim, vector)
-            request = qe.QueryRequest(
+            return collection.query(qe.QueryRequest(
                 limit=k + (1 if point_id is not None else 0),
                 query=qe.Query.Nearest([float(x) for x in query_vector]),
                 filter=build_filter(filter),
                 with_payload=True,
                 params=params,
-            )
-            return [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
-                    for p in collection.shard.query(request)]
+            ))
 
         return finish_hits(await self._run(search), metric, k, exclude_id=point_id)
 
@@ -413,17 +539,15 @@ class EdgeIndex:
         def target() -> list[float]:
             if point_id is None:
                 return checked_query_vector(collection.name, collection.dim, vector)
-            records = collection.shard.retrieve([point_id], with_payload=False, with_vector=[""])
-            if not records:
+            stored = collection.stored_vector(point_id, using="")
+            if stored is None:
                 raise PointNotFound(collection.name, point_id)
-            return dense_vector(records[0].vector)
+            return stored
 
         def points(query: qe.Query, limit: int, where: qe.Filter | None,
                    how: qe.SearchParams | None) -> list[Hit]:
-            request = qe.QueryRequest(limit=limit, query=query, filter=where, with_payload=True,
-                                      params=how)
-            return [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
-                    for p in collection.shard.query(request)]
+            return collection.query(qe.QueryRequest(limit=limit, query=query, filter=where,
+                                                    with_payload=True, params=how))
 
         async def by_code(code: list[float], limit: int) -> list[Hit]:
             return await self._run(points, qe.Query.Nearest(code, using=HAMMING_VECTOR), limit,
@@ -440,23 +564,29 @@ class EdgeIndex:
         collection = self._get(name)
         if not queries:
             return []
-        params = None
-        if self.quantization == "binary":
-            params = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
+        params = self._search_params()
 
         def search() -> list[list[Hit]]:
-            ids: list[int | UUID | str] = list(
-                dict.fromkeys(q.point_id for q in queries if q.point_id is not None))
-            records = collection.shard.retrieve(ids, with_payload=False, with_vector=True) if ids else []
-            stored = {int(r.id): dense_vector(r.vector) for r in records}
+            stored = {}
+            for member, ids in collection.grouped(
+                    q.point_id for q in queries if q.point_id is not None).items():
+                with member.shard() as shard:
+                    records = shard.retrieve(list(ids), with_payload=False, with_vector=True)
+                stored.update({int(r.id): dense_vector(r.vector) for r in records})
             vectors = batch_query_vectors(name, collection.dim, queries, stored)
             batch = qe.QueryBatchRequest([
                 qe.QueryRequest(limit=fetch_limit(q), query=qe.Query.Nearest(vector),
                                 filter=build_filter(q.filter), with_payload=True, params=params)
                 for q, vector in zip(queries, vectors, strict=True)
             ])
-            return [[Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in points]
-                    for points in collection.shard.query_batch(batch)]
+            answers: list[list[Hit]] = [[] for _ in queries]
+            for member in collection.shards():
+                with member.shard() as shard:
+                    for hits, points in zip(answers, shard.query_batch(batch), strict=True):
+                        hits += [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
+                                 for p in points]
+            return [sorted(hits, key=lambda hit: (-hit.score, hit.id))[:fetch_limit(q)]
+                    for q, hits in zip(queries, answers, strict=True)]
 
         answers = await self._run(search)
         return [finish_hits(hits, q.metric, q.k, exclude_id=q.point_id)
@@ -464,25 +594,55 @@ class EdgeIndex:
 
     async def count(self, name: str) -> int:
         collection = self._get(name)
-        return await self._run(collection.shard.count, qe.CountRequest(exact=True))
+
+        def total() -> int:
+            counted = 0
+            for member in collection.shards():
+                with member.shard() as shard:
+                    counted += shard.count(qe.CountRequest(exact=True))
+            return counted
+
+        return await self._run(total)
 
     async def scroll(
         self, name: str, after_id: int | None, limit: int
     ) -> tuple[list[StoredPoint], int | None]:
         collection = self._get(name)
-        # Edge's offset is the first id of the page, ours the last id of the one before.
-        request = qe.ScrollRequest(offset=None if after_id is None else after_id + 1, limit=limit,
-                                   with_payload=True, with_vector=False)
-        records, next_offset = await self._run(collection.shard.scroll, request)
-        points = [StoredPoint(id=int(r.id), payload=r.payload or {}) for r in records]
-        return points, (points[-1].id if next_offset is not None and points else None)
+        first = 0 if after_id is None else after_id + 1
+
+        def page() -> list[StoredPoint]:
+            # One point more than asked: whether another page follows.
+            points: list[StoredPoint] = []
+            start = collection.number(first)
+            for member in collection.shards():
+                if member.number < start:
+                    continue
+                # Edge's offset is the first id of the page.
+                request = qe.ScrollRequest(offset=first if member.number == start else None,
+                                           limit=limit + 1 - len(points), with_payload=True,
+                                           with_vector=False)
+                with member.shard() as shard:
+                    records, _ = shard.scroll(request)
+                points += [StoredPoint(id=int(r.id), payload=r.payload or {}) for r in records]
+                if len(points) > limit:
+                    break
+            return points
+
+        points = await self._run(page)
+        return points[:limit], (points[limit - 1].id if len(points) > limit else None)
 
     async def retrieve(self, name: str, ids: Sequence[int]) -> list[StoredPoint]:
         collection = self._get(name)
         if not ids:
             return []
-        fetch = functools.partial(collection.shard.retrieve, list(ids),
-                                  with_payload=True, with_vector=False)
+
+        def fetch() -> list[Any]:
+            records = []
+            for member, wanted in collection.grouped(ids).items():
+                with member.shard() as shard:
+                    records += shard.retrieve(list(wanted), with_payload=True, with_vector=False)
+            return records
+
         return in_asked_order(ids, await self._run(fetch))
 
     async def health(self) -> dict[str, Any]:
@@ -490,8 +650,8 @@ class EdgeIndex:
 
     async def close(self) -> None:
         for collection in self._collections.values():
-            if collection.optimizer is not None and not collection.optimizer.done():
-                collection.optimizer.cancel()
+            if collection.builder is not None and not collection.builder.done():
+                collection.builder.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await collection.optimizer
+                    await collection.builder
         await anyio.to_thread.run_sync(self._close_all)

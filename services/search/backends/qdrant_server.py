@@ -13,6 +13,7 @@ from qdrant_client import AsyncQdrantClient, models
 
 from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
 from services.search.backends.base import (
+    HAMMING_BITS,
     HAMMING_VECTOR,
     PAYLOAD_KEYS,
     HammingCodes,
@@ -39,7 +40,8 @@ from services.search.errors import (
 
 logger = logging.getLogger("nauplius.search")
 # A collection's vectors cannot gain a named vector: an older collection is made again for codes.
-REMAKE_FOR_CODES = ("to get them, delete the collection on the Qdrant server, restart the gateway "
+REMAKE_FOR_CODES = ("to get them, set SEARCH_HAMMING_BITS (not 0), delete the collection on the "
+                    "Qdrant server, restart the gateway "
                     "(it creates the collection anew) and run `nauplius reconcile --repair` to "
                     "index every image again")
 
@@ -77,27 +79,34 @@ class CollectionLayout:
     hnsw_on_disk: bool = False
     quantization: Literal["none", "binary"] = "binary"
     oversampling: float = 10.0
+    hamming_bits: int = HAMMING_BITS  # 0: no binary codes (no metric=hamming)
 
     @classmethod
     def from_settings(cls, settings: SearchSettings) -> "CollectionLayout":
         return cls(shards=settings.qdrant_shards, replicas=settings.qdrant_replicas,
                    vectors_on_disk=settings.qdrant_on_disk, hnsw_on_disk=settings.qdrant_hnsw_on_disk,
                    quantization=settings.qdrant_quantization,
-                   oversampling=settings.qdrant_oversampling)
+                   oversampling=settings.qdrant_oversampling, hamming_bits=settings.hamming_bits)
 
-    def create_request(self, dim: int, codes: HammingCodes) -> models.CreateCollection:
-        """The embedding as the unnamed vector, its binary code beside it (as on Edge: +1/-1 in
-        float16 under Dot, no HNSW graph, its 1-bit quantization in RAM); bits and seed in the
-        collection's metadata."""
-        binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
-        code = models.VectorParams(size=codes.bits, distance=models.Distance.DOT,
-                                   datatype=models.Datatype.FLOAT16, on_disk=self.vectors_on_disk,
-                                   hnsw_config=models.HnswConfigDiff(m=0), quantization_config=binary)
+    def create_request(self, dim: int) -> models.CreateCollection:
+        """The embedding as the unnamed vector, its binary code beside it unless hamming_bits is
+        0 (as on Edge: +1/-1 in float16 under Dot, no HNSW graph, its 1-bit quantization in RAM);
+        bits and seed in the collection's metadata."""
+        embedding = models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                        on_disk=self.vectors_on_disk)
+        vectors: dict[str, models.VectorParams] = {"": embedding}
+        metadata = None
+        if self.hamming_bits:
+            codes = HammingCodes(dim, self.hamming_bits)
+            binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+            vectors[HAMMING_VECTOR] = models.VectorParams(
+                size=codes.bits, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
+                on_disk=self.vectors_on_disk, hnsw_config=models.HnswConfigDiff(m=0),
+                quantization_config=binary)
+            metadata = {"hamming": codes.record()}
         return models.CreateCollection(
-            vectors={"": models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                             on_disk=self.vectors_on_disk),
-                     HAMMING_VECTOR: code},
-            metadata={"hamming": codes.record()},
+            vectors=vectors,
+            metadata=metadata,
             shard_number=self.shards,
             replication_factor=self.replicas,
             on_disk_payload=True,
@@ -156,10 +165,12 @@ class QdrantServerIndex:
             info = await self.client.get_collection(name)
             vectors = info.config.params.vectors
             codes = None
-            if isinstance(vectors, dict) and "" in vectors:  # the embedding and its code
+            if isinstance(vectors, dict) and "" in vectors:  # the embedding, with its code or not
                 dim = vectors[""].size
                 record = (info.config.metadata or {}).get("hamming", {})
-                codes = HammingCodes(dim, bits=vectors[HAMMING_VECTOR].size, seed=record.get("seed", 0))
+                if HAMMING_VECTOR in vectors:
+                    codes = HammingCodes(dim, bits=vectors[HAMMING_VECTOR].size,
+                                         seed=record.get("seed", 0))
             elif isinstance(vectors, models.VectorParams):  # a collection made before the codes
                 dim = vectors.size
             else:
@@ -179,7 +190,7 @@ class QdrantServerIndex:
 
     async def ensure_collection(self, name: str, dim: int) -> CollectionInfo:
         if not await self.client.collection_exists(name):
-            request = self.layout.create_request(dim, HammingCodes(dim))
+            request = self.layout.create_request(dim)
             await self.client.create_collection(
                 name, vectors_config=request.vectors, shard_number=request.shard_number,
                 replication_factor=request.replication_factor,
@@ -307,6 +318,15 @@ class QdrantServerIndex:
         return [finish_hits([Hit(id=int(p.id), score=p.score, payload=p.payload or {})
                              for p in response.points], q.metric, q.k, exclude_id=q.point_id)
                 for q, response in zip(queries, responses, strict=True)]
+
+    async def index_status(self, name: str) -> dict[str, int]:
+        await self._dim(name)
+        info = await self.client.get_collection(name)
+        vectors_per_point = 1 if self._codes[name] is None else 2
+        return {"points": info.points_count or 0,
+                "indexed": (info.indexed_vectors_count or 0) // vectors_per_point,
+                "segments": info.segments_count or 0, "shards": info.config.params.shard_number or 1,
+                "building": int(info.status != models.CollectionStatus.GREEN), "pending": 0}
 
     async def count(self, name: str) -> int:
         await self._dim(name)
