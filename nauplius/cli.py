@@ -188,6 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help="images ingested before the traffic starts (default 300)")
     load.add_argument("--seed", type=int, default=0, help="seed of the sample and the mix")
     load.add_argument("--json", action="store_true", help="print one JSON object")
+    scale = bench_commands.add_parser(
+        "scale", help="fill a private system with N images (real ones through the ingest path, "
+        "the rest as catalog rows with real embeddings plus seeded noise) and measure queries, "
+        "recall, pages, stalls, memory, restart, export and suggestions through the gateway")
+    scale.add_argument("--images", type=int, required=True, help="images in all (N)")
+    scale.add_argument("--real", type=int, default=2000,
+                       help="real images of ZooLake and NDSB, half each (default 2000)")
+    scale.add_argument("--data", type=Path, default=None,
+                       help="folder holding zoolake/ and ndsb/ (default ../shared/data beside "
+                            "the repository)")
+    scale.add_argument("--queries", type=int, default=100,
+                       help="queries per measured route (default 100)")
+    scale.add_argument("--seed", type=int, default=0, help="seed of the sample, noise and rows")
+    scale.add_argument("--index-timeout-s", type=float, default=7200.0,
+                       help="how long index builds may take before the bench gives up")
+    scale.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a service setting for the private system, e.g. "
+                            "SEARCH_SHARD_POINTS=50000 (repeatable)")
+    scale.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -298,6 +317,10 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "bench" and args.bench_command == "load":
         from nauplius.bench_load import main as bench_load
         return bench_load(args)
+
+    if args.command == "bench" and args.bench_command == "scale":
+        from nauplius.bench_scale import main as bench_scale
+        return bench_scale(args)
 
     if args.command == "model" and args.model_command == "quantize":
         from nauplius.model_quantize import Recipe, quantize
