@@ -7,7 +7,14 @@ import httpx
 import pytest
 
 from nauplius.core.clients import SearchClient
-from nauplius.core.contracts.search import CollectionInfo, Hit, PointIn, ScrollResponse, StoredPoint
+from nauplius.core.contracts.search import (
+    CollectionInfo,
+    Hit,
+    IndexStatus,
+    PointIn,
+    ScrollResponse,
+    StoredPoint,
+)
 from nauplius.core.errors import DownstreamFailed, DownstreamRejected
 from tests.support.search import LOCAL_INDEX_WARNING, unit_vectors
 from tests.support.service_key import SERVICE_KEY
@@ -44,6 +51,8 @@ async def test_every_call_answers_its_model(client):
     assert await search.delete("plankton", [3, 4, 50]) == 2
     assert await search.count("plankton") == 3
     assert (await search.collection_info("plankton")).count == 3
+    status = await search.index_status("plankton")
+    assert isinstance(status, IndexStatus) and status.points == 3 and status.building == 0
     with pytest.raises(DownstreamRejected) as missing:
         await search.count("nope")
     assert missing.value.status_code == 404

@@ -11,6 +11,7 @@ from nauplius.core.contracts.search import (
     CountResponse,
     DeleteResponse,
     Hit,
+    IndexStatus,
     PayloadResponse,
     PointIn,
     QueryBatchResponse,
@@ -41,6 +42,9 @@ class SearchClient(ServiceClient):
 
     async def count(self, collection: str) -> int:
         return (await self._on(CountResponse, "GET", f"{collection}/count")).count
+
+    async def index_status(self, collection: str) -> IndexStatus:
+        return await self._on(IndexStatus, "GET", f"{collection}/index")
 
     async def upsert(self, collection: str, points: Sequence[PointIn]) -> int:
         body = {"points": [p.model_dump(mode="json", exclude_unset=True) for p in points]}
