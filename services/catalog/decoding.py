@@ -89,6 +89,20 @@ def _shrunk(pixels: np.ndarray, size: int) -> np.ndarray:
     return shrunk if shrunk.ndim == pixels.ndim else shrunk[:, :, None]
 
 
+# An image up to this many bytes may be its own thumbnail (see is_own_thumbnail).
+OWN_THUMBNAIL_MAX_BYTES = 64 * 1024
+
+
+def is_own_thumbnail(image_format: str, pixels: np.ndarray, size_bytes: int, size: int) -> bool:
+    """Whether the uploaded file can serve as its thumbnail as it is: an 8-bit grey or colour
+    JPEG no larger than the thumbnail, and small in bytes (no large embedded metadata). Most
+    plankton images are (NDSB's and ZooLake's crops are tens of pixels a side): re-encoding
+    them would only lose quality, and cost an encode and a file write per image."""
+    return (image_format == "jpeg" and pixels.dtype == np.uint8
+            and (pixels.ndim == 2 or pixels.shape[2] in (1, 3))
+            and max(pixels.shape[:2]) <= size and size_bytes <= OWN_THUMBNAIL_MAX_BYTES)
+
+
 def make_thumbnail(pixels: np.ndarray, size: int) -> bytes:
     """JPEG bytes of the image, longest side at most `size` (never enlarged)."""
     try:

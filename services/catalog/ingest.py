@@ -8,10 +8,15 @@ import asyncpg
 
 from nauplius.core.contracts.catalog import ImagePublic
 from services.catalog import repository, taxonomy
-from services.catalog.decoding import decode_image, make_thumbnail
+from services.catalog.decoding import decode_image, is_own_thumbnail, make_thumbnail
 from services.catalog.domain import ImageDetails, NewImage, NewLabel
+from services.catalog.staging import StagingStore
 from services.catalog.storage import ImageStore
 from services.image_probe import DEFAULT_MAX_SIDE
+
+# Bytes hashed on the event loop (a few tens of microseconds); larger uploads in a thread. A
+# thread hop costs more than hashing the typical plankton image (1-20 KB).
+INLINE_HASH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +24,7 @@ class PreparedImage:
     format: str
     width: int
     height: int
-    thumbnail: bytes
+    thumbnail: bytes | None  # None: the image is its own thumbnail (a small JPEG)
 
 
 def prepare_image(
@@ -28,7 +33,9 @@ def prepare_image(
     """Decode (raising UndecodableImage / ImageTooLarge) and make the thumbnail. Blocking."""
     image_format, pixels = decode_image(data, max_pixels, max_side)
     height, width = pixels.shape[:2]
-    return PreparedImage(image_format, width, height, make_thumbnail(pixels, thumbnail_size))
+    thumbnail = (None if is_own_thumbnail(image_format, pixels, len(data), thumbnail_size)
+                 else make_thumbnail(pixels, thumbnail_size))
+    return PreparedImage(image_format, width, height, thumbnail)
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -55,7 +62,8 @@ class Ingestor:
 
         `create_taxon` adds the label's taxon to the tree when it is not there (admin uploads).
         """
-        sha256 = await anyio.to_thread.run_sync(_sha256_hex, data, limiter=self.limiter)
+        sha256 = (_sha256_hex(data) if len(data) <= INLINE_HASH_BYTES
+                  else await anyio.to_thread.run_sync(_sha256_hex, data, limiter=self.limiter))
         existing = await repository.find_image_by_sha256(conn, sha256)
         if existing is not None:
             return existing, True
@@ -78,6 +86,8 @@ class Ingestor:
                 prepared.format,
                 data,
                 prepared.thumbnail,
+                # an ingest job's item: its bytes are staged already, linked instead of copied
+                StagingStore(self.store.data_dir).path(sha256),
                 limiter=self.limiter,
             )
             if label is not None and label.taxon is not None:

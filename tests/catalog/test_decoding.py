@@ -6,7 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from services.catalog.decoding import decode_image, make_thumbnail
+from services.catalog.decoding import (
+    OWN_THUMBNAIL_MAX_BYTES,
+    decode_image,
+    is_own_thumbnail,
+    make_thumbnail,
+)
 from services.catalog.errors import ImageTooLarge, UndecodableImage
 from services.image_probe import DEFAULT_MAX_SIDE
 from tests.support.images import png_header_claiming
@@ -102,6 +107,19 @@ def test_thumbnail_of_grey_image_is_never_enlarged(plankton):
     grey = cv2.cvtColor(plankton, cv2.COLOR_BGR2GRAY)
     thumbnail = _decoded_thumbnail(make_thumbnail(grey, 128))
     assert thumbnail.shape == grey.shape
+
+
+def test_a_small_jpeg_is_its_own_thumbnail_and_nothing_else_is(zoolake, plankton):
+    small, large = zoolake[0].data, zoolake[1].data  # 84 x 64 and 156 x 152 px JPEGs
+    assert is_own_thumbnail(*decode_image(small, 10**8), len(small), 128)
+    assert not is_own_thumbnail(*decode_image(large, 10**8), len(large), 128)
+    assert not is_own_thumbnail(*decode_image(small, 10**8), len(small), 32)  # over that size
+    png = _encode(plankton, ".png")
+    assert not is_own_thumbnail(*decode_image(png, 10**8), len(png), 128)
+    # a small picture in a large file (metadata): the thumbnail is made, small in bytes
+    assert not is_own_thumbnail(*decode_image(small, 10**8), OWN_THUMBNAIL_MAX_BYTES + 1, 128)
+    wide = cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_UNCHANGED).astype(np.uint16)
+    assert not is_own_thumbnail("jpeg", wide, len(small), 128)  # not 8-bit
 
 
 @pytest.mark.parametrize(("width", "height"), [(1, 60_000), (60_000, 1)])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from services.catalog.config import CatalogSettings
+from services.catalog.staging import StagingStore
 from tests.support.catalog import running_catalog, upload
 
 
@@ -108,6 +109,28 @@ async def test_get_by_id_and_sha256_file_and_thumbnail(catalog, zoolake):
     assert thumbnail.headers["content-type"] == "image/jpeg"
     pixels = cv2.imdecode(np.frombuffer(thumbnail.content, np.uint8), cv2.IMREAD_COLOR)
     assert pixels is not None and max(pixels.shape[:2]) <= 128
+
+
+async def test_a_small_jpeg_is_served_as_its_own_thumbnail(catalog, zoolake):
+    small = zoolake[0]  # 84 x 64 px
+    image = (await upload(catalog.client, small)).json()
+    thumbnail = await catalog.client.get(f"/v1/images/{image['id']}/thumbnail")
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    assert thumbnail.content == small.data
+
+
+async def test_staged_bytes_are_stored_as_a_link_of_the_staged_file(catalog, zoolake):
+    """An ingest job's item: its bytes are on disk already, staged; storing it adds a name."""
+    sample = zoolake[1]
+    staged = StagingStore(catalog.settings.data_dir)
+    staged.write(sample.sha256, sample.data)
+    image = (await upload(catalog.client, sample)).json()
+    sha = image["sha256"]
+    stored = catalog.settings.data_dir / "images" / sha[:2] / sha[2:4] / f"{sha}.jpg"
+    assert stored.stat().st_ino == staged.path(sha).stat().st_ino
+    staged.delete(sha)
+    file = await catalog.client.get(f"/v1/images/{image['id']}/file")
+    assert file.content == sample.data
 
 
 async def test_large_png_gets_a_128px_thumbnail(catalog, zoolake):
