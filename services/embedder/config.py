@@ -19,7 +19,10 @@ class EmbedderSettings(BaseSettings):
     # the vector is the mean over the copies, at that many times the embedding cost. Unset: the
     # model card's `tta`. Vectors made with another TTA do not mix: re-index after changing it.
     tta: str | None = None
-    threads: int = 0  # onnxruntime intra-op threads; 0 lets it use every core
+    # onnxruntime intra-op threads per embed call; 0 lets one call use every core. One thread
+    # each, with max_concurrency calls at once, keeps the cores busy at less CPU per image than
+    # two threads splitting each call (docs/benchmarks.md, "Ingest at instrument rate").
+    threads: int = 1
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     # an image's longest side, checked from its header with max_pixels (services/image_probe.py)

@@ -38,6 +38,17 @@ def test_chunked_batches_match_one_batch(zoolake_jpeg):
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
 
 
+def test_thread_count_and_batch_size_leave_the_vectors_as_they_are():
+    """EMBEDDER_THREADS and EMBEDDER_BATCH_SIZE are speed settings only: the shipped int8 model
+    gives bit-identical vectors whatever they are, so no re-index follows a change of them."""
+    from services.embedder.config import DEFAULT_MODEL
+
+    images = decoded(first_images("zoolake/bosmina", 5) + first_images("zoolake/daphnia", 4))
+    one = Embedder(DEFAULT_MODEL, threads=1, batch_size=32).embed_images(images)
+    two = Embedder(DEFAULT_MODEL, threads=2, batch_size=4).embed_images(images)
+    assert np.array_equal(one, two)
+
+
 def test_a_flipped_image_is_closer_than_another_class(embedder):
     (daphnia,) = decoded(first_images("zoolake/daphnia"))
     others = decoded(first_images("zoolake/keratella_cochlearis", 5))
