@@ -35,6 +35,12 @@ def test_bench_ingest_indexes_every_image_and_reports_where_the_time_goes(shared
     assert all(seconds > 0 for seconds in result["service_seconds"].values())
     assert set(result["cpu_seconds"]) == {"gateway", "catalog", "worker", "embedder", "search"}
     assert result["cpu_seconds"]["embedder"] > 0
+    per_image = result["cpu_ms_per_image"]
+    assert set(per_image) == {*result["cpu_seconds"], "total"}
+    assert per_image["total"] == pytest.approx(1000 * result["cpu_seconds_total"] / 20, abs=2.5)
+    # a given database is not the private system's own: its CPU is not counted
+    assert result["cpu_seconds_postgres"] == 0 and result["cpu_seconds_sender"] > 0
+    assert result["cores_busy"] > 0
     assert len(result["load_average"]) == 3 and result["settings"] == {"WORKER_BATCH_SIZE": "8"}
 
 
