@@ -55,6 +55,7 @@ EMBED_BATCH = 32
 PROBE_EVERY_S = 0.1
 RECALL_QUERIES = 100
 PAGE_REPEATS = 15
+RESTART_TIMEOUT_S = 1800.0
 SECOND_PROJECT_SHARE = 0.3  # of the synthetic rows, in a second project
 # The synthetic rows' shapes: one instrument's images come in samples (one cast or one IFCB
 # bin) of SAMPLE_IMAGES, captured CAPTURE_STEP_S apart (a million images a month).
@@ -111,6 +112,8 @@ class Probe(threading.Thread):
         self.api_key = system.api_key
         self.system = system
         self.longest_ms = 0.0
+        self.phase = "start"  # what the bench is doing: the longest wait is kept per phase too
+        self.longest_by_phase: dict[str, float] = {}
         self.queries = 0
         self.errors: list[str] = []
         self.search_peak_rss = 0
@@ -129,6 +132,8 @@ class Probe(threading.Thread):
                         self.errors.append(f"{type(error).__name__}: {error}")
                 waited = (time.perf_counter() - started) * 1000
                 self.longest_ms, self.queries = max(self.longest_ms, waited), self.queries + 1
+                self.longest_by_phase[self.phase] = round(
+                    max(self.longest_by_phase.get(self.phase, 0.0), waited), 1)
                 self._sample_rss()
                 self._halt.wait(max(0.0, PROBE_EVERY_S - waited / 1000))
 
@@ -320,7 +325,9 @@ def _wait_indexed(system: PrivateSystem, model: str, total: int, timeout_s: floa
 
 
 def load(system: PrivateSystem, picked: dict[str, list[ImageFile]], images: int, seed: int,
-         index_timeout_s: float) -> tuple[Loaded, RealBase, SyntheticVectors]:
+         index_timeout_s: float, phase: Callable[[str], None]) -> tuple[Loaded, RealBase,
+                                                                      SyntheticVectors]:
+    phase("real_ingest")
     with system.client() as api:
         _ok(api.post("/api/v1/projects", json={"name": "bench scale, second project"}))
     started = time.perf_counter()
@@ -330,6 +337,7 @@ def load(system: PrivateSystem, picked: dict[str, list[ImageFile]], images: int,
         if report.errors:
             raise RuntimeError(f"the real ingest refused {len(report.errors)}: {report.errors[:3]}")
     ingested = time.perf_counter()
+    phase("real_embed")
     real = _real_base(system, picked)
     embedded = time.perf_counter()
     if images < len(real.ids):
@@ -339,8 +347,10 @@ def load(system: PrivateSystem, picked: dict[str, list[ImageFile]], images: int,
     point_ids = np.zeros(images, dtype=np.int64)
     point_ids[:len(real.ids)] = real.ids
     model = _model(system)
+    phase("synthetic_load")
     steps = _load_synthetic(system, model, real, vectors, point_ids, seed)
     loaded = time.perf_counter()
+    phase("index_wait")
     _wait_indexed(system, model, images, index_timeout_s)
     settled = time.perf_counter()
     return Loaded(point_ids, round(ingested - started, 1), round(embedded - ingested, 1),
@@ -451,18 +461,21 @@ def _export(system: PrivateSystem, api: httpx.Client) -> dict[str, Any]:
             "export_gateway_rss_before_mb": _mb(before), "export_gateway_peak_rss_mb": _mb(peak)}
 
 
-def _restart(system: PrivateSystem, api: httpx.Client, image_id: int) -> dict[str, Any]:
+def _restart(system: PrivateSystem, api: httpx.Client, image_id: int,
+             timeout_s: float = RESTART_TIMEOUT_S) -> dict[str, Any]:
     """Stop every service, start them again on the same data; seconds until a query answers."""
     started = time.perf_counter()
     system.stack.stop()
     stopped = time.perf_counter()
-    system.stack.start(timeout_s=3600)
+    system.stack.start(timeout_s=timeout_s)
     while True:
         try:
             if api.get(f"/api/v1/images/{image_id}/similar", params={"k": 10}).is_success:
                 break
         except httpx.HTTPError:
             pass
+        if time.perf_counter() - stopped > timeout_s:
+            raise RuntimeError(f"no query answered within {timeout_s:.0f} s of the restart")
         time.sleep(0.2)
     answered = time.perf_counter()
     return {"stop_s": round(stopped - started, 1), "restart_s": round(answered - stopped, 1)}
@@ -492,7 +505,8 @@ def run(images: int, real_count: int = 2000, data: Path = DEFAULT_DATA, seed: in
             probe_id = _probe_target(system, probe_image)
             probe = Probe(system, probe_id)
             probe.start()
-            loaded, real, vectors = load(system, picked, images, seed, index_timeout_s)
+            loaded, real, vectors = load(system, picked, images, seed, index_timeout_s,
+                                         lambda name: setattr(probe, "phase", name))
         finally:
             if probe is not None:
                 probe.stop()
@@ -524,6 +538,7 @@ def run(images: int, real_count: int = 2000, data: Path = DEFAULT_DATA, seed: in
                     "recall_at_10": hamming_recall},
         "page_p50_ms": page_p50, "page_depth_rows": page_depth,
         "longest_stall_ms": round(probe.longest_ms if probe else 0.0, 1),
+        "longest_stall_by_phase_ms": probe.longest_by_phase if probe else {},
         "probe_queries": probe.queries if probe else 0,
         "probe_errors": probe.errors if probe else [],
         "search_rss_mb": _mb(search_rss),
@@ -567,7 +582,9 @@ def format_report(result: dict[str, Any]) -> str:
         ("deep filtered page p50", f"{result['page_p50_ms']} ms ({result['page_depth_rows']} "
                                    "rows down)"),
         ("longest stall", f"{result['longest_stall_ms']} ms ({result['probe_queries']} probes, "
-                          f"{len(result['probe_errors'])} errors)"),
+                          f"{len(result['probe_errors'])} errors; by phase: " + ", ".join(
+                              f"{k} {v}" for k, v in result["longest_stall_by_phase_ms"].items())
+                          + ")"),
         ("search service peak RSS", f"{result['search_rss_mb']} MB"),
         ("restart", f"{result['restart_s']} s"),
         ("export (Darwin Core, validated)", f"{result['export_rows_per_s']} rows/s, "
