@@ -79,7 +79,7 @@ async def collection_info(name: CollectionName, index: IndexDep) -> CollectionIn
 async def upsert_points(
     name: CollectionName, body: UpsertRequest, index: IndexDep
 ) -> UpsertResponse:
-    points = [PointRecord(p.id, p.vector_values(), p.payload) for p in body.points]
+    points = [PointRecord(p.id, p.vector_array(), p.payload) for p in body.points]
     return UpsertResponse(upserted=await index.upsert(name, points))
 
 

@@ -83,6 +83,12 @@ class PointIn(Strict):
         values: list[float] = self._decoded.tolist()
         return values
 
+    def vector_array(self) -> np.ndarray:
+        """The vector as float32, without a list of Python floats in between."""
+        if self._decoded is not None:
+            return self._decoded
+        return np.asarray(self.vector, dtype=np.float32)
+
 
 class UpsertRequest(Strict):
     points: list[PointIn]

@@ -43,7 +43,7 @@ QueryFilter = Mapping[str, str | list[str]]
 @dataclass(frozen=True)
 class PointRecord:
     id: int
-    vector: Sequence[float]
+    vector: Sequence[float] | np.ndarray
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -156,7 +156,8 @@ def fetch_limit(query: IndexQuery) -> int:
     return query.k + (1 if query.point_id is not None else 0)
 
 
-def check_vector(collection: str, dim: int, vector: Sequence[float], what: str = "vector") -> None:
+def check_vector(collection: str, dim: int, vector: Sequence[float] | np.ndarray,
+                 what: str = "vector") -> None:
     if len(vector) != dim:
         raise DimensionMismatch(collection, dim, len(vector), what)
     arr = np.asarray(vector, dtype=np.float64)
@@ -166,10 +167,24 @@ def check_vector(collection: str, dim: int, vector: Sequence[float], what: str =
         raise InvalidVector(f"{what} is all zeros and has no direction for cosine distance")
 
 
+def checked_matrix(collection: str, dim: int, points: Sequence[PointRecord]) -> np.ndarray:
+    """The batch's vectors as one (n, dim) float32 array, every one checked before any of it is
+    written (one pass in numpy: a batch is megabytes of floats)."""
+    for point in points:
+        if len(point.vector) != dim:
+            raise DimensionMismatch(collection, dim, len(point.vector), f"vector of point {point.id}")
+    matrix = np.asarray([np.asarray(p.vector, dtype=np.float32) for p in points],
+                        dtype=np.float32).reshape(len(points), dim)
+    bad = ~np.isfinite(matrix).all(axis=1) | ~matrix.any(axis=1)
+    if bad.any():
+        point = points[int(np.argmax(bad))]
+        check_vector(collection, dim, point.vector, what=f"vector of point {point.id}")
+    return matrix
+
+
 def check_points(collection: str, dim: int, points: Sequence[PointRecord]) -> None:
     """Validate a whole batch before any of it is written."""
-    for point in points:
-        check_vector(collection, dim, point.vector, what=f"vector of point {point.id}")
+    checked_matrix(collection, dim, points)
 
 
 def to_metric(cosine: float, metric: Metric) -> float:
@@ -207,7 +222,7 @@ class HammingCodes:
     def __post_init__(self) -> None:
         object.__setattr__(self, "planes", hyperplanes(self.dim, self.bits, self.seed))
 
-    def of(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    def of(self, vectors: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
         """The +1/-1 code of each vector (n, bits), as the backend stores it."""
         return signed_codes(np.asarray(vectors, dtype=np.float32), self.planes)
 

@@ -42,7 +42,7 @@ from services.search.backends.base import (
     PointRecord,
     QueryFilter,
     batch_query_vectors,
-    check_points,
+    checked_matrix,
     checked_query_vector,
     dense_vector,
     fetch_limit,
@@ -447,13 +447,13 @@ class EdgeIndex:
             return 0
 
         def write() -> None:  # all of it off the event loop: a batch is megabytes of floats
-            check_points(name, collection.dim, points)
-            vectors = [[float(x) for x in p.vector] for p in points]
+            matrix = checked_matrix(name, collection.dim, points)
+            vectors = matrix.tolist()
             if collection.codes is None:
                 stored: list[Any] = vectors
             else:
-                stored = [{"": v, HAMMING_VECTOR: code}
-                          for v, code in zip(vectors, collection.codes.of(vectors), strict=True)]
+                codes = collection.codes.of(matrix).tolist()
+                stored = [{"": v, HAMMING_VECTOR: code} for v, code in zip(vectors, codes, strict=True)]
             by_shard: dict[int, list[qe.Point]] = {}
             for point, vector in zip(points, stored, strict=True):
                 by_shard.setdefault(collection.number(point.id), []).append(
