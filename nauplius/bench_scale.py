@@ -14,7 +14,8 @@ How it fills the system:
    SYNTHETIC_SHAPES; each row shares the stored files of the real image its vector is made from,
    so the grid shows that image's thumbnail), their vectors (nauplius.scale_vectors: a real
    embedding plus seeded noise) through the search service's `PUT .../points` (1,000 a request,
-   payloads as the worker writes them), then `POST /v1/images/indexed`.
+   payloads as the worker writes them), then `POST /v1/images/indexed`; a chunk's rows go to the
+   catalog while the chunk before goes to the search service.
 4. It waits until the search service's `GET .../index` says no build is pending or under way
    (the point count where the route is missing).
 """
@@ -30,6 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -264,42 +266,58 @@ def synthetic_rows(first: int, count: int, real: RealBase, seed: int) -> list[di
 
 def _load_synthetic(system: PrivateSystem, model: str, real: RealBase, vectors: SyntheticVectors,
                     point_ids: np.ndarray, seed: int) -> dict[str, float]:
-    """Rows, points and index marks, a chunk at a time; seconds spent in each step."""
+    """Rows, points and index marks, a chunk at a time; seconds spent in each step. Two stages
+    overlap: a chunk's rows go to the catalog while the chunk before it goes to the search
+    service and is marked indexed (the two services are separate processes)."""
     services = system.stack.services
     seconds = dict.fromkeys(("vectors", "catalog_rows", "search_upsert", "mark_indexed"), 0.0)
-    clock = time.perf_counter()
 
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] += now - clock
-        clock = now
+    def timed(step: str, started: float) -> None:
+        seconds[step] += time.perf_counter() - started
 
-    with httpx.Client(timeout=3600, headers=system.stack.service_headers()) as http, \
+    def index(http: httpx.Client, ids: list[int], chunk: np.ndarray,
+              rows: list[dict[str, Any]]) -> None:
+        started = time.perf_counter()
+        for start in range(0, len(ids), POINTS_PER_REQUEST):
+            points = [{"id": image_id,
+                       "vector_b64": base64.b64encode(vector.astype("<f4").tobytes()).decode(),
+                       "payload": payload_of({**row, "id": image_id})}
+                      for image_id, vector, row in zip(
+                          ids[start:start + POINTS_PER_REQUEST],
+                          chunk[start:start + POINTS_PER_REQUEST],
+                          rows[start:start + POINTS_PER_REQUEST], strict=True)]
+            _ok(http.put(f"{services['search'].url}/v1/collections/{model}/points",
+                         json={"points": points}))
+        timed("search_upsert", started)
+        started = time.perf_counter()
+        _ok(http.post(f"{services['catalog'].url}/v1/images/indexed",
+                      json={"ids": ids, "model": model}))
+        timed("mark_indexed", started)
+
+    headers = system.stack.service_headers()
+    with httpx.Client(timeout=3600, headers=headers) as http, \
+            httpx.Client(timeout=3600, headers=headers) as index_http, \
+            ThreadPoolExecutor(max_workers=1) as indexer, \
             tqdm(total=vectors.total - len(real.ids), desc="synthetic rows", unit="row",
                  file=sys.stderr) as bar:
+        pending: Future[None] | None = None
+        started = time.perf_counter()
         for first, chunk in vectors.chunks(len(real.ids), ROWS_PER_REQUEST):
             rows = synthetic_rows(first, len(chunk), real, seed)
-            lap("vectors")
+            timed("vectors", started)
+            started = time.perf_counter()
             ids = _ok(http.post(f"{services['catalog'].url}/v1/images/bulk-rows",
                                 json={"rows": rows}))["image_ids"]
             point_ids[first:first + len(ids)] = ids
-            lap("catalog_rows")
-            for start in range(0, len(ids), POINTS_PER_REQUEST):
-                points = [{"id": image_id,
-                           "vector_b64": base64.b64encode(vector.astype("<f4").tobytes()).decode(),
-                           "payload": payload_of({**row, "id": image_id})}
-                          for image_id, vector, row in zip(
-                              ids[start:start + POINTS_PER_REQUEST],
-                              chunk[start:start + POINTS_PER_REQUEST],
-                              rows[start:start + POINTS_PER_REQUEST], strict=True)]
-                _ok(http.put(f"{services['search'].url}/v1/collections/{model}/points",
-                             json={"points": points}))
-            lap("search_upsert")
-            _ok(http.post(f"{services['catalog'].url}/v1/images/indexed",
-                          json={"ids": ids, "model": model}))
-            lap("mark_indexed")
-            bar.update(len(ids))
+            timed("catalog_rows", started)
+            if pending is not None:
+                pending.result()
+                bar.update(ROWS_PER_REQUEST)
+            pending = indexer.submit(index, index_http, ids, chunk, rows)
+            started = time.perf_counter()
+        if pending is not None:
+            pending.result()
+        bar.update(bar.total - bar.n)
     return {step: round(s, 1) for step, s in seconds.items()}
 
 
