@@ -115,8 +115,12 @@ async def run(points: int, shard_points: int, bases_n: int, work: Path) -> dict:
     settings = SearchSettings()
     index = EdgeIndex.open(work, optimize_delay_s=settings.optimize_delay_s,
                            indexing_threshold_kb=settings.indexing_threshold_kb,
-                           shard_points=shard_points, hamming_bits=settings.hamming_bits)
+                           shard_points=shard_points, hamming_bits=settings.hamming_bits,
+                           quantization=settings.quantization, oversampling=settings.oversampling,
+                           on_disk=settings.on_disk)
     row: dict = {"points": points, "shard_points": shard_points, "dim": dim, "bases": len(bases),
+                 "quantization": settings.quantization, "oversampling": settings.oversampling,
+                 "on_disk": settings.on_disk,
                  "load_average_start": os.getloadavg()[0]}
     try:
         await index.ensure_collection(COLLECTION, dim)

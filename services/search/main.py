@@ -34,6 +34,8 @@ def open_index(settings: SearchSettings) -> VectorIndex:
         optimize_delay_s=settings.optimize_delay_s,
         indexing_threshold_kb=settings.indexing_threshold_kb,
         quantization=settings.quantization,
+        oversampling=settings.oversampling,
+        on_disk=settings.on_disk,
         worker_threads=settings.worker_threads,
         hamming_bits=settings.hamming_bits,
         shard_points=settings.shard_points,

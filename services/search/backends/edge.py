@@ -115,6 +115,8 @@ def code_params(codes: HammingCodes) -> qe.EdgeVectorParams:
 # A code's dot product straight from its 1-bit quantization (popcount), without re-reading the
 # float16 values: for +1/-1 vectors the two are the same integer (25x faster at 2,000 points).
 FROM_BITS = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=False))
+# The originals only: Edge would otherwise search binary codes in plain segments too.
+EXACT = qe.SearchParams(quantization=qe.QuantizationSearchParams(ignore=True))
 
 
 class EdgeCollection:
@@ -194,14 +196,15 @@ class EdgeCollection:
                                      with_vector=True if using is None else [using])
         return dense_vector(records[0].vector) if records else None
 
-    def query(self, request: qe.QueryRequest) -> list[Hit]:
-        """The request asked of every shard; the best `limit` of all (ties by id)."""
+    def query(self, request_for: Callable[[Member], qe.QueryRequest], limit: int) -> list[Hit]:
+        """Each shard's request asked of it; the best `limit` of all (ties by id)."""
         hits: list[Hit] = []
         for member in self.shards():
+            request = request_for(member)
             with member.shard() as shard:
                 hits += [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
                          for p in shard.query(request)]
-        return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:request.limit]
+        return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:limit]
 
     def close(self) -> None:
         for member in self.members.values():
@@ -221,6 +224,8 @@ class EdgeIndex:
         optimize_delay_s: float = 5.0,
         indexing_threshold_kb: int = DEFAULT_INDEXING_THRESHOLD_KB,
         quantization: Literal["none", "binary"] = "none",
+        oversampling: float = 4.0,
+        on_disk: bool = False,
         worker_threads: int = 4,
         hamming_bits: int = HAMMING_BITS,
         shard_points: int = DEFAULT_SHARD_POINTS,
@@ -232,6 +237,8 @@ class EdgeIndex:
         self.optimize_delay_s = optimize_delay_s
         self.indexing_threshold_kb = indexing_threshold_kb
         self.quantization = quantization
+        self.oversampling = oversampling
+        self.on_disk = on_disk
         self.worker_threads = worker_threads
         self.shard_points = shard_points
         self.max_shards = max_shards
@@ -266,11 +273,19 @@ class EdgeIndex:
         return self.data_dir / name
 
     def _config(self, dim: int, codes: HammingCodes | None) -> qe.EdgeConfig:
-        quantization = qe.BinaryQuantizationConfig(always_ram=True) if self.quantization == "binary" else None
-        embedding = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
+        quantization = None
+        if self.quantization == "binary":
+            quantization = qe.BinaryQuantizationConfig(
+                memory=qe.Memory.Cached,
+                query_encoding=qe.BinaryQuantizationQueryEncoding.Scalar8Bits)
+        placement = qe.Memory.Cold if self.on_disk else None  # None: Edge's default, cached
+        embedding = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=placement)
         return qe.EdgeConfig(
             vectors=embedding if codes is None else {"": embedding, HAMMING_VECTOR: code_params(codes)},
             quantization_config=quantization,
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000,
+                                           memory=placement),
+            payload_memory=placement,
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
 
@@ -496,10 +511,16 @@ class EdgeIndex:
 
         return await self._run(set_existing)
 
-    def _search_params(self) -> qe.SearchParams | None:
-        if self.quantization == "binary":
-            return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
-        return None
+    def _params(self, member: Member) -> qe.SearchParams | None:
+        """With binary codes: a shard with an HNSW index searches the codes and rescores
+        `oversampling` x k candidates on the originals; one without is scanned exactly on the
+        originals (at most one shard's worth of points, and no recall lost)."""
+        if self.quantization != "binary":
+            return None
+        if not member.indexed:
+            return EXACT
+        return qe.SearchParams(quantization=qe.QuantizationSearchParams(
+            rescore=True, oversampling=self.oversampling))
 
     async def query(
         self,
@@ -513,9 +534,8 @@ class EdgeIndex:
         rerank: int = 0,
     ) -> list[Hit]:
         collection = self._get(name)
-        params = self._search_params()
         if metric == "hamming":
-            return await self._hamming_query(collection, vector, point_id, k, filter, rerank, params)
+            return await self._hamming_query(collection, vector, point_id, k, filter, rerank)
 
         def search() -> list[Hit]:
             if point_id is not None:
@@ -524,19 +544,17 @@ class EdgeIndex:
                     raise PointNotFound(name, point_id)
             else:
                 query_vector = checked_query_vector(name, collection.dim, vector)
-            return collection.query(qe.QueryRequest(
-                limit=k + (1 if point_id is not None else 0),
-                query=qe.Query.Nearest([float(x) for x in query_vector]),
-                filter=build_filter(filter),
-                with_payload=True,
-                params=params,
-            ))
+            nearest = qe.Query.Nearest([float(x) for x in query_vector])
+            limit = k + (1 if point_id is not None else 0)
+            return collection.query(lambda member: qe.QueryRequest(
+                limit=limit, query=nearest, filter=build_filter(filter), with_payload=True,
+                params=self._params(member)), limit)
 
         return finish_hits(await self._run(search), metric, k, exclude_id=point_id)
 
     async def _hamming_query(self, collection: EdgeCollection, vector: Sequence[float] | None,
                              point_id: int | None, k: int, filter: QueryFilter | None,
-                             rerank: int, params: qe.SearchParams | None) -> list[Hit]:
+                             rerank: int) -> list[Hit]:
         codes = collection.codes
         if codes is None:
             raise HammingUnavailable(collection.name, REMAKE_FOR_CODES.format(name=collection.name))
@@ -550,17 +568,19 @@ class EdgeIndex:
             return stored
 
         def points(query: qe.Query, limit: int, where: qe.Filter | None,
-                   how: qe.SearchParams | None) -> list[Hit]:
-            return collection.query(qe.QueryRequest(limit=limit, query=query, filter=where,
-                                                    with_payload=True, params=how))
+                   how: Callable[[Member], qe.SearchParams | None]) -> list[Hit]:
+            return collection.query(lambda member: qe.QueryRequest(
+                limit=limit, query=query, filter=where, with_payload=True, params=how(member)),
+                limit)
 
         async def by_code(code: list[float], limit: int) -> list[Hit]:
             return await self._run(points, qe.Query.Nearest(code, using=HAMMING_VECTOR), limit,
-                                   build_filter(filter), FROM_BITS)
+                                   build_filter(filter), lambda member: FROM_BITS)
 
         async def cosine_among(query_vector: list[float], ids: list[int]) -> list[Hit]:
             among = qe.Filter(must=[qe.HasIdCondition(set(ids))])
-            return await self._run(points, qe.Query.Nearest(query_vector), len(ids), among, params)
+            return await self._run(points, qe.Query.Nearest(query_vector), len(ids), among,
+                                   self._params)
 
         return await hamming_query(codes, await self._run(target), k=k, rerank=rerank,
                                    exclude_id=point_id, by_code=by_code, cosine_among=cosine_among)
@@ -569,7 +589,6 @@ class EdgeIndex:
         collection = self._get(name)
         if not queries:
             return []
-        params = self._search_params()
 
         def search() -> list[list[Hit]]:
             stored = {}
@@ -579,15 +598,21 @@ class EdgeIndex:
                     records = shard.retrieve(list(ids), with_payload=False, with_vector=True)
                 stored.update({int(r.id): dense_vector(r.vector) for r in records})
             vectors = batch_query_vectors(name, collection.dim, queries, stored)
-            batch = qe.QueryBatchRequest([
-                qe.QueryRequest(limit=fetch_limit(q), query=qe.Query.Nearest(vector),
-                                filter=build_filter(q.filter), with_payload=True, params=params)
-                for q, vector in zip(queries, vectors, strict=True)
-            ])
+
+            def batch(params: qe.SearchParams | None) -> qe.QueryBatchRequest:
+                return qe.QueryBatchRequest([
+                    qe.QueryRequest(limit=fetch_limit(q), query=qe.Query.Nearest(vector),
+                                    filter=build_filter(q.filter), with_payload=True, params=params)
+                    for q, vector in zip(queries, vectors, strict=True)])
+
+            batches: dict[bool, qe.QueryBatchRequest] = {}  # by whether the shard is indexed
             answers: list[list[Hit]] = [[] for _ in queries]
             for member in collection.shards():
+                if member.indexed not in batches:
+                    batches[member.indexed] = batch(self._params(member))
                 with member.shard() as shard:
-                    for hits, points in zip(answers, shard.query_batch(batch), strict=True):
+                    for hits, points in zip(answers, shard.query_batch(batches[member.indexed]),
+                                            strict=True):
                         hits += [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
                                  for p in points]
             return [sorted(hits, key=lambda hit: (-hit.score, hit.id))[:fetch_limit(q)]

@@ -79,6 +79,9 @@ class Member:
         self.write_lock = threading.RLock()
         self.build_log: list[qe.UpdateOperation] | None = None
         self.dirty = False  # points added or removed since the last build began
+        # Whether the current generation has an HNSW index (then searched through binary codes
+        # where the collection keeps them; otherwise exactly).
+        self.indexed = shard.info().indexed_vectors_count > 0
         self.last_write = 0.0  # time.monotonic() of that change
 
     @classmethod
@@ -152,6 +155,7 @@ class Member:
             with self._swap_lock:
                 old, self._handle = self._handle, ShardHandle(shard, built)
                 self.generation += 1
+                self.indexed = shard.info().indexed_vectors_count > 0
                 self.build_log = None
         old.retire()
 
