@@ -119,6 +119,9 @@ class Probe(threading.Thread):
         self.queries = 0
         self.errors: list[str] = []
         self.search_peak_rss = 0
+        # Of the search process alone, without its memory-mapped files (which the kernel may
+        # drop at will): what it holds that only swapping could take back.
+        self.search_peak_anon = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -144,9 +147,11 @@ class Probe(threading.Thread):
             search = psutil.Process(self.system.stack.services["search"].process.pid)
             # With its children: index builds may run in processes of their own.
             rss = sum(p.memory_info().rss for p in [search, *search.children(recursive=True)])
+            own = search.memory_info()
         except (psutil.Error, KeyError):
             return
         self.search_peak_rss = max(self.search_peak_rss, rss)
+        self.search_peak_anon = max(self.search_peak_anon, own.rss - own.shared)
 
     def stop(self) -> None:
         self._halt.set()
@@ -560,6 +565,7 @@ def run(images: int, real_count: int = 2000, data: Path = DEFAULT_DATA, seed: in
         "probe_queries": probe.queries if probe else 0,
         "probe_errors": probe.errors if probe else [],
         "search_rss_mb": _mb(search_rss),
+        "search_rss_anon_mb": _mb(probe.search_peak_anon if probe else 0),
         **restarted, **exported, **suggested,
         "load_s": round(load_s, 1), "real_ingest_s": loaded.real_ingest_s,
         "real_embed_s": loaded.embed_s, "synthetic_load_s": loaded.synthetic_load_s,
@@ -603,7 +609,8 @@ def format_report(result: dict[str, Any]) -> str:
                           f"{len(result['probe_errors'])} errors; by phase: " + ", ".join(
                               f"{k} {v}" for k, v in result["longest_stall_by_phase_ms"].items())
                           + ")"),
-        ("search service peak RSS", f"{result['search_rss_mb']} MB"),
+        ("search service peak RSS", f"{result['search_rss_mb']} MB "
+                                    f"({result['search_rss_anon_mb']} MB not file-backed)"),
         ("restart", f"{result['restart_s']} s"),
         ("export (Darwin Core, validated)", f"{result['export_rows_per_s']} rows/s, "
                                             f"{result['export_rows']} rows, gateway peak "
