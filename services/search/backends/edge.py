@@ -117,6 +117,9 @@ def code_params(codes: HammingCodes) -> qe.EdgeVectorParams:
 FROM_BITS = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=False))
 # The originals only: Edge would otherwise search binary codes in plain segments too.
 EXACT = qe.SearchParams(quantization=qe.QuantizationSearchParams(ignore=True))
+# With binary codes, a shard without an HNSW index is searched exactly below this many points
+# (~3 ms for 20,000 x 1280-d) and through a scan of its codes, rescored, from there on.
+EXACT_BELOW_POINTS = 20_000
 
 
 class EdgeCollection:
@@ -511,13 +514,18 @@ class EdgeIndex:
 
         return await self._run(set_existing)
 
+    def _exact(self, member: Member) -> bool:
+        """Whether a shard is searched on its original vectors only: always without binary
+        codes; with them, while it is small (an exact scan costs a few ms and loses nothing)."""
+        return self.quantization != "binary" or (not member.indexed
+                                                 and member.points < EXACT_BELOW_POINTS)
+
     def _params(self, member: Member) -> qe.SearchParams | None:
-        """With binary codes: a shard with an HNSW index searches the codes and rescores
-        `oversampling` x k candidates on the originals; one without is scanned exactly on the
-        originals (at most one shard's worth of points, and no recall lost)."""
+        """With binary codes, a shard's codes (its HNSW graph over them, or a scan of them) give
+        `oversampling` x k candidates, rescored on the originals."""
         if self.quantization != "binary":
             return None
-        if not member.indexed:
+        if self._exact(member):
             return EXACT
         return qe.SearchParams(quantization=qe.QuantizationSearchParams(
             rescore=True, oversampling=self.oversampling))
@@ -605,13 +613,14 @@ class EdgeIndex:
                                     filter=build_filter(q.filter), with_payload=True, params=params)
                     for q, vector in zip(queries, vectors, strict=True)])
 
-            batches: dict[bool, qe.QueryBatchRequest] = {}  # by whether the shard is indexed
+            batches: dict[bool, qe.QueryBatchRequest] = {}  # by whether the shard is exact
             answers: list[list[Hit]] = [[] for _ in queries]
             for member in collection.shards():
-                if member.indexed not in batches:
-                    batches[member.indexed] = batch(self._params(member))
+                exact = self._exact(member)
+                if exact not in batches:
+                    batches[exact] = batch(self._params(member))
                 with member.shard() as shard:
-                    for hits, points in zip(answers, shard.query_batch(batches[member.indexed]),
+                    for hits, points in zip(answers, shard.query_batch(batches[exact]),
                                             strict=True):
                         hits += [Hit(id=int(p.id), score=p.score, payload=p.payload or {})
                                  for p in points]

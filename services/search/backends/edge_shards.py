@@ -81,7 +81,9 @@ class Member:
         self.dirty = False  # points added or removed since the last build began
         # Whether the current generation has an HNSW index (then searched through binary codes
         # where the collection keeps them; otherwise exactly).
-        self.indexed = shard.info().indexed_vectors_count > 0
+        info = shard.info()
+        self.indexed = info.indexed_vectors_count > 0
+        self.points = info.points_count
         self.last_write = 0.0  # time.monotonic() of that change
 
     @classmethod
@@ -117,6 +119,8 @@ class Member:
     def update(self, operation: qe.UpdateOperation, *, changes_points: bool = True) -> None:
         with self.write_lock, self.shard() as shard:
             shard.update(operation)
+            if changes_points:
+                self.points = shard.info().points_count
             if self.build_log is not None:
                 self.build_log.append(operation)
             if changes_points:
@@ -126,9 +130,12 @@ class Member:
     # --- a build: copy (blocking), optimize the copy in a child, swap (blocking) ---
 
     def copy_for_build(self) -> Path:
+        """The current generation's files, copied while no write runs. Not flushed first: a
+        flush holds the GIL for up to a second at 50,000 points, and what it would write is in
+        the write-ahead log, which the copy replays when the child opens it (Qdrant's own
+        recovery after a crash, which is what a copy taken between two writes looks like)."""
         target = self.folder / GENERATION.format(self.generation + 1)
-        with self.write_lock, self.shard() as shard:
-            shard.flush()
+        with self.write_lock:
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(self._handle.folder, target)
             self.build_log = []
@@ -155,7 +162,9 @@ class Member:
             with self._swap_lock:
                 old, self._handle = self._handle, ShardHandle(shard, built)
                 self.generation += 1
-                self.indexed = shard.info().indexed_vectors_count > 0
+                info = shard.info()
+                self.indexed = info.indexed_vectors_count > 0
+                self.points = info.points_count
                 self.build_log = None
         old.retire()
 
