@@ -18,6 +18,16 @@ def _existing_dir(value: str) -> Path:
     return path
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nauplius", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also write an HTML report (DIR/index.html)")
     evaluate.add_argument("--model", type=Path, help="ONNX model with its card beside it "
                           "(default: the embedder's default model)")
+    evaluate.add_argument("--adapt", action="store_true",
+                          help="fit an adaptation head on the gallery's labels only (never the "
+                          "queries') and score the queries in its space; needs --holdout or "
+                          "--queries")
+    evaluate.add_argument("--adapt-labels", type=_positive_int, metavar="N",
+                          help="--adapt learns from at most N labelled gallery images per class "
+                          "(seeded by --seed); the gallery searched stays whole")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     model = commands.add_parser("model", help="model files")
@@ -278,7 +295,8 @@ def run_command(args: argparse.Namespace) -> int:
             result = evaluate(args.gallery, args.queries, k=args.k, metric=args.metric,
                               model_path=args.model, progress=not args.json, bits=args.bits,
                               rerank=args.rerank, holdout=args.holdout, seed=args.seed,
-                              report_dir=args.report, tta=args.tta)
+                              report_dir=args.report, tta=args.tta, adapt=args.adapt,
+                              adapt_labels=args.adapt_labels)
         except ValueError as error:
             print(f"nauplius eval: {error}", file=sys.stderr)
             return 2

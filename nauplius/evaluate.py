@@ -68,13 +68,18 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
              progress: bool = True,
              bits: int = 512, rerank: int = 0, holdout: float | None = None, seed: int = 0,
              report_dir: Path | None = None, tta: str | None = None,
-             embedding_cache: dict | None = None) -> dict:
+             embedding_cache: dict | None = None, adapt: bool = False,
+             adapt_labels: int | None = None) -> dict:
     """Retrieval scores of the model on GALLERY_DIR (leave-one-out), on QUERIES_DIR against it, or,
     with `holdout`, on the held-out part of the gallery's seeded stratified split against the rest
     (the split `nauplius model train` validates on).
 
     `embedding_cache` (a dict kept by the caller) reuses the embeddings, and their measured cost,
-    of an earlier call with the same model, TTA and files: several metrics, one embedding."""
+    of an earlier call with the same model, TTA and files: several metrics, one embedding.
+
+    `adapt` fits an adaptation head (nauplius.core.adaptation) on the gallery's vectors and
+    labels only, on at most `adapt_labels` images per class when given, and searches gallery and
+    queries in its space."""
     if metric == "hamming":
         hyperplanes(1, bits)  # a wrong length fails before anything is embedded
         if rerank < 0:
@@ -96,6 +101,11 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
     else:
         query_files = None
         check_not_trained_on(embedder.card, gallery_dir, gallery_files, gallery_files)
+    if adapt_labels is not None and not adapt:
+        raise ValueError("--adapt-labels sets how many labels --adapt learns from: give --adapt")
+    if adapt and query_files is None:
+        raise ValueError("--adapt learns from the gallery's labels and scores other images: "
+                         "give --holdout or --queries")
 
     key = (embedder.card.sha256, embedder.tta, file_list_sha256(gallery_files),
            file_list_sha256(query_files) if query_files else None)
@@ -110,6 +120,12 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         if embedding_cache is not None:
             embedding_cache[key] = (gallery, queries, embed_seconds)
     n_embedded = len(gallery_files) + len(query_files or [])
+    gallery_labels = [f.taxon for f in gallery_files]
+    head_report = None
+    if adapt:
+        assert queries is not None
+        gallery, queries, head_report = adapt_to_gallery(gallery, gallery_labels, queries,
+                                                         adapt_labels, seed)
 
     started = time.perf_counter()
     if metric == "hamming":
@@ -119,7 +135,6 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
     search_seconds = time.perf_counter() - started
 
     truth = [f.taxon for f in (query_files or gallery_files)]
-    gallery_labels = [f.taxon for f in gallery_files]
     scores = retrieval_scores(
         truth,
         [[gallery_labels[i] for i, _ in hits] for hits in neighbours],
@@ -141,12 +156,30 @@ def evaluate(gallery_dir: Path, queries_dir: Path | None = None, k: int = 10,
         "images_per_s": n_embedded / embed_seconds,
         "embed_ms_per_image": 1000 * embed_seconds / n_embedded,
         "query_ms": 1000 * search_seconds / len(truth),
+        **({"adapted": True, "head": head_report} if head_report is not None else {}),
     }
     if report_dir is not None:
         from nauplius.eval_report import write_report
         result["report"] = str(write_report(report_dir, result, query_files or gallery_files,
                                             gallery_files, neighbours))
     return result
+
+
+def adapt_to_gallery(gallery: np.ndarray, gallery_labels: list[str], queries: np.ndarray,
+                     per_class: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Gallery and queries in the space of a head fitted on the gallery's labels alone (at most
+    `per_class` of each class, seeded), and the head's description. The queries' labels are not
+    an argument: the head cannot see them."""
+    from nauplius.core.adaptation import fit_head, subsample_per_class
+
+    rows = (subsample_per_class(gallery_labels, per_class, seed) if per_class is not None
+            else np.arange(len(gallery)))
+    started = time.perf_counter()
+    head = fit_head(gallery[rows], [gallery_labels[i] for i in rows], seed)
+    report = {**head.description, "version": head.version,
+              "labels_per_class": per_class if per_class is not None else "all",
+              "fit_s": round(time.perf_counter() - started, 1)}
+    return head.transform(gallery), head.transform(queries), report
 
 
 def check_not_trained_on(card, query_dir: Path, query_set: list[ImageFile],
@@ -180,5 +213,14 @@ def format_report(result: dict) -> str:
         f"  mean per-class top-1    {result['mean_class_top1']:.4f}",
         f"  embedding               {result['images_per_s']:.1f} images/s",
         f"  search                  {result['query_ms']:.2f} ms/query",
+        *([f"  adapted                 {_head_line(result['head'])}"] if "head" in result else []),
         *([f"  report                  {result['report']}"] if "report" in result else []),
     ])
+
+
+def _head_line(head: dict) -> str:
+    cv = head["cross_validation"]
+    learned = head["learned_from"]
+    return (f"{head['kind']} head {head.get('parameters', {})}, from {learned['images']} gallery "
+            f"labels in {learned['classes']} classes; cross-validated top-1 "
+            f"{cv['top1_plain']:.4f} -> {cv['top1_adapted']:.4f}")

@@ -98,3 +98,32 @@ def test_an_embedding_cache_embeds_once_for_several_metrics(small_set, monkeypat
     assert calls == ["gallery", "queries"] and len(cache) == 1
     assert hamming["top1"] == pytest.approx(cosine["top1"])
     assert hamming["embed_ms_per_image"] == cosine["embed_ms_per_image"]
+
+
+def test_adapt_fits_on_the_gallery_only_and_says_so(small_set, capsys):
+    plain = _eval(capsys, "--gallery", small_set, "--holdout", 0.25)
+    assert "adapted" not in plain and "head" not in plain
+    adapted = _eval(capsys, "--gallery", small_set, "--holdout", 0.25, "--adapt")
+    head = adapted["head"]
+    assert adapted["adapted"] is True and adapted["n_queries"] == plain["n_queries"] == 12
+    assert head["kind"] in {"lda", "identity"} and len(head["version"]) == 64
+    assert head["learned_from"] == {"images": 36, "classes": 6, "images_per_class_min": 6,
+                                    "images_per_class_max": 6}
+    assert {"top1_plain", "top1_adapted", "folds", "tried"} <= head["cross_validation"].keys()
+    assert head["labels_per_class"] == "all" and head["input_dim"] == 1280
+
+    capped = _eval(capsys, "--gallery", small_set, "--holdout", 0.25, "--adapt",
+                   "--adapt-labels", 3)
+    assert capped["head"]["learned_from"]["images"] == 18 and capped["head"]["labels_per_class"] == 3
+    assert capped["n_gallery"] == 36  # the gallery searched stays whole
+
+
+def test_adapt_without_queries_or_with_a_bad_count_is_refused(small_set, capsys):
+    assert main(["eval", "--gallery", str(small_set), "--adapt"]) == 2
+    assert "give --holdout or --queries" in capsys.readouterr().err
+    assert main(["eval", "--gallery", str(small_set), "--holdout", "0.25",
+                 "--adapt-labels", "5"]) == 2
+    assert "give --adapt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--gallery", str(small_set), "--adapt", "--adapt-labels", "0"])
+    assert "must be 1 or more, not 0" in capsys.readouterr().err
