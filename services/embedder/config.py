@@ -13,7 +13,9 @@ class EmbedderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMBEDDER_", env_nested_delimiter="__")
 
     model_path: Path = DEFAULT_MODEL
-    batch_size: int = 32
+    # images per onnxruntime run: on this 2-core EPYC, 8 cost less CPU per image than 32 (the
+    # vectors are the same: benchmarks/embedder_threads.py, docs/benchmarks.md)
+    batch_size: int = 8
     # test-time augmentation: "none", "hflip" (2 copies: the image and its mirror image), "flips"
     # (4 copies) or "d4" (8: flips and quarter turns);
     # the vector is the mean over the copies, at that many times the embedding cost. Unset: the

@@ -23,6 +23,8 @@ class WorkerSettings(BaseSettings):
     # The largest image an archive job sends the catalog: keep it at CATALOG_MAX_IMAGE_BYTES, so
     # a bigger member is one refused item instead of a refused batch.
     max_item_bytes: int = Field(20 * 1024 * 1024, gt=0)
-    # Batches in flight at once in this process: one is embedded while another is fetched from
-    # and stored in the catalog, so the embedder does not wait on the catalog.
-    loops: int = Field(2, ge=1, le=16)
+    # Batches in flight at once in this process: two are embedded (the embedder runs two calls
+    # at once, one onnxruntime thread each) while another is fetched from and stored in the
+    # catalog, so neither core waits on the catalog (docs/benchmarks.md, "Ingest at instrument
+    # rate": two loops kept 0.9 of the 2 cores busy, three 1.8).
+    loops: int = Field(3, ge=1, le=16)
