@@ -26,7 +26,7 @@ CV_FOLDS = 5
 # Weights of the plain vector beside the unit discriminant part; 0 = the discriminant alone.
 ORIGINAL_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
 # Shrinkages of the within-class covariance tried. scikit-learn's Ledoit-Wolf choice ("auto")
-# scored 1-5 points under a fixed 0.1 in cross-validation on ZooLake and NDSB
+# scored 0.2-5.6 points under a fixed 0.1 in cross-validation on ZooLake and NDSB
 # (docs/benchmarks.md), so it is not among them.
 SHRINKAGES = (0.03, 0.1, 0.3)
 QUERY_CHUNK = 2048  # rows per block of the cross-validation's dot products: bounded memory
