@@ -221,6 +221,7 @@ def format_report(result: dict) -> str:
 def _head_line(head: dict) -> str:
     cv = head["cross_validation"]
     learned = head["learned_from"]
-    return (f"{head['kind']} head {head.get('parameters', {})}, from {learned['images']} gallery "
+    parameters = f" {head['parameters']}" if "parameters" in head else ""
+    return (f"{head['kind']} head{parameters}, from {learned['images']} gallery "
             f"labels in {learned['classes']} classes; cross-validated top-1 "
             f"{cv['top1_plain']:.4f} -> {cv['top1_adapted']:.4f}")
