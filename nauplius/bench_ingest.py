@@ -143,7 +143,7 @@ def run(data: Path, limit: int | None = None, seed: int = 0, env: dict[str, str]
         "cpu_seconds_total": round(services_s, 1),
         "cpu_ms_per_image": {name: round(1000 * seconds / len(images), 2)
                              for name, seconds in [*cpu.items(), ("total", services_s)]},
-        "cpu_seconds_postgres": round(postgres_s, 1), "cpu_seconds_sender": round(own_s, 1),
+        "cpu_seconds_postgres": round(postgres_s, 1), "cpu_seconds_sender": round(own_s, 3),
         "cores_busy": round((services_s + postgres_s + own_s) / wall_s, 2),
         "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
         "settings": env or {},
