@@ -32,7 +32,7 @@ import psutil
 from nauplius.datasets import find_images
 from nauplius.formats.discover import read_paths
 from nauplius.ingest import follow_job, send_job
-from nauplius.private_system import PrivateSystem, private_system
+from nauplius.private_system import PrivateSystem, private_system, service_settings
 
 SERVICES = ("gateway", "catalog", "worker", "embedder", "search")
 
@@ -150,22 +150,12 @@ def run(data: Path, limit: int | None = None, seed: int = 0, env: dict[str, str]
     }
 
 
-def _settings(pairs: list[str]) -> dict[str, str]:
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set wants KEY=VALUE, got {pair!r}")
-        settings[key] = value
-    return settings
-
-
 def main(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"nauplius bench ingest: not a folder: {args.data}", file=sys.stderr)
         return 2
     try:
-        settings = _settings(args.set)
+        settings = service_settings(args.set)
         result = run(args.data, args.limit, args.seed, settings, progress=True)
     except ValueError as error:
         print(f"nauplius bench ingest: {error}", file=sys.stderr)

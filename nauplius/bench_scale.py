@@ -45,7 +45,7 @@ from tqdm import tqdm
 from nauplius.core.index_sync import payload_of
 from nauplius.datasets import ImageFile, find_images
 from nauplius.ingest import ingest
-from nauplius.private_system import PrivateSystem, private_system
+from nauplius.private_system import PrivateSystem, private_system, service_settings
 from nauplius.scale_vectors import SyntheticVectors, exact_neighbours, nearest_base_is_own, noise_sigma
 from nauplius.tasks import refresh_suggestions
 
@@ -627,16 +627,6 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def _settings(pairs: list[str]) -> dict[str, str]:
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set wants KEY=VALUE, got {pair!r}")
-        settings[key] = value
-    return settings
-
-
 def main(args: argparse.Namespace) -> int:
     if args.real < 2 or args.images < args.real or args.queries < 1:
         print("nauplius bench scale: --real must be at least 2, --images at least --real, "
@@ -648,7 +638,7 @@ def main(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        result = run(args.images, args.real, data, args.seed, args.queries, _settings(args.set),
+        result = run(args.images, args.real, data, args.seed, args.queries, service_settings(args.set),
                      database_url=os.environ.get("CATALOG_DATABASE_URL"),
                      index_timeout_s=args.index_timeout_s)
     except ValueError as error:

@@ -41,6 +41,17 @@ class PrivateSystem:
                             headers=gateway_headers(self.api_key))
 
 
+def service_settings(pairs: list[str]) -> dict[str, str]:
+    """The benches' `--set KEY=VALUE` arguments as the `env` of `private_system`."""
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set wants KEY=VALUE, got {pair!r}")
+        settings[key] = value
+    return settings
+
+
 @contextmanager
 def private_system(prefix: str = "nauplius-private-", env: dict[str, str] | None = None,
                    database_url: str | None = None) -> Iterator[PrivateSystem]:

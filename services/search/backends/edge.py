@@ -138,6 +138,11 @@ class EdgeCollection:
         self._members_lock = threading.Lock()
         self.builder: asyncio.Task[None] | None = None
 
+    @property
+    def vectors_per_point(self) -> int:
+        """Vectors Edge counts per indexed point: the code's (no graph) too, where kept."""
+        return 1 if self.codes is None else 2
+
     def number(self, point_id: int) -> int:
         return 0 if self.shard_points is None else point_id // self.shard_points
 
@@ -382,8 +387,7 @@ class EdgeIndex:
     def _unindexed(self, collection: EdgeCollection, member: Member) -> int:
         with member.shard() as shard:
             info = shard.info()
-        vectors_per_point = 1 if collection.codes is None else 2
-        return info.points_count - info.indexed_vectors_count // vectors_per_point
+        return info.points_count - info.indexed_vectors_count // collection.vectors_per_point
 
     async def _build(self, collection: EdgeCollection, member: Member, *, only_if_worth: bool) -> bool:
         """Build the shard's index in a child process and swap it in; False if there was nothing
@@ -431,9 +435,7 @@ class EdgeIndex:
                 points += info.points_count
                 indexed += info.indexed_vectors_count
                 segments += info.segments_count
-            # Edge counts every named vector of an indexed segment, the code's (no graph) too.
-            vectors_per_point = 1 if collection.codes is None else 2
-            return {"points": points, "indexed": indexed // vectors_per_point,
+            return {"points": points, "indexed": indexed // collection.vectors_per_point,
                     "segments": segments, "shards": len(collection.members),
                     "building": sum(m.build_log is not None for m in collection.shards()),
                     "pending": sum(m.dirty for m in collection.shards())}
