@@ -280,9 +280,16 @@ $(function () {
     }
   }
 
+  /* Views other files add to the grid (clusters.js, duplicates.js, ...): a view answers a page of
+     images in its own order, and may write its own line in #mode. */
+  var views = {};
+  var startHooks = [], refreshHooks = [];
+
   function loadPage() {
-    var request;
-    if (state.mode === "similar") {
+    var request, view = views[state.mode];
+    if (view) {
+      request = view.load(state.offset, PAGE_SIZE);
+    } else if (state.mode === "similar") {
       var body = $.extend({ image_ids: state.similarTo, limit: PAGE_SIZE, offset: state.offset }, similarFilters());
       request = api("POST", "/api/v1/similar", body).then(function (r) {
         return { data: r.data, count: null, more: r.more };
@@ -306,7 +313,8 @@ $(function () {
       state.more = page.more;
       var $grid = $("#grid").empty();
       if (!page.data.length) {
-        $grid.append($("<p class='empty'>").text(state.mode === "similar" ? "No similar images match these filters."
+        $grid.append($("<p class='empty'>").text(view && view.empty ? view.empty
+          : state.mode === "similar" ? "No similar images match these filters."
           : "No images here. Change the filters, or add images with the button above."));
       }
       $.each(page.data, function (i, image) { $grid.append(tile(image, i)); });
@@ -319,7 +327,10 @@ $(function () {
       $("#prev-page").prop("disabled", state.offset === 0);
       $("#next-page").prop("disabled", !page.more);
       $("#mode").empty();
-      if (state.mode === "similar") {
+      if (view) {
+        if (view.banner) { view.banner($("#mode"), page); }
+        $("#mode").append($("<button type='button' class='link' id='back-to-browse'>").text("back to the list"));
+      } else if (state.mode === "similar") {
         $("#mode").append($("<span>").text("Similar to " + state.similarTo.length + " image" + (state.similarTo.length > 1 ? "s" : "")))
           .append($("<button type='button' class='link' id='back-to-browse'>").text("back to the list"));
       }
@@ -850,7 +861,25 @@ $(function () {
     loadCounts();
     loadGroups();
     loadPage();
+    $.each(refreshHooks, function (_, hook) { hook(); });
   }
+
+  function showView(name) {
+    state.mode = name;
+    state.offset = 0;
+    state.selected = {};
+    loadPage();
+  }
+
+  // What the other view files may use; they run after this file, once the page is ready.
+  window.Nauplius = {
+    api: api, say: say, errorText: errorText, filters: filters, selectedIds: selectedIds,
+    currentImage: currentImage, state: state, loadPage: loadPage, loadCounts: loadCounts,
+    pollJobs: pollJobs, refreshAll: refreshAll, showView: showView,
+    addView: function (name, view) { views[name] = view; },
+    onStart: function (hook) { startHooks.push(hook); },      // after each sign-in
+    onRefresh: function (hook) { refreshHooks.push(hook); }   // after labelling and on refresh
+  };
 
   var started = false;
   function start() {
@@ -864,8 +893,10 @@ $(function () {
     loadProjects();
     refreshAll();
     pollJobs();
+    $.each(startHooks, function (_, hook) { hook(); });
   }
 
   paintSelection();
-  signIn(state.key);
+  // Signed in once the other view files have registered their hooks (they run on ready, after this).
+  setTimeout(function () { signIn(state.key); }, 0);
 });

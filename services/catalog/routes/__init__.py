@@ -3,6 +3,9 @@ contracts of nauplius.core.contracts.catalog."""
 
 from services.catalog.routes import (
     access,
+    adaptation,
+    clusters,
+    duplicates,
     exports,
     health,
     images,
@@ -17,4 +20,5 @@ from services.catalog.routes import (
 
 ROUTERS = tuple(module.router for module in (
     health, images, labels, taxa, access, projects, suggestions, exports, tasks, jobs, outbox,
+    clusters, duplicates, adaptation,
 ))

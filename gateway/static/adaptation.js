@@ -1,0 +1,4 @@
+/* adaptation view: registered with window.Nauplius (app.js). jQuery only. */
+$(function () {
+  "use strict";
+});

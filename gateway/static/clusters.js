@@ -1,0 +1,4 @@
+/* clusters view: registered with window.Nauplius (app.js). jQuery only. */
+$(function () {
+  "use strict";
+});

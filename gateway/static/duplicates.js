@@ -1,0 +1,4 @@
+/* duplicates view: registered with window.Nauplius (app.js). jQuery only. */
+$(function () {
+  "use strict";
+});

@@ -1,0 +1,5 @@
+"""Per-project adaptation: heads fitted on a project's validated labels, their refits and versions."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["adaptation"])
