@@ -1,4 +1,5 @@
-"""Near-duplicates: images flagged at ingest as within a set distance of one already stored, and their merge."""
+"""Near-duplicates: images flagged at ingest as within a set distance of one already stored,
+and their merge."""
 
 from fastapi import APIRouter
 

@@ -21,6 +21,8 @@ from nauplius.core.contracts.search import (
     ScrollResponse,
     UpsertRequest,
     UpsertResponse,
+    VectorsRequest,
+    VectorsResponse,
 )
 from nauplius.core.request_errors import install_request_validation_handler
 from services.search.backends.base import IndexQuery, PointRecord, VectorIndex
@@ -111,6 +113,15 @@ async def retrieve_points(
     name: CollectionName, body: RetrieveRequest, index: IndexDep
 ) -> RetrieveResponse:
     return RetrieveResponse(data=await index.retrieve(name, body.ids))
+
+
+@router.post("/{name}/points/vectors")
+async def point_vectors(
+    name: CollectionName, body: VectorsRequest, index: IndexDep
+) -> VectorsResponse:
+    """The stored embeddings of these points (at most 1,000 a request), for work on the vectors
+    themselves: clustering, fitting a project's head."""
+    return VectorsResponse(data=await index.vectors(name, body.ids))
 
 
 @router.post("/{name}/query")

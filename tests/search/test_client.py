@@ -4,6 +4,7 @@ import base64
 import json
 
 import httpx
+import numpy as np
 import pytest
 
 from nauplius.core.clients import SearchClient
@@ -48,6 +49,9 @@ async def test_every_call_answers_its_model(client):
     assert await search.retrieve("plankton", [4, 7, 2]) == [
         StoredPoint(id=4, payload={"label": "copepod", "state": None}),
         StoredPoint(id=2, payload={"label": "copepod", "state": None})]
+    stored = await search.vectors("plankton", [4, 99, 2])
+    assert [p.id for p in stored] == [4, 2]
+    assert np.allclose(stored[0].vector, vectors[4], atol=1e-6)
     assert await search.delete("plankton", [3, 4, 50]) == 2
     assert await search.count("plankton") == 3
     assert (await search.collection_info("plankton")).count == 3

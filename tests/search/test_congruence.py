@@ -1,5 +1,6 @@
 """Same data, same queries: Qdrant Edge and qdrant-client (local mode) must agree."""
 
+import numpy as np
 import pytest
 
 from services.search.backends.base import PointRecord
@@ -75,6 +76,10 @@ async def test_edge_and_local_qdrant_agree(tmp_path, dim):
         ids = [9, 5, 7, n + 10, 0, 9]
         assert await edge.retrieve("plankton", ids) == await local.retrieve("plankton", ids)
         assert [p.id for p in await edge.retrieve("plankton", ids)] == [9, 7, 0]
+        edge_vectors = await edge.vectors("plankton", ids)
+        local_vectors = await local.vectors("plankton", ids)
+        assert [p.id for p in edge_vectors] == [p.id for p in local_vectors] == [9, 7, 0]
+        assert np.allclose([p.vector for p in edge_vectors], [p.vector for p in local_vectors], atol=1e-6)
     finally:
         await edge.close()
         await local.close()

@@ -264,6 +264,20 @@ async def test_retrieve_answers_the_ids_that_exist_in_the_order_asked(client):
     assert (await client.post("/v1/collections/nope/points/retrieve", json={"ids": [1]})).status_code == 404
 
 
+async def test_vectors_answers_the_stored_embeddings_of_the_ids_that_exist(client):
+    await make_collection(client, n=10)
+    url = "/v1/collections/plankton/points/vectors"
+    vectors = unit_vectors(10, DIM)
+    r = await client.post(url, json={"ids": [7, 999, 2, 7]})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert [p["id"] for p in data] == [7, 2]
+    for point in data:
+        assert np.allclose(point["vector"], vectors[point["id"]], atol=1e-6)
+    assert (await client.post(url, json={"ids": list(range(1001))})).status_code == 422
+    assert (await client.post("/v1/collections/nope/points/vectors", json={"ids": [1]})).status_code == 404
+
+
 async def test_a_nan_in_a_refused_body_is_a_422_not_a_500(client):
     """FastAPI's own 422 echoes the input, and a NaN has no JSON form: the shared handler
     (nauplius.core.request_errors) writes it as text."""

@@ -7,6 +7,7 @@ from nauplius.core.clients.base import Json, M, ServiceClient
 from nauplius.core.contracts.search import (
     MAX_BATCH_QUERIES,
     MAX_IDS,
+    MAX_VECTOR_IDS,
     CollectionInfo,
     CountResponse,
     DeleteResponse,
@@ -14,6 +15,7 @@ from nauplius.core.contracts.search import (
     IndexStatus,
     PayloadResponse,
     PointIn,
+    PointVector,
     QueryBatchResponse,
     QueryRequest,
     QueryResponse,
@@ -21,6 +23,7 @@ from nauplius.core.contracts.search import (
     ScrollResponse,
     StoredPoint,
     UpsertResponse,
+    VectorsResponse,
 )
 
 # Most hits one batch answer may hold (each ~100 bytes of JSON with its payload).
@@ -112,6 +115,15 @@ class SearchClient(ServiceClient):
         """One page of every point in id order (no vectors); pass its `next_after_id` on."""
         body = {"after_id": after_id, "limit": limit}
         return await self._on(ScrollResponse, "POST", f"{collection}/points/scroll", json=body)
+
+    async def vectors(self, collection: str, ids: Sequence[int]) -> list[PointVector]:
+        """The stored embeddings among these ids (any number), in the order asked."""
+        found: list[PointVector] = []
+        for start in range(0, len(ids), MAX_VECTOR_IDS):
+            page = await self._on(VectorsResponse, "POST", f"{collection}/points/vectors",
+                                  json={"ids": list(ids[start:start + MAX_VECTOR_IDS])})
+            found += page.data
+        return found
 
     async def retrieve(self, collection: str, ids: Sequence[int]) -> list[StoredPoint]:
         """The points among these ids (any number), in the order asked; no vectors."""

@@ -202,3 +202,22 @@ class RetrieveRequest(Strict):
 
 class RetrieveResponse(BaseModel):
     data: list[StoredPoint]  # the ids that exist, in the order asked, each once
+
+
+# Vectors per request: 1,000 x 1280 floats is about 10 MB of JSON.
+MAX_VECTOR_IDS = 1000
+
+
+class VectorsRequest(Strict):
+    ids: Annotated[list[PointId], Field(max_length=MAX_VECTOR_IDS)]
+
+
+class PointVector(BaseModel):
+    """A point's stored embedding (unit length), without its payload."""
+
+    id: int
+    vector: list[float]
+
+
+class VectorsResponse(BaseModel):
+    data: list[PointVector]  # the ids that exist, in the order asked, each once

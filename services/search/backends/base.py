@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
+from nauplius.core.contracts.search import CollectionInfo, Hit, PointVector, StoredPoint
 from nauplius.core.contracts.search import Metric as Metric  # re-exported for the backends
 from nauplius.core.hamming import estimated_cosine, hyperplanes, signed_codes
 from services.search.errors import DimensionMismatch, InvalidVector, PointNotFound
@@ -113,6 +113,9 @@ class VectorIndex(Protocol):
     async def retrieve(self, name: str, ids: Sequence[int]) -> list[StoredPoint]:
         """The points among these ids, in the order asked, each once."""
 
+    async def vectors(self, name: str, ids: Sequence[int]) -> list[PointVector]:
+        """The stored embeddings of the points among these ids, in the order asked, each once."""
+
     async def health(self) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
@@ -202,6 +205,12 @@ def finish_hits(
     """
     kept = [h for h in hits if h.id != exclude_id][:k]
     return [h.model_copy(update={"score": to_metric(h.score, metric)}) for h in kept]
+
+
+def vectors_in_asked_order(ids: Sequence[int], records: Sequence[Any]) -> list[PointVector]:
+    """Backend records (`.id`, `.vector`) of the asked ids, in the order asked, each once."""
+    found = {int(r.id): dense_vector(r.vector) for r in records}
+    return [PointVector(id=i, vector=found[i]) for i in dict.fromkeys(ids) if i in found]
 
 
 def in_asked_order(ids: Sequence[int], records: Sequence[Any]) -> list[StoredPoint]:

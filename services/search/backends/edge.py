@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 import qdrant_edge as qe
 
-from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
+from nauplius.core.contracts.search import CollectionInfo, Hit, PointVector, StoredPoint
 from services.search.backends.base import (
     HAMMING_BITS,
     HAMMING_VECTOR,
@@ -49,6 +49,7 @@ from services.search.backends.base import (
     finish_hits,
     hamming_query,
     in_asked_order,
+    vectors_in_asked_order,
 )
 from services.search.backends.edge_build import BuildFailed, build_in_child
 from services.search.backends.edge_shards import CURRENT, GENERATION, Member, write_current
@@ -685,6 +686,20 @@ class EdgeIndex:
             return records
 
         return in_asked_order(ids, await self._run(fetch))
+
+    async def vectors(self, name: str, ids: Sequence[int]) -> list[PointVector]:
+        collection = self._get(name)
+        if not ids:
+            return []
+
+        def fetch() -> list[Any]:
+            records = []
+            for member, wanted in collection.grouped(ids).items():
+                with member.shard() as shard:
+                    records += shard.retrieve(list(wanted), with_payload=False, with_vector=True)
+            return records
+
+        return vectors_in_asked_order(ids, await self._run(fetch))
 
     async def health(self) -> dict[str, Any]:
         return {"backend": self.kind, "collections": sorted(self._collections)}

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from qdrant_client import AsyncQdrantClient, models
 
-from nauplius.core.contracts.search import CollectionInfo, Hit, StoredPoint
+from nauplius.core.contracts.search import CollectionInfo, Hit, PointVector, StoredPoint
 from services.search.backends.base import (
     HAMMING_BITS,
     HAMMING_VECTOR,
@@ -29,6 +29,7 @@ from services.search.backends.base import (
     finish_hits,
     hamming_query,
     in_asked_order,
+    vectors_in_asked_order,
 )
 from services.search.config import SearchSettings
 from services.search.errors import (
@@ -350,6 +351,13 @@ class QdrantServerIndex:
             return []
         records = await self.client.retrieve(name, list(ids), with_payload=True, with_vectors=False)
         return in_asked_order(ids, records)
+
+    async def vectors(self, name: str, ids: Sequence[int]) -> list[PointVector]:
+        await self._dim(name)
+        if not ids:
+            return []
+        records = await self.client.retrieve(name, list(ids), with_payload=False, with_vectors=[""])
+        return vectors_in_asked_order(ids, records)
 
     async def health(self) -> dict[str, Any]:
         collections = await self.client.get_collections()
