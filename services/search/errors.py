@@ -75,3 +75,10 @@ class TooManyShards(SearchError):
             f"collection {name!r} would need more than {cap} shards (SEARCH_MAX_SHARDS) of "
             f"{shard_points} ids each; point ids are expected to be the catalog's dense image ids"
         )
+
+
+class PointsNotFound(SearchError):
+    """Examples of a recommendation query that are not stored (404)."""
+
+    def __init__(self, collection: str, point_ids: list[int]) -> None:
+        super().__init__(f"points not found in collection {collection!r}: {point_ids[:50]}")

@@ -15,6 +15,7 @@ from nauplius.core.contracts.search import (
     QueryBatchResponse,
     QueryRequest,
     QueryResponse,
+    RecommendRequest,
     RetrieveRequest,
     RetrieveResponse,
     ScrollRequest,
@@ -35,6 +36,7 @@ from services.search.errors import (
     HammingUnavailable,
     InvalidVector,
     PointNotFound,
+    PointsNotFound,
     SearchError,
     ShardLocked,
     TooManyShards,
@@ -45,6 +47,7 @@ router = APIRouter(prefix="/v1/collections")
 ERROR_STATUS: dict[type[SearchError], int] = {
     CollectionNotFound: 404,
     PointNotFound: 404,
+    PointsNotFound: 404,
     DimensionMismatch: 422,
     InvalidVector: 422,
     HammingUnavailable: 422,
@@ -157,6 +160,19 @@ async def query_batch(
     if any(q.metric == "hamming" for q in queries):  # its widening search runs one at a time
         return QueryBatchResponse(data=[await _answer(index, name, q) for q in queries])
     return QueryBatchResponse(data=await index.query_batch(name, queries))
+
+
+@router.post("/{name}/recommend")
+async def recommend(name: CollectionName, body: RecommendRequest, index: IndexDep) -> QueryResponse:
+    """The k points most like the positives and unlike the negatives (1..50 and 0..50 stored
+    points), filtered as /query, best first, ties by id, never an example. strategy best_score
+    (default): score = the best cosine to a positive if it beats the best cosine to a negative,
+    else minus that negative's; average_vector: the cosine to 2 * mean(positives) -
+    mean(negatives). 404 names the examples that are not stored."""
+    return QueryResponse(data=await index.recommend(
+        name, positive_ids=body.positive_ids, negative_ids=body.negative_ids, k=body.k,
+        filter=body.filter.model_dump(exclude_none=True) if body.filter else None,
+        strategy=body.strategy))
 
 
 @router.get("/{name}/count")

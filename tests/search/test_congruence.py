@@ -83,3 +83,30 @@ async def test_edge_and_local_qdrant_agree(tmp_path, dim):
     finally:
         await edge.close()
         await local.close()
+
+
+RECOMMENDATIONS = [([0], []), ([0, 7], [100]), ([3, 250, 1500], [1, 2, 700, 1400]), ([42], [43])]
+
+
+@pytest.mark.parametrize("strategy", ["best_score", "average_vector"])
+async def test_edge_and_local_qdrant_agree_on_recommendations(tmp_path, strategy):
+    # 1,600 ids over two Edge shards of 1,000: examples in one shard, answers from both.
+    ids = list(range(0, 800)) + list(range(1000, 1800))
+    vectors = unit_vectors(len(ids), 16, seed=21)
+    points = [PointRecord(i, v.tolist(), payload(i)) for i, v in zip(ids, vectors, strict=True)]
+    edge, local = open_edge(tmp_path), open_local_qdrant()
+    try:
+        for index in (edge, local):
+            await index.ensure_collection("plankton", 16)
+            await index.upsert("plankton", points)
+        for flt in FILTERS:
+            for positive, negative in RECOMMENDATIONS:
+                args = dict(positive_ids=positive, negative_ids=negative, k=15, filter=flt,
+                            strategy=strategy)
+                edge_hits = await edge.recommend("plankton", **args)
+                assert_same(edge_hits, await local.recommend("plankton", **args))
+                assert len(edge_hits) == 15
+                assert not {h.id for h in edge_hits} & {*positive, *negative}
+    finally:
+        await edge.close()
+        await local.close()

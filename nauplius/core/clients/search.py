@@ -95,6 +95,30 @@ class SearchClient(ServiceClient):
             body["filter"] = conditions
         return (await self._on(QueryResponse, "POST", f"{collection}/query", json=body)).data
 
+    async def recommend(
+        self,
+        collection: str,
+        *,
+        positive_ids: Sequence[int],
+        negative_ids: Sequence[int] = (),
+        k: int = 10,
+        filter: Json | None = None,
+        projects: Sequence[int] | None = None,
+        strategy: str = "best_score",
+    ) -> list[Hit]:
+        """Points most like the positives and unlike the negatives (POST .../recommend);
+        `projects` as in `query`."""
+        if projects is not None and not projects:
+            return []
+        body: Json = {"positive_ids": list(positive_ids), "negative_ids": list(negative_ids),
+                      "k": k, "strategy": strategy}
+        conditions = dict(filter or {})
+        if projects is not None:
+            conditions["project"] = [str(project) for project in projects]
+        if conditions:
+            body["filter"] = conditions
+        return (await self._on(QueryResponse, "POST", f"{collection}/recommend", json=body)).data
+
     async def query_batch(self, collection: str, queries: Sequence[QueryRequest]) -> list[list[Hit]]:
         """What `query` answers to each (any number), in order; sent MAX_BATCH_QUERIES at a time,
         fewer where k is large, so that no answer holds more than MAX_BATCH_HITS hits."""

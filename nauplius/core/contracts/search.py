@@ -221,3 +221,24 @@ class PointVector(BaseModel):
 
 class VectorsResponse(BaseModel):
     data: list[PointVector]  # the ids that exist, in the order asked, each once
+
+
+# Most positive, and most negative, examples of one recommendation query.
+MAX_EXAMPLES = 50
+# best_score: a point scores its best cosine to a positive if that beats its best cosine to a
+# negative, else minus the negative's (Qdrant's rule): several kinds of positive stay apart and a
+# negative pushes down only its own neighbourhood. average_vector: one nearest-vector query on
+# 2 * mean(positives) - mean(negatives). docs/architecture.md says which is the default and why.
+RecommendStrategy = Literal["best_score", "average_vector"]
+
+
+class RecommendRequest(Strict):
+    """Points most like the positives and unlike the negatives (stored points, by id); the
+    examples themselves are never answered."""
+
+    positive_ids: Annotated[list[PointId], Field(min_length=1, max_length=MAX_EXAMPLES)]
+    negative_ids: Annotated[list[PointId], Field(max_length=MAX_EXAMPLES)] = Field(
+        default_factory=list)
+    k: Annotated[int, Field(ge=1, le=1000)] = 10
+    strategy: RecommendStrategy = "best_score"
+    filter: QueryFilter | None = None

@@ -21,10 +21,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from nauplius.core.contracts.search import CollectionInfo, Hit, PointVector, StoredPoint
+from nauplius.core.contracts.search import (
+    CollectionInfo,
+    Hit,
+    PointVector,
+    RecommendStrategy,
+    StoredPoint,
+)
 from nauplius.core.contracts.search import Metric as Metric  # re-exported for the backends
 from nauplius.core.hamming import estimated_cosine, hyperplanes, signed_codes
-from services.search.errors import DimensionMismatch, InvalidVector, PointNotFound
+from services.search.errors import DimensionMismatch, InvalidVector, PointNotFound, PointsNotFound
 
 # The named vector that holds a point's binary code (+1/-1) in a collection created with codes;
 # its vector of the embedding stays the unnamed (default) one.
@@ -98,6 +104,21 @@ class VectorIndex(Protocol):
         """What `query` answers to each, in order, found in one call to the backend (one pass
         over the segments on Edge, one request to a server)."""
 
+    async def recommend(
+        self,
+        name: str,
+        *,
+        positive_ids: Sequence[int],
+        negative_ids: Sequence[int] = (),
+        k: int = 10,
+        filter: QueryFilter | None = None,
+        strategy: RecommendStrategy = "best_score",
+    ) -> list[Hit]:
+        """The k points most like the positives and unlike the negatives, best first (ties by
+        id), never an example; the examples' stored vectors are fetched once and given to the
+        backend as vectors (an Edge shard cannot resolve another shard's ids). Unknown examples
+        raise PointsNotFound naming them."""
+
     async def count(self, name: str) -> int: ...
 
     async def index_status(self, name: str) -> dict[str, int]:
@@ -152,6 +173,31 @@ def batch_query_vectors(collection: str, dim: int, queries: Sequence[IndexQuery]
         else:
             raise PointNotFound(collection, query.point_id)
     return vectors
+
+
+def example_vectors(collection: str, positive_ids: Sequence[int], negative_ids: Sequence[int],
+                    stored: Mapping[int, list[float]]) -> tuple[list[list[float]], list[list[float]]]:
+    """The vectors of a recommendation's positives and negatives (`stored`: those that exist)."""
+    if missing := [i for i in dict.fromkeys([*positive_ids, *negative_ids]) if i not in stored]:
+        raise PointsNotFound(collection, missing)
+    return [stored[i] for i in positive_ids], [stored[i] for i in negative_ids]
+
+
+def average_vector(positives: Sequence[Sequence[float]],
+                   negatives: Sequence[Sequence[float]]) -> list[float]:
+    """Qdrant's average_vector target: mean(positives) + (mean(positives) - mean(negatives))."""
+    mean = np.mean(np.asarray(positives, dtype=np.float64), axis=0)
+    if len(negatives):
+        mean = 2 * mean - np.mean(np.asarray(negatives, dtype=np.float64), axis=0)
+    target: list[float] = mean.tolist()
+    return target
+
+
+def finish_recommendation(hits: Sequence[Hit], examples: Sequence[int], k: int) -> list[Hit]:
+    """Best first, ties by id, without the examples, k of them."""
+    left_out = set(examples)
+    ranked = sorted((h for h in hits if h.id not in left_out), key=lambda h: (-h.score, h.id))
+    return ranked[:k]
 
 
 def fetch_limit(query: IndexQuery) -> int:

@@ -31,7 +31,13 @@ import anyio
 import anyio.to_thread
 import qdrant_edge as qe
 
-from nauplius.core.contracts.search import CollectionInfo, Hit, PointVector, StoredPoint
+from nauplius.core.contracts.search import (
+    CollectionInfo,
+    Hit,
+    PointVector,
+    RecommendStrategy,
+    StoredPoint,
+)
 from services.search.backends.base import (
     HAMMING_BITS,
     HAMMING_VECTOR,
@@ -41,12 +47,15 @@ from services.search.backends.base import (
     Metric,
     PointRecord,
     QueryFilter,
+    average_vector,
     batch_query_vectors,
     checked_matrix,
     checked_query_vector,
     dense_vector,
+    example_vectors,
     fetch_limit,
     finish_hits,
+    finish_recommendation,
     hamming_query,
     in_asked_order,
     vectors_in_asked_order,
@@ -633,6 +642,38 @@ class EdgeIndex:
         answers = await self._run(search)
         return [finish_hits(hits, q.metric, q.k, exclude_id=q.point_id)
                 for q, hits in zip(queries, answers, strict=True)]
+
+    async def recommend(
+        self,
+        name: str,
+        *,
+        positive_ids: Sequence[int],
+        negative_ids: Sequence[int] = (),
+        k: int = 10,
+        filter: QueryFilter | None = None,
+        strategy: RecommendStrategy = "best_score",
+    ) -> list[Hit]:
+        collection = self._get(name)
+        examples = list(dict.fromkeys([*positive_ids, *negative_ids]))
+
+        def search() -> list[Hit]:
+            stored: dict[int, list[float]] = {}
+            for member, ids in collection.grouped(examples).items():
+                with member.shard() as shard:
+                    records = shard.retrieve(list(ids), with_payload=False, with_vector=True)
+                stored.update({int(r.id): dense_vector(r.vector) for r in records})
+            positives, negatives = example_vectors(name, positive_ids, negative_ids, stored)
+            if strategy == "average_vector":
+                target = qe.Query.Nearest(average_vector(positives, negatives))
+            else:
+                examples_as: tuple[list[Any], list[Any]] = (list(positives), list(negatives))
+                target = qe.Query.RecommendBestScore(qe.RecommendQuery(*examples_as))
+            limit = k + len(examples)  # the examples themselves are among the nearest
+            return collection.query(lambda member: qe.QueryRequest(
+                limit=limit, query=target, filter=build_filter(filter), with_payload=True,
+                params=self._params(member)), limit)
+
+        return finish_recommendation(await self._run(search), examples, k)
 
     async def count(self, name: str) -> int:
         collection = self._get(name)

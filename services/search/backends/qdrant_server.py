@@ -11,7 +11,13 @@ from uuid import UUID
 
 from qdrant_client import AsyncQdrantClient, models
 
-from nauplius.core.contracts.search import CollectionInfo, Hit, PointVector, StoredPoint
+from nauplius.core.contracts.search import (
+    CollectionInfo,
+    Hit,
+    PointVector,
+    RecommendStrategy,
+    StoredPoint,
+)
 from services.search.backends.base import (
     HAMMING_BITS,
     HAMMING_VECTOR,
@@ -21,12 +27,15 @@ from services.search.backends.base import (
     Metric,
     PointRecord,
     QueryFilter,
+    average_vector,
     batch_query_vectors,
     check_points,
     checked_query_vector,
     dense_vector,
+    example_vectors,
     fetch_limit,
     finish_hits,
+    finish_recommendation,
     hamming_query,
     in_asked_order,
     vectors_in_asked_order,
@@ -319,6 +328,35 @@ class QdrantServerIndex:
         return [finish_hits([Hit(id=int(p.id), score=p.score, payload=p.payload or {})
                              for p in response.points], q.metric, q.k, exclude_id=q.point_id)
                 for q, response in zip(queries, responses, strict=True)]
+
+    async def recommend(
+        self,
+        name: str,
+        *,
+        positive_ids: Sequence[int],
+        negative_ids: Sequence[int] = (),
+        k: int = 10,
+        filter: QueryFilter | None = None,
+        strategy: RecommendStrategy = "best_score",
+    ) -> list[Hit]:
+        await self._dim(name)
+        examples = list(dict.fromkeys([*positive_ids, *negative_ids]))
+        records = await self.client.retrieve(name, examples, with_payload=False, with_vectors=[""])
+        stored = {int(r.id): dense_vector(r.vector) for r in records}
+        positives, negatives = example_vectors(name, positive_ids, negative_ids, stored)
+        # As vectors, not ids, so that both backends score the same request.
+        target: models.RecommendQuery | list[float]
+        if strategy == "average_vector":
+            target = average_vector(positives, negatives)
+        else:
+            target = models.RecommendQuery(recommend=models.RecommendInput(
+                positive=list(positives), negative=list(negatives),
+                strategy=models.RecommendStrategy.BEST_SCORE))
+        response = await self.client.query_points(
+            name, query=target, limit=k + len(examples), query_filter=build_filter(filter),
+            search_params=self.layout.search_params(), with_payload=True)
+        hits = [Hit(id=int(p.id), score=p.score, payload=p.payload or {}) for p in response.points]
+        return finish_recommendation(hits, examples, k)
 
     async def index_status(self, name: str) -> dict[str, int]:
         await self._dim(name)
