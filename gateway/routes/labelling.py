@@ -23,6 +23,7 @@ from gateway.schemas import (
     SuggestionRefresh,
     SuggestionsAccepted,
 )
+from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import (
     AnnotatorCreate,
     AnnotatorList,
@@ -78,8 +79,14 @@ class ReconcileIn(Strict):
     repair: bool = False
 
 
+# The deepest rank a recommendation page reaches (the search service's largest k).
+MAX_SIMILAR_RANK = 1000
+
+
 class SimilarIn(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=50)
+    # "not like these": with any, the page is the recommendation query (best_score) instead
+    negative_ids: list[int] = Field(default_factory=list, max_length=50)
     state: LabelState | None = None
     suggested_taxon: Line | None = None
     instrument: Line | None = None
@@ -327,10 +334,19 @@ async def query_by_example(
     body: SimilarIn, downstream: DownstreamDep, active_model: ActiveModelDep, _: Viewer
 ) -> ExampleMatches:
     """Images most similar to any of the examples (best score over them), filtered, paged; only
-    examples and neighbours of projects the caller may read."""
+    examples and neighbours of projects the caller may read.
+
+    With `negative_ids` (at most 50, "not like these"), the images most like the examples and
+    unlike the negatives: the search service's recommendation query (best_score: an image scores
+    its best cosine to an example if that beats its best cosine to a negative, else minus the
+    negative's), filtered and paged the same way; negatives must be readable too, and neither
+    examples nor negatives are answered."""
     model = await active_model.get()
-    known = {image.id for image in await downstream.catalog.lookup(body.image_ids)}
-    if unknown := sorted(set(body.image_ids) - known):
+    if both := sorted(set(body.image_ids) & set(body.negative_ids)):
+        raise HTTPException(422, f"image ids both in image_ids and negative_ids: {both[:20]}")
+    asked = [*body.image_ids, *body.negative_ids]
+    known = {image.id for image in await downstream.catalog.lookup(asked)}
+    if unknown := sorted(set(asked) - known):
         raise HTTPException(404, f"unknown image ids: {unknown[:20]}")
     projects = (await downstream.catalog.scope()).readable
     conditions: dict[str, str] = {}
@@ -347,9 +363,34 @@ async def query_by_example(
             raise HTTPException(403, f"project {body.project} is not one you may read")
         conditions["project"] = str(body.project)
         projects = None
+    if body.negative_ids:
+        ranked = await _recommended(downstream, model.name, body, conditions, projects)
+    else:
+        ranked = await _nearest_to_any(downstream, model.name, body, conditions, projects)
+    page = ranked[body.offset: body.offset + body.limit]
+    images = {image.id: image for image in await downstream.catalog.lookup([i for i, _ in page])}
+    return ExampleMatches(
+        data=[ExampleMatch(**dict(images[i]), score=score, thumbnail_url=thumbnail_url(i))
+              for i, score in page if i in images],
+        offset=body.offset, more=len(ranked) > body.offset + body.limit,
+    )
+
+
+async def _recommended(downstream: Downstream, model: str, body: SimilarIn,
+                       conditions: dict[str, str], projects: list[int] | None) -> list[tuple[int, float]]:
+    # One more than the page: whether another follows (offset + limit is at most 1,000).
+    wanted = min(MAX_SIMILAR_RANK, body.offset + body.limit + 1)
+    hits = await downstream.search.recommend(
+        model, positive_ids=body.image_ids, negative_ids=body.negative_ids, k=wanted,
+        filter=conditions, projects=projects)
+    return [(hit.id, hit.score) for hit in hits]
+
+
+async def _nearest_to_any(downstream: Downstream, model: str, body: SimilarIn,
+                          conditions: dict[str, str], projects: list[int] | None) -> list[tuple[int, float]]:
     wanted = body.offset + body.limit + len(body.image_ids)
     results = await asyncio.gather(*(
-        downstream.search.query(model.name, k=wanted, metric="cosine", image_id=i,
+        downstream.search.query(model, k=wanted, metric="cosine", image_id=i,
                                 filter=conditions, projects=projects)
         for i in body.image_ids))
     best: dict[int, float] = {}
@@ -358,14 +399,7 @@ async def query_by_example(
         for hit in hits:
             if hit.id not in examples:
                 best[hit.id] = max(best.get(hit.id, -2.0), hit.score)
-    ranked = sorted(best.items(), key=lambda item: -item[1])
-    page = ranked[body.offset: body.offset + body.limit]
-    images = {image.id: image for image in await downstream.catalog.lookup([i for i, _ in page])}
-    return ExampleMatches(
-        data=[ExampleMatch(**dict(images[i]), score=score, thumbnail_url=thumbnail_url(i))
-              for i, score in page if i in images],
-        offset=body.offset, more=len(ranked) > body.offset + body.limit,
-    )
+    return sorted(best.items(), key=lambda item: -item[1])
 
 
 @router.get("/label-counts", response_model=LabelCounts)

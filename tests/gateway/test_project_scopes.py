@@ -198,6 +198,9 @@ async def test_search_results_hold_no_image_of_another_project(install: Install)
     example_of_q = await gw.post("/api/v1/similar", headers=x, json={
         "image_ids": [install.q_images[0]]})
     assert example_of_q.status_code == 404
+    negative_of_q = await gw.post("/api/v1/similar", headers=x, json={
+        "image_ids": [p_image], "negative_ids": [install.q_images[0]]})
+    assert negative_of_q.status_code == 404
     in_q = await gw.post("/api/v1/similar", headers=x, json={"image_ids": [p_image],
                                                             "project": install.q})
     assert in_q.status_code == 403
