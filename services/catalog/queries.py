@@ -154,10 +154,11 @@ def list_images_sql(
         not_null = frozenset({"id", "label"} if labelled else {"id"})
         condition, keyset = _after(LIST_KEYS[order], after, 3 + len(terms), not_null)
         terms.append(condition)
+    terms.append("duplicate_of IS NULL")  # a merged near-duplicate is left out (migration 011)
     page = (f"SELECT {IMAGE_COLUMNS} FROM images {_where(terms)} "
             f"ORDER BY {LIST_ORDERS[order]} LIMIT $1 OFFSET $2")
     count = ("SELECT count(*) FROM images "
-             f"{_where(_terms(filter_columns, 1, min_confidence, projects))}")
+             f"{_where([*_terms(filter_columns, 1, min_confidence, projects), 'duplicate_of IS NULL'])}")
     return page, count, keyset
 
 
@@ -400,6 +401,7 @@ INSERT INTO suggestion_calibrations (model, calibration, created_by) VALUES ($1,
 STATE_COUNTS = """
 SELECT label_state, count(*) FROM images
  WHERE ($1::bigint IS NULL OR project_id = $1) AND ($2::bigint[] IS NULL OR project_id = any($2))
+   AND duplicate_of IS NULL
  GROUP BY label_state
 """
 EXPORT_ROWS = """
@@ -414,7 +416,7 @@ SELECT i.id, i.sha256, i.filename, i.format, i.width, i.height, i.instrument, i.
   LEFT JOIN taxa t ON t.id = l.taxon_id
  WHERE i.label_state = any($1::text[]) AND ($2::bigint IS NULL OR i.project_id = $2)
    AND ($3::bigint[] IS NULL OR i.project_id = any($3))
-   AND i.id > $4
+   AND i.id > $4 AND i.duplicate_of IS NULL
  ORDER BY i.id LIMIT $5
 """
 
@@ -665,3 +667,41 @@ SELECT_LABEL_CHANGES = """
 SELECT id, image_id FROM labels WHERE id > $1 AND state <> 'predicted' ORDER BY id LIMIT $2
 """
 LAST_LABEL_ID = "SELECT coalesce(max(id), 0) FROM labels"
+
+
+# --- near-duplicates (011_near_duplicates.sql) ------------------------------------------------
+# Flags of images that both still exist; an image already flagged keeps its first flag.
+INSERT_NEAR_DUPLICATES = """
+INSERT INTO near_duplicates (image_id, of_image_id, cosine)
+SELECT f.image_id, f.of_image_id, f.cosine
+  FROM unnest($1::bigint[], $2::bigint[], $3::real[]) AS f (image_id, of_image_id, cosine)
+ WHERE f.image_id <> f.of_image_id
+   AND EXISTS (SELECT 1 FROM images WHERE id = f.image_id)
+   AND EXISTS (SELECT 1 FROM images WHERE id = f.of_image_id)
+ON CONFLICT (image_id) DO NOTHING
+"""
+_DUPLICATE_PAIR = """
+SELECT d.image_id, d.of_image_id, d.cosine, d.status, d.created_at, a.project_id,
+       a.label AS image_label, a.label_state AS image_state, a.duplicate_of AS image_duplicate_of,
+       b.label AS of_label, b.label_state AS of_state, b.duplicate_of AS of_duplicate_of,
+       b.project_id AS of_project_id
+  FROM near_duplicates d
+  JOIN images a ON a.id = d.image_id
+  JOIN images b ON b.id = d.of_image_id
+"""
+# Pairs of one status in the readable projects ($2 NULL: all), most alike first; an open pair
+# whose images one merge already joined is not shown.
+_DUPLICATE_PAIRS_WHERE = """
+ WHERE d.status = $1 AND ($2::bigint[] IS NULL OR (a.project_id = any($2) AND b.project_id = any($2)))
+   AND (d.status <> 'open' OR (a.duplicate_of IS NULL AND b.duplicate_of IS NULL))
+"""
+SELECT_DUPLICATE_PAIRS = (_DUPLICATE_PAIR + _DUPLICATE_PAIRS_WHERE
+                          + " ORDER BY d.cosine DESC, d.image_id LIMIT $3 OFFSET $4")
+COUNT_DUPLICATE_PAIRS = ("SELECT count(*) FROM near_duplicates d JOIN images a ON a.id = d.image_id"
+                         " JOIN images b ON b.id = d.of_image_id" + _DUPLICATE_PAIRS_WHERE)
+SELECT_DUPLICATE_PAIR_FOR_UPDATE = _DUPLICATE_PAIR + " WHERE d.image_id = $1 FOR UPDATE OF d, a, b"
+# The count rows of the merged image move through the images trigger (migration 011).
+MARK_DUPLICATE_OF = "UPDATE images SET duplicate_of = $2 WHERE id = $1 AND duplicate_of IS NULL"
+SETTLE_NEAR_DUPLICATE = """
+UPDATE near_duplicates SET status = $2, settled_at = now(), settled_by = $3 WHERE image_id = $1
+"""

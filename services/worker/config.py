@@ -28,3 +28,7 @@ class WorkerSettings(BaseSettings):
     # catalog, so neither core waits on the catalog (docs/benchmarks.md, "Ingest at instrument
     # rate": two loops kept 0.9 of the 2 cores busy, three 1.8).
     loops: int = Field(3, ge=1, le=16)
+    # An image at least this cosine-close to an earlier one of the same project, instrument and
+    # sample is flagged as its near-duplicate (docs/benchmarks.md, "Near-duplicates": measured on
+    # augmented copies against distinct same-class organisms).
+    near_duplicate_cosine: float = Field(0.96, gt=0, le=1.0)

@@ -13,6 +13,7 @@ from nauplius.core.contracts.catalog import MAX_ERROR_LENGTH, ClaimedItem, ItemR
 from nauplius.core.errors import DownstreamError, DownstreamFailed, DownstreamRejected
 from nauplius.core.pipeline import Content, bounded, index_contents
 from services.worker.config import WorkerSettings
+from services.worker.near_duplicates import flag_near_duplicates
 from services.worker.timing import timed
 
 log = logging.getLogger("nauplius.worker")
@@ -153,6 +154,8 @@ class IngestWorker:
             contents[item.sha256].positions.append(position)
         model = await self.active_model.get()
         await index_contents(list(contents.values()), self.downstream, model, concurrency)
+        await flag_near_duplicates(list(contents.values()), self.downstream, model,
+                                   self.settings.near_duplicate_cosine)
         results = [ItemResult(id=items[position].id, outcome="failed", error=reason[:MAX_ERROR_LENGTH])
                    for position, reason in gone.items()]
         for content in contents.values():

@@ -78,6 +78,13 @@ from nauplius.core.contracts.catalog import (
     TaxonUpdated,
     UploadedBatch,
 )
+from nauplius.core.contracts.duplicates import (
+    DuplicatePairs,
+    DuplicateSettled,
+    DuplicateStatus,
+    NearDuplicateIn,
+    NearDuplicatesFlagged,
+)
 
 # Predictions per store request (the catalog takes at most 10,000).
 PREDICTION_BATCH = 5000
@@ -496,3 +503,19 @@ class CatalogClient(ServiceClient):
             written += (await self._ask(PredictionsWritten, "POST", "/v1/suggestions",
                                         json={"data": batch})).written
         return written
+
+    # --- near-duplicates (routes/duplicates.py) ---
+    async def flag_near_duplicates(self, flags: Sequence[NearDuplicateIn]) -> int:
+        """Store the flags of one ingest batch; how many were new."""
+        body = {"data": [f.model_dump() for f in flags]}
+        return (await self._ask(NearDuplicatesFlagged, "POST", "/v1/duplicates", json=body)).flagged
+
+    async def duplicate_pairs(self, status: DuplicateStatus, limit: int, offset: int) -> DuplicatePairs:
+        return await self._ask(DuplicatePairs, "GET", "/v1/duplicates",
+                               params={"status": status, "limit": limit, "offset": offset})
+
+    async def merge_duplicate(self, image_id: int, actor: int | None) -> DuplicateSettled:
+        return await self._write(DuplicateSettled, "POST", f"/v1/duplicates/{image_id}/merge", actor)
+
+    async def dismiss_duplicate(self, image_id: int, actor: int | None) -> DuplicateSettled:
+        return await self._write(DuplicateSettled, "POST", f"/v1/duplicates/{image_id}/dismiss", actor)
