@@ -29,6 +29,7 @@ EXPECTED_COLUMNS = {
         "label_confidence",
         "project_id",
         "created_by",
+        "duplicate_of",
     },
     "labels": {
         "id",
