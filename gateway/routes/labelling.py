@@ -85,7 +85,7 @@ MAX_SIMILAR_RANK = 1000
 
 class SimilarIn(Strict):
     image_ids: list[int] = Field(min_length=1, max_length=50)
-    # "not like these": with any, the page is the recommendation query (best_score) instead
+    # "not like these": with any, the page is the recommendation query instead
     negative_ids: list[int] = Field(default_factory=list, max_length=50)
     state: LabelState | None = None
     suggested_taxon: Line | None = None
@@ -337,10 +337,9 @@ async def query_by_example(
     examples and neighbours of projects the caller may read.
 
     With `negative_ids` (at most 50, "not like these"), the images most like the examples and
-    unlike the negatives: the search service's recommendation query (best_score: an image scores
-    its best cosine to an example if that beats its best cosine to a negative, else minus the
-    negative's), filtered and paged the same way; negatives must be readable too, and neither
-    examples nor negatives are answered."""
+    unlike the negatives: the search service's recommendation query (average_vector: the score
+    is the cosine to 2 * mean(examples) - mean(negatives)), filtered and paged the same way;
+    negatives must be readable too, and neither examples nor negatives are answered."""
     model = await active_model.get()
     if both := sorted(set(body.image_ids) & set(body.negative_ids)):
         raise HTTPException(422, f"image ids both in image_ids and negative_ids: {both[:20]}")

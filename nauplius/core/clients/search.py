@@ -5,6 +5,7 @@ from typing import Any
 
 from nauplius.core.clients.base import Json, M, ServiceClient
 from nauplius.core.contracts.search import (
+    DEFAULT_STRATEGY,
     MAX_BATCH_QUERIES,
     MAX_IDS,
     MAX_VECTOR_IDS,
@@ -104,7 +105,7 @@ class SearchClient(ServiceClient):
         k: int = 10,
         filter: Json | None = None,
         projects: Sequence[int] | None = None,
-        strategy: str = "best_score",
+        strategy: str = DEFAULT_STRATEGY,
     ) -> list[Hit]:
         """Points most like the positives and unlike the negatives (POST .../recommend);
         `projects` as in `query`."""

@@ -225,11 +225,13 @@ class VectorsResponse(BaseModel):
 
 # Most positive, and most negative, examples of one recommendation query.
 MAX_EXAMPLES = 50
-# best_score: a point scores its best cosine to a positive if that beats its best cosine to a
-# negative, else minus the negative's (Qdrant's rule): several kinds of positive stay apart and a
-# negative pushes down only its own neighbourhood. average_vector: one nearest-vector query on
-# 2 * mean(positives) - mean(negatives). docs/architecture.md says which is the default and why.
+# average_vector: one nearest-vector query on 2 * mean(positives) - mean(negatives). best_score:
+# a point scores its best cosine to a positive if that beats its best cosine to a negative, else
+# minus the negative's (Qdrant's rule). average_vector is the default: on a refined page of real
+# ZooLake and NDSB embeddings it found more right images than best_score
+# (benchmarks/recommend_strategy.py, docs/architecture.md).
 RecommendStrategy = Literal["best_score", "average_vector"]
+DEFAULT_STRATEGY: RecommendStrategy = "average_vector"
 
 
 class RecommendRequest(Strict):
@@ -240,5 +242,5 @@ class RecommendRequest(Strict):
     negative_ids: Annotated[list[PointId], Field(max_length=MAX_EXAMPLES)] = Field(
         default_factory=list)
     k: Annotated[int, Field(ge=1, le=1000)] = 10
-    strategy: RecommendStrategy = "best_score"
+    strategy: RecommendStrategy = DEFAULT_STRATEGY
     filter: QueryFilter | None = None

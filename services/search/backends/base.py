@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from nauplius.core.contracts.search import (
+    DEFAULT_STRATEGY,
     CollectionInfo,
     Hit,
     PointVector,
@@ -112,7 +113,7 @@ class VectorIndex(Protocol):
         negative_ids: Sequence[int] = (),
         k: int = 10,
         filter: QueryFilter | None = None,
-        strategy: RecommendStrategy = "best_score",
+        strategy: RecommendStrategy = DEFAULT_STRATEGY,
     ) -> list[Hit]:
         """The k points most like the positives and unlike the negatives, best first (ties by
         id), never an example; the examples' stored vectors are fetched once and given to the

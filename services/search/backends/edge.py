@@ -32,6 +32,7 @@ import anyio.to_thread
 import qdrant_edge as qe
 
 from nauplius.core.contracts.search import (
+    DEFAULT_STRATEGY,
     CollectionInfo,
     Hit,
     PointVector,
@@ -651,7 +652,7 @@ class EdgeIndex:
         negative_ids: Sequence[int] = (),
         k: int = 10,
         filter: QueryFilter | None = None,
-        strategy: RecommendStrategy = "best_score",
+        strategy: RecommendStrategy = DEFAULT_STRATEGY,
     ) -> list[Hit]:
         collection = self._get(name)
         examples = list(dict.fromkeys([*positive_ids, *negative_ids]))

@@ -12,6 +12,7 @@ from uuid import UUID
 from qdrant_client import AsyncQdrantClient, models
 
 from nauplius.core.contracts.search import (
+    DEFAULT_STRATEGY,
     CollectionInfo,
     Hit,
     PointVector,
@@ -337,7 +338,7 @@ class QdrantServerIndex:
         negative_ids: Sequence[int] = (),
         k: int = 10,
         filter: QueryFilter | None = None,
-        strategy: RecommendStrategy = "best_score",
+        strategy: RecommendStrategy = DEFAULT_STRATEGY,
     ) -> list[Hit]:
         await self._dim(name)
         examples = list(dict.fromkeys([*positive_ids, *negative_ids]))
