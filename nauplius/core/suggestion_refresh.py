@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from nauplius.core.adapted_search import ActiveHeads, adapt_pools, pool_k
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import Prediction
 from nauplius.core.contracts.search import MAX_BATCH_QUERIES, QueryFilter, QueryRequest
@@ -59,8 +60,9 @@ class Refresher:
     """One run over one model's collection, optionally limited to one project's unjudged images."""
 
     def __init__(self, downstream: Downstream, model: str, project: int | None,
-                 progress: Progress, batch: int = BATCH) -> None:
+                 progress: Progress, batch: int = BATCH, heads: ActiveHeads | None = None) -> None:
         self.downstream = downstream
+        self.heads = heads  # projects' adaptation heads: votes in their adapted space
         self.batch = batch
         self.model = model
         self.project = project
@@ -76,8 +78,12 @@ class Refresher:
     async def _votes(self, ids: list[int], parents: dict[str, str | None]) -> dict[int, Vote | None]:
         """Each image's vote by its K validated neighbours, a batch of them at a time."""
         async def one_batch(batch: list[int]) -> dict[int, Vote | None]:
-            queries = [QueryRequest(id=i, k=K, metric="cosine", filter=VALIDATED) for i in batch]
+            k = K if self.heads is None else pool_k(K)
+            queries = [QueryRequest(id=i, k=k, metric="cosine", filter=VALIDATED) for i in batch]
             answers = await self.downstream.search.query_batch(self.model, queries)
+            if self.heads is not None:
+                answers = await adapt_pools(self.downstream.search, self.model, self.heads, batch,
+                                            answers, K)
             await self._tick(len(batch))
             return {i: vote([(h.payload["label"], h.score) for h in hits if h.payload.get("label")],
                             parents)

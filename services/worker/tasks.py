@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nauplius.core.active_model import ActiveModel
+from nauplius.core.adapted_search import ActiveHeads
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import ClaimedTask, TaskKind
 from nauplius.core.errors import DownstreamError, DownstreamRejected
 from nauplius.core.jobs import Progress
 from nauplius.core.suggestion_refresh import Refresher
 from nauplius.formats.budget import UploadLimits
+from services.worker.adaptation import queue_due_refits, refit_head
 from services.worker.archives import unpack_archive_job
 from services.worker.config import WorkerSettings
 from services.worker.reconcile import reconcile
@@ -34,6 +36,7 @@ class TaskRunner:
             "archive": self._archive,
             "suggestions": self._suggestions,
             "reconcile": self._reconcile,
+            "adaptation": self._adaptation,
         }
         self.finished = 0
 
@@ -86,10 +89,16 @@ class TaskRunner:
     async def _suggestions(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
         params = task.params
-        refresher = Refresher(self.downstream, model.name, params.get("project"), progress)
+        refresher = Refresher(self.downstream, model.name, params.get("project"), progress,
+                              heads=ActiveHeads(self.downstream.catalog, model.name))
         report = await refresher.run(incremental=params.get("mode") == "incremental")
-        return report.public()
+        adaptation_jobs = await queue_due_refits(self.downstream, model.name, params.get("project"))
+        return {**report.public(), "adaptation_jobs": adaptation_jobs}
 
     async def _reconcile(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
         return await reconcile(self.downstream, model, bool(task.params.get("repair")), progress)
+
+    async def _adaptation(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
+        model = await self.active_model.get()
+        return await refit_head(self.downstream, model.name, task, progress)

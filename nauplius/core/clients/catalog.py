@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from nauplius.core.clients.base import ByteStream, FilePart, Json, M, ServiceClient
+from nauplius.core.contracts.adaptation import ActiveHead, AdaptationState, HeadIn, HeadPublic, RefitQueued
 from nauplius.core.contracts.catalog import (
     MAX_ERROR_LENGTH,
     AnnotatorCreate,
@@ -503,6 +504,25 @@ class CatalogClient(ServiceClient):
             written += (await self._ask(PredictionsWritten, "POST", "/v1/suggestions",
                                         json={"data": batch})).written
         return written
+
+    # --- adaptation heads (routes/adaptation.py) ---
+    async def adaptation_state(self, project_id: int, model: str) -> AdaptationState:
+        return await self._ask(AdaptationState, "GET", f"/v1/projects/{project_id}/adaptation",
+                               params={"model": model})
+
+    async def queue_adaptation(self, project_id: int, model: str, *, when_due: bool = False,
+                               actor: int | None = None) -> RefitQueued:
+        return await self._write(RefitQueued, "POST",
+                                 f"/v1/projects/{project_id}/adaptation/refit", actor,
+                                 params={"model": model, "when_due": when_due})
+
+    async def active_head(self, project_id: int, model: str) -> ActiveHead:
+        return await self._ask(ActiveHead, "GET", f"/v1/projects/{project_id}/adaptation/active",
+                               params={"model": model})
+
+    async def store_head(self, project_id: int, head: HeadIn) -> HeadPublic:
+        return await self._ask(HeadPublic, "POST", f"/v1/projects/{project_id}/adaptation/heads",
+                               json=head.model_dump(mode="json"))
 
     # --- near-duplicates (routes/duplicates.py) ---
     async def flag_near_duplicates(self, flags: Sequence[NearDuplicateIn]) -> int:

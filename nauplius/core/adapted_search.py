@@ -1,0 +1,107 @@
+"""Search in a project's adapted space (issue #17) without re-embedding anything.
+
+The index holds the plain embeddings. A query in a project whose adaptation head is active asks
+the index for a pool of POOL_FACTOR x k plain nearest neighbours, then re-ranks that pool by
+cosine between the head's transforms of the stored vectors (SearchClient.vectors) and keeps k.
+The head's space blends the plain cosine with a discriminant one (nauplius.core.adaptation), so
+the adapted nearest neighbours are almost always among the plain ones a few times deeper: the
+pool's recall against exact adapted search is measured in docs/benchmarks.md.
+"""
+
+import base64
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from nauplius.core.adaptation import AdaptationHead
+from nauplius.core.clients.catalog import CatalogClient
+from nauplius.core.clients.search import SearchClient
+from nauplius.core.contracts.search import Hit
+
+POOL_FACTOR = int(os.environ.get("NAUPLIUS_ADAPTED_POOL_FACTOR", "10"))
+MAX_POOL = 1000  # the index's largest k
+CACHE_S = 10.0  # how long a process trusts the active head it read
+
+
+def pool_k(k: int) -> int:
+    return min(MAX_POOL, max(k, POOL_FACTOR * k))
+
+
+class ActiveHeads:
+    """The active head of each project for one model, read from the catalog and kept CACHE_S."""
+
+    def __init__(self, catalog: CatalogClient, model: str) -> None:
+        self.catalog = catalog
+        self.model = model
+        self._read: dict[int, tuple[float, AdaptationHead | None]] = {}
+        self._by_version: dict[str, AdaptationHead] = {}
+
+    async def get(self, project_id: int) -> AdaptationHead | None:
+        now = time.monotonic()
+        cached = self._read.get(project_id)
+        if cached is not None and now - cached[0] < CACHE_S:
+            return cached[1]
+        answer = await self.catalog.active_head(project_id, self.model)
+        head = None
+        if answer.version is not None and answer.head is not None:
+            head = self._by_version.get(answer.version)
+            if head is None:
+                head = AdaptationHead.from_bytes(base64.b64decode(answer.head))
+                self._by_version[answer.version] = head
+        self._read[project_id] = (now, head)
+        return head
+
+
+async def rerank(search: SearchClient, model: str, head: AdaptationHead,
+                 queries: Sequence[int | list[float]], pools: Sequence[list[Hit]],
+                 k: int) -> list[list[Hit]]:
+    """Each pool re-ranked by cosine to its query (a point id or a plain vector) in the head's
+    space, best k first; a hit's score becomes that adapted cosine."""
+    wanted = sorted({h.id for pool in pools for h in pool} | {q for q in queries if isinstance(q, int)})
+    stored = {p.id: p.vector for p in await search.vectors(model, wanted)} if wanted else {}
+    if not stored:
+        return [list(pool[:k]) for pool in pools]
+    ids = list(stored)
+    row = {i: n for n, i in enumerate(ids)}
+    adapted = head.transform(np.asarray([stored[i] for i in ids], np.float32))
+    answers = []
+    for query, pool in zip(queries, pools, strict=True):
+        if isinstance(query, int):
+            if query not in row:
+                answers.append(list(pool[:k]))
+                continue
+            q = adapted[row[query]]
+        else:
+            q = head.transform(np.asarray([query], np.float32))[0]
+        kept = [h for h in pool if h.id in row]
+        if not kept:
+            answers.append([])
+            continue
+        scores = adapted[[row[h.id] for h in kept]] @ q
+        order = np.argsort(-scores, kind="stable")[:k]
+        answers.append([Hit(id=kept[j].id, score=float(scores[j]), payload=kept[j].payload)
+                        for j in order])
+    return answers
+
+
+async def adapt_pools(search: SearchClient, model: str, heads: ActiveHeads, ids: Sequence[int],
+                      pools: Sequence[list[Hit]], k: int) -> list[list[Hit]]:
+    """Pools of stored query images (asked with k=pool_k(k)): those of a project with an active
+    head re-ranked in its space, the others cut to their plain k nearest."""
+    project_of = {p.id: p.payload.get("project") for p in await search.retrieve(model, list(ids))}
+    answers = [list(pool[:k]) for pool in pools]
+    by_project: dict[int, list[int]] = {}
+    for n, image_id in enumerate(ids):
+        project = project_of.get(image_id)
+        if project is not None:
+            by_project.setdefault(int(project), []).append(n)
+    for project, rows in by_project.items():
+        head = await heads.get(project)
+        if head is None:
+            continue
+        ranked = await rerank(search, model, head, [ids[n] for n in rows], [pools[n] for n in rows], k)
+        for n, hits in zip(rows, ranked, strict=True):
+            answers[n] = hits
+    return answers
