@@ -12,7 +12,9 @@ $(function () {
     key: localStorage.getItem(KEY_STORE) || "",
     me: null,
     mode: "browse",          // "browse": the filtered list; "similar": query by example
-    similarTo: [],
+    similarTo: [],           // the examples ("like these"); marking "more like this" adds to them
+    notLike: [],              // similar mode: ids marked "not like this" (the query's negatives)
+    marked: {},               // id -> "more" | "not": marks on the page not yet sent by Refine
     offset: 0, count: 0, more: false,
     cursors: [null],          // cursors[k]: the cursor of browse page k (keyset: deep pages as fast as the first)
     page: [],                 // the images shown, in order
@@ -263,6 +265,11 @@ $(function () {
       .attr("data-id", image.id).attr("data-index", index).attr("data-state", image.label_state || "unlabelled")
       .append($("<img loading='lazy' alt=''>").attr("src", image.thumbnail_url))
       .append($("<span class='check' aria-hidden='true'>✓</span>"));
+    if (state.mode === "similar") {
+      $tile.append($("<span class='marks'>")
+        .append($("<span class='mark mark-more' role='button' title='More like this (m)'>").text("+"))
+        .append($("<span class='mark mark-not' role='button' title='Not like this (n)'>").text("−")));
+    }
     fillTileLabel($tile, image);
     return $tile;
   }
@@ -291,6 +298,7 @@ $(function () {
       request = view.load(state.offset, PAGE_SIZE);
     } else if (state.mode === "similar") {
       var body = $.extend({ image_ids: state.similarTo, limit: PAGE_SIZE, offset: state.offset }, similarFilters());
+      if (state.notLike.length) { body.negative_ids = state.notLike; }
       request = api("POST", "/api/v1/similar", body).then(function (r) {
         return { data: r.data, count: null, more: r.more };
       });
@@ -331,13 +339,72 @@ $(function () {
         if (view.banner) { view.banner($("#mode"), page); }
         $("#mode").append($("<button type='button' class='link' id='back-to-browse'>").text("back to the list"));
       } else if (state.mode === "similar") {
-        $("#mode").append($("<span>").text("Similar to " + state.similarTo.length + " image" + (state.similarTo.length > 1 ? "s" : "")))
-          .append($("<button type='button' class='link' id='back-to-browse'>").text("back to the list"));
+        state.marked = {};
+        similarBanner();
       }
     }).fail(function (xhr) {
       $("#grid").empty().append($("<p class='empty'>").text("Could not load images: " + errorText(xhr)));
     });
   }
+
+  /* ---- similar mode: "more like these, not like those" ---- */
+  function similarBanner() {
+    var like = state.similarTo.length, not = state.notLike.length, $mode = $("#mode").empty();
+    var pending = Object.keys(state.marked).length;
+    $mode.append($("<span id='similar-banner'>").text(not ? "Like " + like + ", not like " + not
+      : "Similar to " + like + " image" + (like > 1 ? "s" : "")));
+    $mode.append($("<button type='button' id='refine' title='Re-query with the marked images (r)'>")
+      .text(pending ? "Refine (" + pending + " marked)" : "Refine").prop("disabled", !pending));
+    if (not || like > 1) {
+      $mode.append($("<button type='button' class='link' id='clear-refinement'>").text("clear"));
+    }
+    $mode.append($("<button type='button' class='link' id='back-to-browse'>").text("back to the list"));
+  }
+
+  function paintMarks() {
+    $("#grid .tile").each(function () {
+      var mark = state.marked[Number($(this).attr("data-id"))];
+      $(this).toggleClass("marked-more", mark === "more").toggleClass("marked-not", mark === "not");
+    });
+    similarBanner();
+  }
+
+  // Mark (or unmark) images of the page as more / not like these; Refine sends the marks.
+  function mark(ids, how) {
+    if (state.mode !== "similar") { return; }
+    if (!ids.length) { say("select images first", true); return; }
+    var unmark = $.grep(ids, function (id) { return state.marked[id] === how; }).length === ids.length;
+    $.each(ids, function (_, id) { if (unmark) { delete state.marked[id]; } else { state.marked[id] = how; } });
+    paintMarks();
+  }
+
+  function refine() {
+    if (state.mode !== "similar") { return; }
+    var more = [], not = [];
+    $.each(state.marked, function (id, how) { (how === "more" ? more : not).push(Number(id)); });
+    if (!more.length && !not.length) { say("mark images first: + more like this (m), − not like this (n)", true); return; }
+    var keep = function (id) { return $.inArray(id, not) < 0; };
+    // The newest 50 of each: the routes take at most 50 examples and 50 negatives.
+    state.similarTo = $.grep(state.similarTo, keep).concat(more).slice(-50);
+    state.notLike = $.grep(state.notLike, function (id) { return $.inArray(id, more) < 0; })
+      .concat(not).slice(-50);
+    state.offset = 0;
+    state.selected = {};
+    say("refined: like " + state.similarTo.length + ", not like " + state.notLike.length);
+    loadPage();
+  }
+
+  $("#mode").on("click", "#refine", refine);
+  $("#mode").on("click", "#clear-refinement", function () {
+    state.similarTo = state.similarTo.slice(0, 1);
+    state.notLike = [];
+    state.offset = 0;
+    loadPage();
+  });
+  $("#grid").on("click", ".mark", function (event) {
+    event.stopPropagation();
+    mark([Number($(this).closest(".tile").attr("data-id"))], $(this).hasClass("mark-more") ? "more" : "not");
+  });
 
   function similarFilters() {
     var f = filters(), out = {};
@@ -618,6 +685,7 @@ $(function () {
     if (!ids.length) { say("select one or more images first", true); return; }
     state.mode = "similar";
     state.similarTo = ids.slice(0, 50);
+    state.notLike = [];
     state.offset = 0;
     state.selected = {};
     loadPage();
@@ -696,6 +764,9 @@ $(function () {
         break;
       case "t": $("#batch-taxon").trigger("focus"); break;
       case "s": showSimilar(targets()); break;
+      case "m": mark(targets(), "more"); break;
+      case "n": mark(targets(), "not"); break;
+      case "r": refine(); break;
       case "[": turnPage(-1); break;
       case "]": turnPage(1); break;
       case "?": openHelp(); break;
@@ -875,7 +946,7 @@ $(function () {
   window.Nauplius = {
     api: api, say: say, errorText: errorText, filters: filters, selectedIds: selectedIds,
     currentImage: currentImage, state: state, loadPage: loadPage, loadCounts: loadCounts,
-    pollJobs: pollJobs, refreshAll: refreshAll, showView: showView,
+    pollJobs: pollJobs, refreshAll: refreshAll, showView: showView, refine: refine,
     addView: function (name, view) { views[name] = view; },
     onStart: function (hook) { startHooks.push(hook); },      // after each sign-in
     onRefresh: function (hook) { refreshHooks.push(hook); }   // after labelling and on refresh

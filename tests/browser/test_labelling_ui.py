@@ -190,3 +190,65 @@ def test_sign_in_filter_select_similar_assign_and_export(system, browser, tmp_pa
     assert errors == []
     context.close()
 
+
+
+def test_more_like_these_not_like_those(system, browser):
+    """In similar mode: mark an image "not like this" (n) and another "more like this" (its +),
+    Refine (r): the banner says "Like 2, not like 1", the negative leaves the page and its class
+    moves down; clear goes back to the one example."""
+    url, key, truth = system
+    expect = sync_api.expect
+    context = browser.new_context(base_url=url, viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    shots = Shots(page)
+    page.goto("/")
+    page.fill("#signin-key", key)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#grid .tile")).to_have_count(len(truth))
+    with httpx.Client(base_url=url, headers=gateway_headers(key)) as api:
+        images = api.get("/api/v1/images", params={"limit": 100}).json()["data"]
+    by_id = {image["id"]: truth[image["filename"]] for image in images}
+    example = next(i for i, name in by_id.items() if name == "daphnia")
+    page.click(f"#grid .tile[data-id='{example}']")
+    page.keyboard.press("s")
+    expect(page.locator("#similar-banner")).to_have_text("Similar to 1 image")
+    tiles = page.locator("#grid .tile")
+    expect(tiles).to_have_count(len(truth) - 1)
+
+    def shown() -> list[int]:
+        return [int(t) for t in tiles.evaluate_all("ts => ts.map(t => t.dataset.id)")]
+
+    before = shown()
+    negative = next(i for i in before if by_id[i] != "daphnia")  # the best-ranked wrong image
+    positive = next(i for i in before if by_id[i] == "daphnia")
+    page.click(f"#grid .tile[data-id='{negative}']")
+    page.keyboard.press("n")
+    expect(page.locator(f"#grid .tile[data-id='{negative}']")).to_contain_class("marked-not")
+    page.click(f"#grid .tile[data-id='{positive}'] .mark-more")
+    expect(page.locator(f"#grid .tile[data-id='{positive}']")).to_contain_class("marked-more")
+    expect(page.locator("#refine")).to_have_text("Refine (2 marked)")
+    shots.take("7-marked")
+
+    page.keyboard.press("r")
+    expect(page.locator("#similar-banner")).to_have_text("Like 2, not like 1")
+    expect(tiles).to_have_count(len(truth) - 3)
+    after = shown()
+    assert negative not in after and positive not in after and after != before
+    wrong_class = by_id[negative]
+
+    def mean_rank(ranked: list[int]) -> float:
+        ranks = [r for r, i in enumerate(ranked) if by_id[i] == wrong_class and i != negative]
+        return sum(ranks) / len(ranks)
+
+    # The negative's class drops (ranks counted over the images both pages show).
+    common = [i for i in before if i in after]
+    assert mean_rank([i for i in after if i in common]) > mean_rank(common)
+    shots.take("8-refined")
+
+    page.click("#clear-refinement")
+    expect(page.locator("#similar-banner")).to_have_text("Similar to 1 image")
+    expect(tiles).to_have_count(len(truth) - 1)
+    assert errors == []
+    context.close()
