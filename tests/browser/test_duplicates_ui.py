@@ -11,12 +11,11 @@ import os
 import time
 from pathlib import Path
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
+from tests.support.augment import shifted
 from tests.support.stack import running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,13 +27,6 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="playwright is not installed (pip install -e '.[test]')")
-
-
-def shifted(data: bytes) -> bytes:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    matrix = np.array([[1, 0, 2], [0, 1, 2]], dtype=np.float32)
-    moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
 
 
 @pytest.fixture(scope="module")

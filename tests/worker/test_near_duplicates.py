@@ -2,30 +2,16 @@
 (PostgreSQL), embedder (ONNX) and search (Qdrant Edge) flags augmented copies of a real image and
 not distinct organisms of its class; a merge leaves the duplicate out of exports and counts."""
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 
+from tests.support.augment import reencoded, shifted
 from tests.support.catalog import Catalog, closed_job, job_status
 from tests.support.data import zoolake_images
 from tests.support.services import ServiceRouter
 from tests.support.worker import worker_over
 
 SAMPLE = {"instrument": "SPC", "sample": "greifensee-2024-06-01"}
-
-
-def shifted(data: bytes, pixels: int = 2) -> bytes:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    matrix = np.array([[1, 0, pixels], [0, 1, pixels]], dtype=np.float32)
-    moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]),
-                           borderMode=cv2.BORDER_REPLICATE)
-    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-
-
-def reencoded(data: bytes, quality: int = 85) -> bytes:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
 
 
 async def _ingest(catalog: Catalog, http: httpx.AsyncClient, files: list[tuple[str, bytes]],
