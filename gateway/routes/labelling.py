@@ -23,6 +23,7 @@ from gateway.schemas import (
     SuggestionRefresh,
     SuggestionsAccepted,
 )
+from nauplius.core.adapted_search import nearest_in_project
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import (
     AnnotatorCreate,
@@ -366,6 +367,9 @@ async def query_by_example(
         ranked = await _recommended(downstream, model.name, body, conditions, projects)
     else:
         ranked = await _nearest_to_any(downstream, model.name, body, conditions, projects)
+    if (adapted := await nearest_in_project(downstream.search, downstream.catalog, model.name, body.project,
+            body.image_ids, body.negative_ids, conditions, body.offset + body.limit)) is not None:
+        ranked = adapted  # the project's adaptation head is active (nauplius/core/adapted_search.py)
     page = ranked[body.offset: body.offset + body.limit]
     images = {image.id: image for image in await downstream.catalog.lookup([i for i, _ in page])}
     return ExampleMatches(

@@ -9,6 +9,7 @@ from gateway.deps import ActiveModelDep, DownstreamDep, SettingsDep
 from gateway.ingest import UploadTooLarge, read_limited
 from gateway.routes.common import thumbnail_url
 from gateway.schemas import Neighbour, Neighbours
+from nauplius.core import adapted_search
 from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
 from nauplius.core.contracts.search import MAX_RERANK
@@ -47,13 +48,18 @@ async def _neighbours(
 ) -> Neighbours:
     # Only what the caller may read: an example of another project is not found, and the index
     # is asked for neighbours in the readable projects only.
+    head = None
     if image_id is not None:
-        await downstream.catalog.get(image_id)
+        image = await downstream.catalog.get(image_id)
+        if metric == "cosine":  # in the image's project's adapted space once its head is active
+            head = await adapted_search.project_head(downstream.catalog, model.name, image.project_id)
     readable = (await downstream.catalog.scope()).readable
     hits = await downstream.search.query(
-        model.name, k=k, metric=metric, image_id=image_id, vector=vector, label=label,
-        projects=readable, rerank=rerank,
+        model.name, k=k if head is None else adapted_search.pool_k(k), metric=metric, image_id=image_id,
+        vector=vector, label=label, projects=readable, rerank=rerank,
     )
+    if head is not None and image_id is not None:
+        [hits] = await adapted_search.rerank(downstream.search, model.name, head, [image_id], [hits], k)
     hits = [hit for hit in hits if hit.id != image_id]
     images = await downstream.catalog.lookup([hit.id for hit in hits])
     labels = {image.id: image.label for image in images}

@@ -38,12 +38,13 @@ class ActiveHeads:
         self._read: dict[int, tuple[float, AdaptationHead | None]] = {}
         self._by_version: dict[str, AdaptationHead] = {}
 
-    async def get(self, project_id: int) -> AdaptationHead | None:
+    async def get(self, project_id: int, catalog: CatalogClient | None = None) -> AdaptationHead | None:
+        """`catalog`: the client to ask with (a request's, speaking for its caller)."""
         now = time.monotonic()
         cached = self._read.get(project_id)
         if cached is not None and now - cached[0] < CACHE_S:
             return cached[1]
-        answer = await self.catalog.active_head(project_id, self.model)
+        answer = await (catalog or self.catalog).active_head(project_id, self.model)
         head = None
         if answer.version is not None and answer.head is not None:
             head = self._by_version.get(answer.version)
@@ -105,3 +106,36 @@ async def adapt_pools(search: SearchClient, model: str, heads: ActiveHeads, ids:
         for n, hits in zip(rows, ranked, strict=True):
             answers[n] = hits
     return answers
+
+
+_SHARED: dict[str, ActiveHeads] = {}
+
+
+async def project_head(catalog: CatalogClient, model: str, project_id: int) -> AdaptationHead | None:
+    """The project's active head, through a cache shared by this process's requests."""
+    heads = _SHARED.setdefault(model, ActiveHeads(catalog, model))
+    return await heads.get(project_id, catalog)
+
+
+async def nearest_in_project(search: SearchClient, catalog: CatalogClient, model: str,
+                             project: int | None, image_ids: Sequence[int], negative_ids: Sequence[int],
+                             conditions: dict[str, str], wanted: int) -> list[tuple[int, float]] | None:
+    """POST /api/v1/similar within one project whose head is active: the images nearest to any
+    example in the adapted space, best (adapted) score first; None when it does not apply
+    (no project, negatives asked, no active head) and the plain ranking stands."""
+    if project is None or negative_ids:
+        return None
+    head = await project_head(catalog, model, project)
+    if head is None:
+        return None
+    k = min(MAX_POOL, wanted + len(image_ids))
+    pools = [await search.query(model, k=pool_k(k), metric="cosine", image_id=i, filter=conditions)
+             for i in image_ids]
+    ranked = await rerank(search, model, head, list(image_ids), pools, k)
+    best: dict[int, float] = {}
+    examples = set(image_ids)
+    for hits in ranked:
+        for hit in hits:
+            if hit.id not in examples:
+                best[hit.id] = max(best.get(hit.id, -2.0), hit.score)
+    return sorted(best.items(), key=lambda item: -item[1])
