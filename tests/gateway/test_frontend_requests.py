@@ -36,7 +36,7 @@ const context = {
   $, document, location: { protocol: process.argv[2] },
   localStorage: { getItem: (name) => name === "nauplius.apiKey" ? "npl_key" : null,
                   setItem() {}, removeItem() {} },
-  setInterval() {}, setTimeout() {}, console,
+  setInterval() {}, setTimeout(fn) { fn(); }, console, window: {},
 };
 vm.runInNewContext(fs.readFileSync(process.argv[1], "utf8"), context);
 console.log(JSON.stringify({ cookies, headers: requests.map((r) => r.headers) }));
