@@ -5,6 +5,7 @@ not distinct organisms of its class; a merge leaves the duplicate out of exports
 import httpx
 import pytest
 
+from nauplius.core.clients.search import SearchClient
 from tests.support.augment import reencoded, shifted
 from tests.support.catalog import Catalog, closed_job, job_status
 from tests.support.data import zoolake_images
@@ -117,3 +118,20 @@ async def test_the_better_label_is_kept_and_a_dismissed_pair_leaves_the_queue(
     listed = (await catalog.client.get("/v1/images", params={"limit": 100})).json()
     assert {image["id"] for image in listed["data"]} == {
         copies["copy.jpg"], copies["other-copy.jpg"], first[other]}
+
+
+async def test_a_failed_check_is_logged_and_the_batch_is_ingested_anyway(
+    catalog: Catalog, services: ServiceRouter, http: httpx.AsyncClient, daphnia,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+):
+    # The one liberty: the search service refusing the check's query alone (its upsert of the same
+    # batch must go through, which no real outage does on cue).
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("query refused")
+
+    monkeypatch.setattr(SearchClient, "query_batch", refused)
+    (name, data), *_ = daphnia
+    ids = await _ingest(catalog, http, [(name, data), ("copy.jpg", shifted(data))])
+    assert len(ids) == 2
+    assert await _open_pairs(catalog) == {}
+    assert "near-duplicate check of 2 images failed" in caplog.text
