@@ -38,7 +38,7 @@ SELECT labels FROM project_heads WHERE project_id = $1 AND model = $2 ORDER BY i
 PENDING_JOB = """
 SELECT id FROM ingest_jobs
  WHERE kind = 'adaptation' AND task_status IN ('pending', 'running')
-   AND params->>'project' = $1::text AND params->>'model' = $2
+   AND params->>'project' = ($1::bigint)::text AND params->>'model' = $2
  ORDER BY id LIMIT 1
 """
 ADAPTATION_JOBS_LOCK = 0x6E617570_6164  # "naup" "ad"

@@ -133,6 +133,7 @@ WRITE_ROUTES = {
     ("POST", "/api/v1/labels/{label_id}/revert"): "annotator",
     ("POST", "/api/v1/suggestions/refresh"): "annotator",
     ("POST", "/api/v1/suggestions/accept"): "annotator",
+    ("POST", "/api/v1/projects/{project_id}/adaptation/refit"): "annotator",
 }
 # POST routes that only read (a query with a body).
 READ_POSTS = {("POST", "/api/v1/search"), ("POST", "/api/v1/similar")}

@@ -549,7 +549,7 @@ ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
 
 
 # --- job tasks (archive, suggestions, reconcile) -----------------------------------------------
-JobKind = Literal["ingest", "archive", "suggestions", "reconcile"]
+JobKind = Literal["ingest", "archive", "suggestions", "reconcile", "clusters", "adaptation"]
 TaskKind = Literal["archive", "suggestions", "reconcile", "clusters", "adaptation"]
 TaskStatus = Literal["waiting", "pending", "running", "done", "failed"]
 
