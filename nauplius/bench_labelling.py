@@ -15,7 +15,11 @@ image is validated:
   first, or, when nothing is suggested, the similar-image page of the first unvalidated image:
   confirm the images showing the page's most common class in one action. The other images stay
   for a later page (re-suggested from their newly validated neighbours, most come back in a group
-  of their own class); `fix_on_page` fixes each of them at once instead, one action per image.
+  of their own class); `fix_on_page` fixes each of them at once instead, one action per image;
+- after judging a similar-image page with at least `refine_min_wrong` wrong images, refine it as
+  the page's Refine does (one action: the wrong images it saw become "not like these", the ones
+  just confirmed "more like these", at most 50 of each) and judge the refined page (one action),
+  as long as refining keeps finding `refine_min_wrong` wrong images, at most MAX_REFINES times.
 
 It never picks images by their true label: pages come from the UI's own queries and the truth is
 only used to judge what a page shows. The one-image-per-action baseline labels each image alone:
@@ -45,6 +49,10 @@ PAGE = 50
 # Rounds between suggestion refreshes (recalibration): often enough that the calibration soon
 # learns from the pages a person has judged, as an annotator pressing "refresh" now and then would.
 REFRESH_EVERY = 5
+# Refinements of one similar-image page in a row, at most (each one a new page to look at).
+MAX_REFINES = 3
+# A similar-image page is refined when it shows at least this many wrong images (0: never).
+REFINE_MIN_WRONG = 10
 
 
 @dataclass
@@ -58,18 +66,22 @@ class Tally:
     page_confirms: int = 0
     page_fixes: int = 0
     suggestion_refreshes: int = 0
+    refines: int = 0  # "more like these, not like those" re-queries of a judged similar page
+    refined_pages: int = 0  # the refined pages judged (also counted in pages)
+    refined_images: int = 0  # images confirmed on refined pages
 
 
 class Oracle:
     def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
                  min_group: int, min_calibrated: int, progress: tqdm,
-                 fix_on_page: bool = False) -> None:
+                 fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG) -> None:
         self.api = api
         self.truth = truth
         self.accept_confidence = accept_confidence
         self.min_group = min_group
         self.min_calibrated = min_calibrated
         self.fix_on_page = fix_on_page
+        self.refine_min_wrong = refine_min_wrong
         self.calibrated_on = 0
         self.tally = Tally(images=len(truth))
         self.progress = progress
@@ -116,24 +128,46 @@ class Oracle:
                 self.tally.seed_actions += 1
         self.show_progress()
 
-    def judge_page(self, image_ids: list[int]) -> None:
+    def judge_page(self, image_ids: list[int]) -> tuple[list[int], list[int]]:
         """Confirm the page's most common class in one action. The other images are fixed one
         action each only when `fix_on_page`; otherwise they are left for a later page, where,
         re-suggested from their freshly validated neighbours, they are most likely part of a
         majority confirmed in one action (a person would do the same: "those come up under
         their own taxon")."""
         if not image_ids:
-            return
+            return [], []
         majority, _ = Counter(self.truth[i] for i in image_ids).most_common(1)[0]
-        self.assign([i for i in image_ids if self.truth[i] == majority], majority)
+        right = [i for i in image_ids if self.truth[i] == majority]
+        wrong = [i for i in image_ids if self.truth[i] != majority]
+        self.assign(right, majority)
         self.tally.pages += 1
         self.tally.page_confirms += 1
         if not self.fix_on_page:
-            return
-        for image_id in image_ids:
-            if self.truth[image_id] != majority:
-                self.label_one(image_id)
-                self.tally.page_fixes += 1
+            return right, wrong
+        for image_id in wrong:
+            self.label_one(image_id)
+            self.tally.page_fixes += 1
+        return right, []
+
+    def refine(self, right: list[int], wrong: list[int]) -> None:
+        """The page's Refine, judged: what it just confirmed are the examples, what it saw wrong
+        the negatives; the refined page is judged as any other, and refined again while it
+        still shows many wrong images."""
+        negatives: list[int] = []
+        for _ in range(MAX_REFINES):
+            if not right or len(wrong) < self.refine_min_wrong:
+                return
+            negatives = (negatives + wrong)[-50:]
+            # No state filter: the confirmation just made turned the page's neighbours from
+            # unlabelled to predicted. Images already validated on it need nothing.
+            page = self.call("POST", "/api/v1/similar", json={
+                "image_ids": right[:50], "negative_ids": negatives, "limit": PAGE})["data"]
+            page = [image for image in page if image["label_state"] != "validated"]
+            self.tally.actions += 1
+            self.tally.refines += 1
+            right, wrong = self.judge_page([image["id"] for image in page])
+            self.tally.refined_pages += bool(page)
+            self.tally.refined_images += len(right)
 
     def refresh(self) -> None:
         self.calibrated_on = refresh_suggestions(self.api)["calibrated_on"]
@@ -163,7 +197,9 @@ class Oracle:
                 example = first[0]["id"]
                 similar = self.call("POST", "/api/v1/similar", json={
                     "image_ids": [example], "state": state, "limit": PAGE - 1})["data"]
-                self.judge_page([example] + [image["id"] for image in similar])
+                right, wrong = self.judge_page([example] + [image["id"] for image in similar])
+                if self.refine_min_wrong:
+                    self.refine(right, wrong)
                 return True
         return False
 
@@ -198,7 +234,7 @@ def _sha256(path: Path) -> str:
 
 def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, min_group: int = 10,
         min_calibrated: int = 300, seed: int = 0, progress: bool = True,
-        fix_on_page: bool = False) -> dict:
+        fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG) -> dict:
     found = find_images([data], label_from_folder=True)
     truth_by_sha: dict[str, str] = {}
     for image in found:
@@ -214,7 +250,7 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
             with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
                       file=sys.stderr) as bar:
                 oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar,
-                                fix_on_page)
+                                fix_on_page, refine_min_wrong)
                 tally = oracle.run(seed_per_class, seed)
             final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
@@ -223,6 +259,7 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
         "data": str(data), "images": len(truth), "classes": len(set(truth.values())),
         "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
         "min_group": min_group, "min_calibrated": min_calibrated, "fix_on_page": fix_on_page,
+        "refine_min_wrong": refine_min_wrong,
         "actions": tally.actions,
         "images_per_action": len(truth) / tally.actions,
         "label_precision": right / len(final), "unvalidated": unvalidated,
@@ -237,7 +274,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     # Progress bars go to stderr, so --json keeps stdout to one object and still shows progress.
     result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group,
-                 args.min_calibrated, args.seed, fix_on_page=args.fix_on_page)
+                 args.min_calibrated, args.seed, fix_on_page=args.fix_on_page,
+                 refine_min_wrong=getattr(args, "refine_min_wrong", REFINE_MIN_WRONG))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -249,6 +287,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"          {t['seed_actions']} seed labels, {t['group_accepts']} unseen group accepts "
           f"({t['accepted_images']} images), {t['pages']} pages judged ({t['page_fixes']} fixes), "
           f"{t['suggestion_refreshes']} suggestion refreshes")
+    print(f"          {t['refines']} refinements (more like these, not like those): "
+          f"{t['refined_pages']} refined pages judged, {t['refined_images']} images confirmed")
     b = result["baseline"]
     print(f"baseline: {b['actions']} actions = {b['images_per_action']:.1f} images/action, "
           f"label precision {b['label_precision']:.3f}")

@@ -30,8 +30,31 @@ def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp
     t = result["tally"]
     assert (result["images"], result["classes"], result["unvalidated"]) == (24, 3, 0)
     assert t["seed_actions"] == 6 and t["pages"] == t["page_confirms"]
-    assert result["actions"] == t["seed_actions"] + t["group_accepts"] + t["pages"] + t["page_fixes"]
+    assert result["actions"] == (t["seed_actions"] + t["group_accepts"] + t["pages"]
+                                 + t["page_fixes"] + t["refines"])
     assert result["images_per_action"] == pytest.approx(24 / result["actions"])
     # Judged pages are right by construction; only unseen accepts can be wrong.
     wrong_at_most = t["accepted_images"] / 24
     assert 1 - wrong_at_most <= result["label_precision"] <= 1
+
+
+def test_the_oracle_refines_similar_pages_with_their_wrong_images(shared_data, tmp_path,
+                                                                  monkeypatch):
+    """No seeds and no suggestions trusted: the first page is the similar-image page (50 of 60
+    images of three classes), so it shows many wrong images and is refined."""
+    for name in CLASSES:
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for path in sorted((shared_data / "zoolake" / name).iterdir())[:20]:
+            shutil.copy(path, tmp_path / "set" / name / path.name)
+    database_url = asyncio.run(create_database("nauplius_bench_refine"))
+    monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
+    try:
+        result = run(tmp_path / "set", seed_per_class=0, min_calibrated=10_000, progress=False,
+                     refine_min_wrong=4)
+    finally:
+        asyncio.run(drop_database(database_url))
+    t = result["tally"]
+    assert result["unvalidated"] == 0 and t["seed_actions"] == 0 and t["group_accepts"] == 0
+    assert t["refines"] >= 1 and t["refined_pages"] >= 1 and t["refined_images"] >= 1
+    assert result["actions"] == t["pages"] + t["refines"]
+    assert result["label_precision"] == 1.0  # judged pages only: right by construction
