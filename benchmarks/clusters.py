@@ -61,7 +61,7 @@ def measure(x: np.ndarray, truth: list[str], **kwargs: object) -> dict[str, floa
         "first_page_majority_mean": float(np.mean(first_pages)) if first_pages else 0.0,
         "corr_cosine": float(np.corrcoef(cos, purities)[0, 1]) if len(sizes) > 2 else 0.0,
         "corr_probability": float(np.corrcoef(prob, purities)[0, 1]) if len(sizes) > 2 else 0.0,
-        "fit": np.polyfit(cos, purities, 1).round(3).tolist() if len(sizes) > 2 else [],  # type: ignore[dict-item]
+        "fit": np.polyfit(cos, purities, 1).round(3).tolist() if len(sizes) > 2 else [],
         "best_purity": purities[0] if purities else 0.0,
         "seconds": seconds,
     }

@@ -16,6 +16,7 @@ from nauplius.core.suggestion_refresh import Refresher
 from nauplius.formats.budget import UploadLimits
 from services.worker.adaptation import queue_due_refits, refit_head
 from services.worker.archives import unpack_archive_job
+from services.worker.clusters import cluster_project, queue_due_cluster_runs
 from services.worker.config import WorkerSettings
 from services.worker.reconcile import reconcile
 from services.worker.worker import after_outage
@@ -37,6 +38,7 @@ class TaskRunner:
             "suggestions": self._suggestions,
             "reconcile": self._reconcile,
             "adaptation": self._adaptation,
+            "clusters": self._clusters,
         }
         self.finished = 0
 
@@ -93,7 +95,8 @@ class TaskRunner:
                               heads=ActiveHeads(self.downstream.catalog, model.name))
         report = await refresher.run(incremental=params.get("mode") == "incremental")
         adaptation_jobs = await queue_due_refits(self.downstream, model.name, params.get("project"))
-        return {**report.public(), "adaptation_jobs": adaptation_jobs}
+        cluster_jobs = await queue_due_cluster_runs(self.downstream, params.get("project"))
+        return {**report.public(), "adaptation_jobs": adaptation_jobs, "cluster_jobs": cluster_jobs}
 
     async def _reconcile(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
@@ -102,3 +105,7 @@ class TaskRunner:
     async def _adaptation(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
         return await refit_head(self.downstream, model.name, task, progress)
+
+    async def _clusters(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
+        model = await self.active_model.get()
+        return await cluster_project(self.downstream, model.name, task, progress)

@@ -85,6 +85,9 @@ EXPECTED_COLUMNS = {
         "progress_done", "progress_total", "result", "project_id",
     },
     "index_outbox": {"image_id", "version", "attempts", "not_before", "lease_until", "error"},
+    "cluster_runs": {"project_id", "job_id", "model", "clustered", "validated_at_run", "finished_at"},
+    "cluster_proposals": {"id", "project_id", "size", "estimated_purity"},
+    "cluster_members": {"cluster_id", "position", "image_id"},
     "ingest_items": {
         "id", "job_id", "sha256", "filename", "source", "fields", "status", "attempts",
         "not_before", "lease_until", "image_id", "error", "updated_at",

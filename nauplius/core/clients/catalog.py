@@ -79,6 +79,7 @@ from nauplius.core.contracts.catalog import (
     TaxonUpdated,
     UploadedBatch,
 )
+from nauplius.core.contracts.clusters import ClusterQueue, ClusterRunIn, ClustersQueued
 from nauplius.core.contracts.duplicates import (
     DuplicatePairs,
     DuplicateSettled,
@@ -523,6 +524,29 @@ class CatalogClient(ServiceClient):
     async def store_head(self, project_id: int, head: HeadIn) -> HeadPublic:
         return await self._ask(HeadPublic, "POST", f"/v1/projects/{project_id}/adaptation/heads",
                                json=head.model_dump(mode="json"))
+
+    # --- cluster proposals (routes/clusters.py) ---
+    async def cluster_queue(self, project_id: int) -> ClusterQueue:
+        return await self._ask(ClusterQueue, "GET", f"/v1/projects/{project_id}/clusters")
+
+    async def store_clusters(self, project_id: int, run: ClusterRunIn) -> int:
+        answer = await self._send("PUT", f"/v1/projects/{project_id}/clusters",
+                                  json=run.model_dump(mode="json"))
+        return int(answer.json()["stored"])
+
+    async def queue_clusters(self, project_id: int, *, when_due: bool = False,
+                             actor: int | None = None) -> ClustersQueued:
+        return await self._write(ClustersQueued, "POST",
+                                 f"/v1/projects/{project_id}/clusters/refresh", actor,
+                                 params={"when_due": when_due})
+
+    async def cluster_images(self, cluster_id: int, limit: int, offset: int) -> ImageList:
+        return await self._ask(ImageList, "GET", f"/v1/clusters/{cluster_id}/images",
+                               params={"limit": limit, "offset": offset})
+
+    async def cluster_remaining_ids(self, cluster_id: int) -> list[int]:
+        answer = await self._send("GET", f"/v1/clusters/{cluster_id}/remaining-ids")
+        return [int(i) for i in answer.json()["ids"]]
 
     # --- near-duplicates (routes/duplicates.py) ---
     async def flag_near_duplicates(self, flags: Sequence[NearDuplicateIn]) -> int:
