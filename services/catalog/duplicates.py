@@ -41,7 +41,7 @@ def _pair(record: asyncpg.Record) -> DuplicatePair:
                              duplicate_of=record["image_duplicate_of"]),
         of_image=DuplicateImage(id=record["of_image_id"], label=record["of_label"],
                                 label_state=record["of_state"], duplicate_of=record["of_duplicate_of"]),
-        cosine=record["cosine"], status=record["status"], project_id=record["project_id"],
+        cosine=round(record["cosine"], 4), status=record["status"], project_id=record["project_id"],
         created_at=record["created_at"])
 
 
