@@ -755,3 +755,14 @@ class LabelChanges(BaseModel):
     image_ids: list[int]
     next_after_label_id: int | None
     last_label_id: int
+
+
+# Per-project adaptation heads (routes/adaptation.py): their models live in their own module,
+# named here too, where the catalog's contracts are looked up.
+from nauplius.core.contracts.adaptation import (  # noqa: E402, F401
+    ActiveHead,
+    AdaptationState,
+    HeadIn,
+    HeadPublic,
+    RefitQueued,
+)
