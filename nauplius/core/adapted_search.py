@@ -55,6 +55,18 @@ class ActiveHeads:
         return head
 
 
+async def heads_in_use(catalog: CatalogClient, model: str,
+                       project: int | None) -> ActiveHeads | None:
+    """The heads for a suggestions run over one project (or every one), None when none of them
+    has an active head: the run then asks the index for k neighbours, not a pool."""
+    heads = ActiveHeads(catalog, model)
+    projects = [project] if project is not None else [p.id for p in (await catalog.projects()).data]
+    for project_id in projects:
+        if await heads.get(project_id) is not None:
+            return heads
+    return None
+
+
 async def rerank(search: SearchClient, model: str, head: AdaptationHead,
                  queries: Sequence[int | list[float]], pools: Sequence[list[Hit]],
                  k: int) -> list[list[Hit]]:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nauplius.core.active_model import ActiveModel
-from nauplius.core.adapted_search import ActiveHeads
+from nauplius.core.adapted_search import heads_in_use
 from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import ClaimedTask, TaskKind
 from nauplius.core.errors import DownstreamError, DownstreamRejected
@@ -92,7 +92,8 @@ class TaskRunner:
         model = await self.active_model.get()
         params = task.params
         refresher = Refresher(self.downstream, model.name, params.get("project"), progress,
-                              heads=ActiveHeads(self.downstream.catalog, model.name))
+                              heads=await heads_in_use(self.downstream.catalog, model.name,
+                                                       params.get("project")))
         report = await refresher.run(incremental=params.get("mode") == "incremental")
         adaptation_jobs = await queue_due_refits(self.downstream, model.name, params.get("project"))
         cluster_jobs = await queue_due_cluster_runs(self.downstream, params.get("project"))

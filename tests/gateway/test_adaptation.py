@@ -184,6 +184,13 @@ async def test_the_head_learned_from_validated_labels_only(world: World) -> None
     assert state["versions"][0]["job_id"] == answer["job_id"]
 
 
+async def test_a_refresh_of_every_project_votes_in_each_projects_space(world: World) -> None:
+    refresh = await _ok(world.gw.post("/api/v1/suggestions/refresh", headers=world.admin,
+                                      params={"mode": "full"}))
+    assert refresh["job"]["task"]["status"] == "done"
+    assert await _suggestions(world) == world.truth
+
+
 async def test_similar_search_in_the_project_uses_the_adapted_space(world: World) -> None:
     for image_id, taxon in world.truth.items():
         near = await _ok(world.gw.get(f"/api/v1/images/{image_id}/similar", headers=world.admin,
