@@ -69,13 +69,19 @@ class Tally:
     refines: int = 0  # "more like these, not like those" re-queries of a judged similar page
     refined_pages: int = 0  # the refined pages judged (also counted in pages)
     refined_images: int = 0  # images confirmed on refined pages
+    cluster_refreshes: int = 0  # clusters jobs run (Recluster; not an action, as refreshes)
+    cluster_pages: int = 0  # first pages of the best cluster judged (also counted in pages)
+    cluster_images: int = 0  # images confirmed on cluster pages
 
 
 class Oracle:
     def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
                  min_group: int, min_calibrated: int, progress: tqdm,
-                 fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG) -> None:
+                 fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG,
+                 clusters: bool = True) -> None:
         self.api = api
+        self.clusters = clusters
+        self._clustered_at: int | None = None  # validated count at the last clusters run
         self.truth = truth
         self.accept_confidence = accept_confidence
         self.min_group = min_group
@@ -169,6 +175,32 @@ class Oracle:
             self.tally.refined_pages += bool(page)
             self.tally.refined_images += len(right)
 
+    def cluster_page(self) -> bool:
+        """Look at the first page of the best cluster (the queue's order) and confirm its most
+        common class in one action (POST /clusters/{id}/name with those images). Reclusters
+        when the queue is empty and labels changed since the last run; False when no cluster
+        offers at least `min_group` images."""
+        queue = self.call("GET", "/api/v1/clusters", params={"project": 1})["data"]
+        if not queue and self._clustered_at != self.validated():
+            self._clustered_at = self.validated()
+            self.call("POST", "/api/v1/clusters/refresh", params={"project": 1, "wait_s": 300})
+            self.tally.cluster_refreshes += 1
+            queue = self.call("GET", "/api/v1/clusters", params={"project": 1})["data"]
+        if not queue or queue[0]["remaining"] < self.min_group:
+            return False
+        best = queue[0]
+        page = self.call("GET", f"/api/v1/clusters/{best['id']}/images",
+                         params={"limit": PAGE})["data"]
+        majority, _ = Counter(self.truth[image["id"]] for image in page).most_common(1)[0]
+        right = [image["id"] for image in page if self.truth[image["id"]] == majority]
+        self.call("POST", f"/api/v1/clusters/{best['id']}/name",
+                  json={"taxon": majority, "image_ids": right})
+        self.tally.actions += 1
+        self.tally.pages += 1
+        self.tally.cluster_pages += 1
+        self.tally.cluster_images += len(right)
+        return True
+
     def refresh(self) -> None:
         self.calibrated_on = refresh_suggestions(self.api)["calibrated_on"]
         self.tally.suggestion_refreshes += 1
@@ -184,6 +216,9 @@ class Oracle:
             accepted = self.accept_group(confident[0]["taxon"])
             self.tally.group_accepts += 1
             self.tally.accepted_images += accepted
+            return True
+        # No confident group: a cluster page settles more than a page of untrusted suggestions.
+        if self.clusters and self.cluster_page():
             return True
         if groups:
             largest = max(groups, key=lambda g: g["images"])
@@ -234,7 +269,8 @@ def _sha256(path: Path) -> str:
 
 def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, min_group: int = 10,
         min_calibrated: int = 300, seed: int = 0, progress: bool = True,
-        fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG) -> dict:
+        fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG,
+        clusters: bool = True) -> dict:
     found = find_images([data], label_from_folder=True)
     truth_by_sha: dict[str, str] = {}
     for image in found:
@@ -250,7 +286,7 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
             with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
                       file=sys.stderr) as bar:
                 oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar,
-                                fix_on_page, refine_min_wrong)
+                                fix_on_page, refine_min_wrong, clusters)
                 tally = oracle.run(seed_per_class, seed)
             final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
@@ -259,7 +295,7 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
         "data": str(data), "images": len(truth), "classes": len(set(truth.values())),
         "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
         "min_group": min_group, "min_calibrated": min_calibrated, "fix_on_page": fix_on_page,
-        "refine_min_wrong": refine_min_wrong,
+        "refine_min_wrong": refine_min_wrong, "clusters": clusters,
         "actions": tally.actions,
         "images_per_action": len(truth) / tally.actions,
         "label_precision": right / len(final), "unvalidated": unvalidated,
@@ -275,7 +311,8 @@ def main(args: argparse.Namespace) -> int:
     # Progress bars go to stderr, so --json keeps stdout to one object and still shows progress.
     result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group,
                  args.min_calibrated, args.seed, fix_on_page=args.fix_on_page,
-                 refine_min_wrong=getattr(args, "refine_min_wrong", REFINE_MIN_WRONG))
+                 refine_min_wrong=getattr(args, "refine_min_wrong", REFINE_MIN_WRONG),
+                 clusters=not getattr(args, "no_clusters", False))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -289,6 +326,8 @@ def main(args: argparse.Namespace) -> int:
           f"{t['suggestion_refreshes']} suggestion refreshes")
     print(f"          {t['refines']} refinements (more like these, not like those): "
           f"{t['refined_pages']} refined pages judged, {t['refined_images']} images confirmed")
+    print(f"          {t['cluster_pages']} cluster pages ({t['cluster_images']} images confirmed), "
+          f"{t['cluster_refreshes']} cluster runs")
     b = result["baseline"]
     print(f"baseline: {b['actions']} actions = {b['images_per_action']:.1f} images/action, "
           f"label precision {b['label_precision']:.3f}")

@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     labelling.add_argument("--refine-min-wrong", type=int, default=10,
                            help="refine a judged similar-image page with its wrong images as "
                                 "negatives when it shows at least this many (0: never; default 10)")
+    labelling.add_argument("--no-clusters", action="store_true",
+                           help="never judge cluster pages (the oracle without cluster proposals, "
+                                "for comparison)")
     labelling.add_argument("--seed", type=int, default=0,
                            help="random seed of the hand-labelled images")
     labelling.add_argument("--json", action="store_true", help="print one JSON object")
