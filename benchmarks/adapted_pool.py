@@ -1,7 +1,8 @@
 """Recall@k of the adapted search's candidate pool (nauplius/core/adapted_search.py) for
 docs/benchmarks.md: the head is fitted on the gallery's labels (the seeded 80 % split of `nauplius
 eval --holdout 0.2`); for each held-out query, its exact k nearest gallery images in the adapted
-space against the k best of its POOL_FACTOR x k plain nearest re-ranked in that space. Exact plain
+space against the k best of its POOL_FACTOR x k plain nearest re-ranked in that space (recall@k),
+and the held-out top-1 of each (what a suggestion's vote rests on). Exact plain
 search here (numpy); the index's own recall against exact plain search is measured apart.
 
     .venv/bin/python benchmarks/adapted_pool.py --model models/plankton-lite0.onnx --sets zoolake ndsb
@@ -51,19 +52,28 @@ def main() -> None:
         g_adapted, q_adapted = head.transform(gallery), head.transform(queries)
         plain = queries @ gallery.T
         exact = top(q_adapted @ g_adapted.T, args.k)
-        recall = {}
+        g_labels = np.asarray([f.taxon for f in split.train], dtype=object)
+        q_labels = np.asarray([f.taxon for f in split.validation], dtype=object)
+
+        def top1(nearest: np.ndarray, g: np.ndarray = g_labels, q: np.ndarray = q_labels) -> float:
+            return round(float((g[nearest[:, 0]] == q).mean()), 4)
+
+        recall, pooled_top1 = {}, {}
         for factor in args.factors:
             pool = top(plain, factor * args.k)
             rescored = np.einsum("qd,qpd->qp", q_adapted, g_adapted[pool])
             kept = np.take_along_axis(pool, top(rescored, args.k), axis=1)
             hits = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, kept, strict=True))
             recall[str(factor)] = round(hits / exact.size, 4)
+            pooled_top1[str(factor)] = top1(kept)
         print(json.dumps({"model": embedder.card.name, "set": name, "gallery": len(gallery),
                           "queries": len(queries), "k": args.k, "head": head.kind,
                           "parameters": head.description.get("parameters"),
                           "cv": {k: v for k, v in head.description["cross_validation"].items()
                                  if k != "tried"},
-                          "fit_s": round(fit_s, 1), "recall_at_k_by_pool_factor": recall}), flush=True)
+                          "fit_s": round(fit_s, 1), "recall_at_k_by_pool_factor": recall,
+                          "top1_plain": top1(top(plain, 1)), "top1_adapted_exact": top1(exact),
+                          "top1_adapted_by_pool_factor": pooled_top1}), flush=True)
 
 
 if __name__ == "__main__":
