@@ -3,6 +3,7 @@ in-process and the real worker: 10 ZooLake classes x 30 images uploaded unlabell
 a clusters job, the queue, a cluster's pages core outwards, naming all or part of a cluster, and
 the routes' errors."""
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
@@ -136,6 +137,29 @@ async def test_naming_part_of_a_cluster_leaves_the_rest_in_the_queue(world: Worl
     gone = await world.gw.post(f"/api/v1/clusters/{best['id']}/name", headers=world.admin,
                                json={"taxon": taxon, "up_to": 1})
     assert gone.status_code == 409 and "no unjudged members" in gone.text
+
+
+async def test_a_new_run_is_queued_once_labels_changed_enough(world: World) -> None:
+    """rerun_due: the human-validated count moved by >= max(20, clustered / 4) = 75 here."""
+    refresh = await _ok(world.gw.post("/api/v1/suggestions/refresh", headers=world.admin,
+                                      params={"project": world.project, "mode": "full"}))
+    assert refresh["job"]["task"]["result"]["cluster_jobs"] == []  # 30 validated: not yet
+    for cluster in (await _queue(world))["data"][:2]:
+        members = await _members(world, cluster["id"])
+        taxon = Counter(world.truth[m["id"]] for m in members).most_common(1)[0][0]
+        await _ok(world.gw.post(f"/api/v1/clusters/{cluster['id']}/name", headers=world.admin,
+                                json={"taxon": taxon, "up_to": 10_000}))
+    validated = (await _ok(world.gw.get("/api/v1/label-counts", headers=world.admin,
+                                        params={"project": world.project})))["validated"]
+    assert validated >= 75
+    # The incremental suggestions job the naming started queued the run (the worker asks
+    # after each suggestions job); it reclusters what is left unjudged.
+    for _ in range(600):
+        queue = await _queue(world)
+        if queue["clustered"] == CLASSES * PER_CLASS - validated:
+            break
+        await asyncio.sleep(0.2)
+    assert queue["clustered"] == CLASSES * PER_CLASS - validated, queue
 
 
 async def test_route_errors(world: World) -> None:
