@@ -86,7 +86,7 @@ $(function () {
     N.api("POST", "/api/v1/clusters/" + open.id + "/name", { taxon: t, up_to: upTo }).done(function (r) {
       N.say("named " + r.image_ids.length + " × " + t + (r.remaining ? "; " + r.remaining + " stay queued" : ""));
       N.loadCounts();
-      if (r.remaining && upTo < open.remaining) { open.remaining = r.remaining; nextCluster(); } else { nextCluster(); }
+      nextCluster();  // a part named: the rest of this one stays queued, behind the next
     }).fail(function (xhr) { N.say(N.errorText(xhr), true); });
   }
 
