@@ -134,6 +134,8 @@ WRITE_ROUTES = {
     ("POST", "/api/v1/suggestions/refresh"): "annotator",
     ("POST", "/api/v1/suggestions/accept"): "annotator",
     ("POST", "/api/v1/projects/{project_id}/adaptation/refit"): "annotator",
+    ("POST", "/api/v1/duplicates/{image_id}/merge"): "annotator",
+    ("POST", "/api/v1/duplicates/{image_id}/dismiss"): "annotator",
 }
 # POST routes that only read (a query with a body).
 READ_POSTS = {("POST", "/api/v1/search"), ("POST", "/api/v1/similar")}
