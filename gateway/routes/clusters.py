@@ -70,7 +70,8 @@ class Named(BaseModel):
 
 
 @router.post("/clusters/refresh", response_model=ClusterRefresh,
-             responses={202: {"description": "still running after wait_s: follow the job"}})
+             responses={202: {"model": ClusterRefresh,
+                              "description": "still running after wait_s: follow the job"}})
 async def refresh_clusters(
     downstream: DownstreamDep, p: Annotator, response: Response, project: ProjectQuery,
     wait_s: Annotated[float, Query(ge=0, le=300, description="how long to wait for the job")] = 60,

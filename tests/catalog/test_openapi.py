@@ -4,13 +4,17 @@ type of the bytes it sends."""
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
+from nauplius.core.contracts import adaptation, clusters, duplicates
 from nauplius.core.contracts import catalog as contracts
 from services.catalog.main import create_app
+
+# The catalog's contracts: its own module, and those of the resources that have one.
+CONTRACT_MODULES = (contracts, clusters, duplicates, adaptation)
 
 
 def _is_contract(schema: dict) -> bool:
     name = schema.get("$ref", "").rpartition("/")[2].removesuffix("-Output")
-    return isinstance(getattr(contracts, name, None), type)
+    return any(isinstance(getattr(module, name, None), type) for module in CONTRACT_MODULES)
 
 
 def undeclared(spec: dict) -> list[str]:

@@ -24,7 +24,7 @@ def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
     try:
         result = run(tmp_path / "set", seed_per_class=2, accept_confidence=0.5, min_group=2,
-                     min_calibrated=0, progress=False)
+                     min_calibrated=0, progress=False, clusters=False)
     finally:
         asyncio.run(drop_database(database_url))
     t = result["tally"]
@@ -50,7 +50,7 @@ def test_the_oracle_refines_similar_pages_with_their_wrong_images(shared_data, t
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
     try:
         result = run(tmp_path / "set", seed_per_class=0, min_calibrated=10_000, progress=False,
-                     refine_min_wrong=4)
+                     refine_min_wrong=4, clusters=False)
     finally:
         asyncio.run(drop_database(database_url))
     t = result["tally"]

@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nauplius.core.contracts.text import JsonObject, Line
+
 # A project's first head is fitted once it has this many human-validated labels; a head is
 # refitted once the validated count grew by REFIT_GROWTH (a share) and by REFIT_MIN_NEW labels
 # since the last fit.
@@ -23,14 +25,14 @@ def next_refit_at(last_fit_labels: int | None) -> int:
 class HeadIn(BaseModel):
     """A fitted head, as the worker stores it (`head`: the .npz bytes, base64)."""
 
-    model: str = Field(min_length=1)
-    version: str = Field(min_length=1)
+    model: Line = Field(min_length=1)
+    version: Line = Field(min_length=1)
     labels: int = Field(ge=0)
     classes: int = Field(ge=0)
     cv_top1_plain: float
     cv_top1_adapted: float
-    description: dict[str, Any]
-    head: str
+    description: JsonObject
+    head: Line
     job_id: int | None = None
 
 

@@ -3,6 +3,8 @@ as a review queue (best first) and named a cluster, or its first members, at a t
 
 from pydantic import BaseModel, Field
 
+from nauplius.core.contracts.text import Line
+
 # A run clusters at most this many of a project's unjudged images (the most recent).
 MAX_CLUSTERED = 20_000
 
@@ -22,7 +24,7 @@ class ProposalIn(BaseModel):
 
 
 class ClusterRunIn(BaseModel):
-    model: str = Field(min_length=1)
+    model: Line = Field(min_length=1)
     job_id: int | None = None
     clustered: int = Field(ge=0)
     clusters: list[ProposalIn]
@@ -47,3 +49,11 @@ class ClustersQueued(BaseModel):
     project_id: int
     queued: bool
     job_id: int | None  # the queued job, or the one already pending or running
+
+
+class ClustersStored(BaseModel):
+    stored: int  # proposals stored by the run
+
+
+class ClusterIds(BaseModel):
+    ids: list[int]  # a cluster's still-unjudged members, core outwards

@@ -5,7 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from nauplius.core.contracts.catalog import ImageList
-from nauplius.core.contracts.clusters import ClusterQueue, ClusterRunIn, ClustersQueued
+from nauplius.core.contracts.clusters import (
+    ClusterIds,
+    ClusterQueue,
+    ClusterRunIn,
+    ClustersQueued,
+    ClustersStored,
+)
 from services.catalog import clusters
 from services.catalog.deps import ActorDep, CallerDep, ConnectionDep, ScopeDep
 
@@ -21,9 +27,9 @@ async def cluster_queue(conn: ConnectionDep, scope: ScopeDep, project_id: int,
 
 @router.put("/projects/{project_id}/clusters")
 async def store_run(conn: ConnectionDep, caller: CallerDep, project_id: int,
-                    body: ClusterRunIn) -> dict[str, int]:
+                    body: ClusterRunIn) -> ClustersStored:
     caller.require_admin("storing cluster proposals")
-    return {"stored": await clusters.store_run(conn, project_id, body)}
+    return ClustersStored(stored=await clusters.store_run(conn, project_id, body))
 
 
 @router.post("/projects/{project_id}/clusters/refresh", status_code=202)
@@ -46,8 +52,8 @@ async def cluster_images(conn: ConnectionDep, scope: ScopeDep, cluster_id: int,
 
 @router.get("/clusters/{cluster_id}/remaining-ids")
 async def remaining_ids(conn: ConnectionDep, scope: ScopeDep, cluster_id: int,
-                        limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000) -> dict[str, list[int]]:
+                        limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000) -> ClusterIds:
     """The ids of the cluster's still-unjudged members, core outwards (`ids`)."""
     scope.require(await clusters.cluster_project(conn, cluster_id), "viewer", "reading the cluster")
     images, _ = await clusters.remaining(conn, cluster_id, limit, 0)
-    return {"ids": [i.id for i in images]}
+    return ClusterIds(ids=[i.id for i in images])
