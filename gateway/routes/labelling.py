@@ -213,8 +213,12 @@ AFTER_VALIDATION_WAIT_S = 10.0
 
 async def _refresh_job(downstream: DownstreamDep, mode: str, project: int | None,
                        actor: int | None, wait_s: float) -> JobStatus:
-    if project is not None and project not in {p.id for p in (await downstream.catalog.projects()).data}:
-        raise HTTPException(404, f"project {project} not found")
+    if project is not None:
+        writable = (await downstream.catalog.scope()).writable
+        if writable is not None and project not in writable:
+            raise HTTPException(403, f"project {project} is not one you may write")
+        if project not in {p.id for p in (await downstream.catalog.projects()).data}:
+            raise HTTPException(404, f"project {project} not found")
     job = await downstream.catalog.create_task_job(
         "suggestions", {"mode": mode, "project": project}, f"suggestions refresh ({mode})",
         actor=actor)
