@@ -13,6 +13,10 @@ class EmbedderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMBEDDER_", env_nested_delimiter="__")
 
     model_path: Path = DEFAULT_MODEL
+    # Several model versions served at once (zero-downtime model switch): their files, the first
+    # the default (JSON list, EMBEDDER_MODEL_PATHS='["models/a.onnx", "models/b.onnx"]').
+    # Empty: `model_path` alone.
+    model_paths: list[Path] = []
     # images per onnxruntime run: on this 2-core EPYC, 8 cost less CPU per image than 32 (the
     # vectors are the same: benchmarks/embedder_threads.py, docs/benchmarks.md)
     batch_size: int = 8
@@ -31,3 +35,7 @@ class EmbedderSettings(BaseSettings):
     max_side: int = DEFAULT_MAX_SIDE
     # files decoded and embedded at once across all requests (bounds memory and CPU)
     max_concurrency: int = 2
+
+    def served_paths(self) -> list[Path]:
+        """The model files to serve, the default first."""
+        return list(self.model_paths) or [self.model_path]

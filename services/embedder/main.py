@@ -16,6 +16,18 @@ from services.embedder.routes import router
 log = logging.getLogger("nauplius.embedder")
 
 
+def served_models(settings: EmbedderSettings) -> dict[str, Embedder]:
+    """Each configured model file loaded, by its card's name, the default first."""
+    embedders: dict[str, Embedder] = {}
+    for path in settings.served_paths():
+        embedder = Embedder(path, settings.threads, settings.batch_size, tta=settings.tta)
+        if embedder.card.name in embedders:
+            raise ValueError(f"two served models share the card name {embedder.card.name!r} "
+                             f"({path}): a name is a model version and its search collection")
+        embedders[embedder.card.name] = embedder
+    return embedders
+
+
 def create_app(settings: EmbedderSettings | None = None, service_key: str | None = None) -> FastAPI:
     """`service_key`: the credential callers must send; unset, read from the environment at
     start (nauplius.core.service_auth)."""
@@ -27,10 +39,11 @@ def create_app(settings: EmbedderSettings | None = None, service_key: str | None
         s = settings or EmbedderSettings()
         app.state.settings = s
         app.state.limiter = anyio.CapacityLimiter(s.max_concurrency)
-        app.state.embedder = await to_thread.run_sync(
-            lambda: Embedder(s.model_path, s.threads, s.batch_size, tta=s.tta))
-        log.info("embedder ready: model %s, max %d bytes and %d pixels per image",
-                 app.state.embedder.card.name, s.max_image_bytes, s.max_pixels)
+        app.state.embedders = await to_thread.run_sync(served_models, s)
+        app.state.embedder = next(iter(app.state.embedders.values()))  # the default
+        log.info("embedder ready: models %s (default %s), max %d bytes and %d pixels per image",
+                 ", ".join(app.state.embedders), app.state.embedder.card.name,
+                 s.max_image_bytes, s.max_pixels)
         yield
 
     app = FastAPI(title="Nauplius embedder", lifespan=lifespan)

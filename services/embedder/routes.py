@@ -6,9 +6,15 @@ import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
-from nauplius.core.contracts.embedder import EmbedderHealth, EmbeddingResult, EmbedResponse, ModelCard
+from nauplius.core.contracts.embedder import (
+    EmbedderHealth,
+    EmbeddingResult,
+    EmbedResponse,
+    ModelCard,
+    ModelCards,
+)
 from services.embedder.config import EmbedderSettings
-from services.embedder.deps import EmbedderDep, LimiterDep, SettingsDep
+from services.embedder.deps import ChosenEmbedderDep, EmbedderDep, EmbeddersDep, LimiterDep, SettingsDep
 from services.embedder.errors import EmbedderError, ImageTooLarge, UndecodableImage
 from services.embedder.model import Embedder
 from services.embedder.preprocess import decode_image, prepare
@@ -24,15 +30,24 @@ async def health(embedder: EmbedderDep) -> EmbedderHealth:
 
 
 @router.get("/v1/model")
-async def model_card(embedder: EmbedderDep) -> ModelCard:
+async def model_card(embedder: ChosenEmbedderDep) -> ModelCard:
+    """The card of one served model (`model`), the default's when unset."""
     return embedder.card
 
 
+@router.get("/v1/models")
+async def model_cards(embedders: EmbeddersDep) -> ModelCards:
+    """The cards of every served model version, the default first."""
+    cards = [embedder.card for embedder in embedders.values()]
+    return ModelCards(data=cards, default=cards[0].name)
+
+
 @router.post("/v1/embed")
-async def embed(embedder: EmbedderDep, settings: SettingsDep, limiter: LimiterDep,
+async def embed(embedder: ChosenEmbedderDep, settings: SettingsDep, limiter: LimiterDep,
                 files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
                 encoding: Annotated[Literal["json", "base64"], Query()] = "json") -> EmbedResponse:
-    """One result per file, in order: its unit-length vector, or the reason it has none."""
+    """One result per file, in order: its unit-length vector (of model `model`, the default
+    when unset), or the reason it has none."""
     if not files:
         raise HTTPException(400, "no image sent: post one or more multipart fields named 'files'")
     uploads: list[bytes | EmbedderError] = []

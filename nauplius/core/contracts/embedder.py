@@ -40,6 +40,13 @@ class ModelCard(BaseModel):
         return len(self.mean)
 
 
+class ModelCards(BaseModel):
+    """Every model version an embedder serves (GET /v1/models), the default first."""
+
+    data: list[ModelCard]
+    default: str
+
+
 class EmbedderHealth(BaseModel):
     status: str
     service: str = "embedder"
