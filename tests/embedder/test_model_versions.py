@@ -19,10 +19,9 @@ SECOND = REPO_ROOT / "models" / "plankton-lite0-int8.onnx"
 async def client():
     settings = EmbedderSettings(model_paths=[MODEL, SECOND], threads=2)
     app = create_app(settings, service_key=SERVICE_KEY)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://embedder", headers=SERVICE_HEADERS) as client:
-            yield client
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://embedder", headers=SERVICE_HEADERS) as client:
+        yield client
 
 
 def _vector(body: dict) -> np.ndarray:
