@@ -118,7 +118,8 @@ async def ingest_batch(
     contents = list((await _read_batch(files, max_upload_bytes, outcomes, meta)).values())
     if not contents:  # a batch refused outright never reaches embedder or search
         return outcomes
-    await index_contents(contents, downstream, await active_model.get(), concurrency)
+    await index_contents(contents, downstream, await active_model.get(), concurrency,
+                         also=active_model.written)
 
     for content in contents:
         for n, position in enumerate(content.positions):

@@ -108,7 +108,7 @@ async def search_by_upload(
         raise HTTPException(422, "empty file")
     model = await active_model.get()
     part = FilePart(file.filename or "query", file.content_type or "application/octet-stream", data)
-    [result] = await downstream.embedder.embed([part])
+    [result] = await downstream.embedder.embed([part], model=model.name)
     if result.vector is None:
         raise HTTPException(422, f"query image refused: {result.error}")
     return await _neighbours(downstream, model, k=k, metric=metric, label=label, rerank=rerank,

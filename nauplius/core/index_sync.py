@@ -4,7 +4,7 @@ it with `apply_payloads`; the gateway applies a label write at once too, best ef
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -58,12 +58,21 @@ async def sync_ids(downstream: Downstream, active_model: ActiveModel, ids: list[
 
 async def sync_images(downstream: Downstream, active_model: ActiveModel,
                       images: list[ImagePublic]) -> None:
-    """`sync_ids` for images the caller already holds as the catalog answered them."""
+    """`sync_ids` for images the caller already holds as the catalog answered them: in every
+    model version kept (the active one, and those complete or being filled)."""
     try:
-        model = await active_model.get()
-        await apply_payloads(downstream.search, model.name, images)
+        await apply_everywhere(downstream.search, active_model, images)
     except DownstreamError as exc:
         _left_to_outbox(len(images), exc)
+
+
+async def apply_everywhere(search: SearchClient, active_model: ActiveModel,
+                           images: Sequence[Image]) -> None:
+    """`apply_payloads` in the collection of every model version kept, the active one first.
+    A point not yet in a filling collection is skipped there: its re-embed writes the payload
+    it reads then, and reads it again after the upsert."""
+    for model in (await active_model.versions()).written:
+        await apply_payloads(search, model.name, images)
 
 
 def _left_to_outbox(count: int, exc: DownstreamError) -> None:

@@ -3,11 +3,14 @@
 sha256-distinct contents -> catalog lookup (known and indexed in the active model: duplicate,
 done) -> embedder in one batch -> catalog store (per-content fields) -> one search upsert ->
 catalog marks indexed. A content known but not indexed in this model is embedded and indexed again.
+Other model versions being filled or kept complete (`also`) get each newly indexed content too,
+before the catalog marks it indexed. They are asked for after the catalog stored the content: a
+version that began filling before then either finds the row in its re-embed or is named here.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -60,11 +63,13 @@ async def bounded(limit: int, items: Iterable[T], call: Callable[[T], Awaitable[
 
 async def index_contents(
     contents: list[Content], downstream: Downstream, model: ModelCard, concurrency: int,
-    reindex: bool = False,
+    reindex: bool = False, also: Callable[[], Awaitable[Sequence[ModelCard]]] | None = None,
 ) -> None:
     """Settle each content: `.image` (and `.duplicate`) on success, `.error` when refused.
     Downstream outages raise (DownstreamError) so the caller can answer or retry. `reindex`
-    embeds known contents even where the catalog says they are indexed (a lost vector)."""
+    embeds known contents even where the catalog says they are indexed (a lost vector); `also`
+    answers the model versions each indexed content goes to besides `model` (ActiveModel.written:
+    `model` itself, if among them, is left out)."""
     if not contents:
         return
     catalog = downstream.catalog
@@ -78,7 +83,8 @@ async def index_contents(
             to_embed.append(content)
 
     if to_embed:
-        results = await downstream.embedder.embed([c.part for c in to_embed], encoding="base64")
+        results = await downstream.embedder.embed([c.part for c in to_embed], encoding="base64",
+                                                  model=model.name)
         for content, result in zip(to_embed, results, strict=True):
             if result.vector_b64 is None:
                 content.error = result.error or "could not be embedded"
@@ -99,8 +105,29 @@ async def index_contents(
         points = [PointIn(id=image.id, vector_b64=vector_b64, payload=payload_of(image))
                   for image, vector_b64 in to_index]
         await downstream.search.upsert(model.name, points)
+        others = [m for m in (await also() if also else ()) if m.name != model.name]
+        for other in others:
+            await _index_in(downstream, other, [c for c in to_embed if c.image is not None
+                                                and c.vector_b64 is not None])
         await catalog.mark_indexed_many([image.id for image, _ in to_index], model.name)
         log.info("indexed %d images in %s", len(points), model.name)
+
+
+async def _index_in(downstream: Downstream, model: ModelCard, contents: list[Content]) -> None:
+    """These contents embedded by another model version and upserted into its collection. A
+    content that version refuses (the active one took it) is left to its re-embed, logged."""
+    results = await downstream.embedder.embed([c.part for c in contents], encoding="base64",
+                                              model=model.name)
+    points = []
+    for content, result in zip(contents, results, strict=True):
+        assert content.image is not None
+        if result.vector_b64 is None:
+            log.warning("image %d not indexed in %s: %s", content.image.id, model.name, result.error)
+            continue
+        points.append(PointIn(id=content.image.id, vector_b64=result.vector_b64,
+                              payload=payload_of(content.image)))
+    if points:
+        await downstream.search.upsert(model.name, points)
 
 
 async def _store(downstream: Downstream, actor: int | None, contents: list[Content]) -> None:

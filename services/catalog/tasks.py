@@ -12,7 +12,7 @@ from services.catalog import queries
 from services.catalog.errors import Conflict
 from services.catalog.jobs import JobNotFound, finish_jobs
 
-TASK_KINDS = ("archive", "suggestions", "reconcile", "clusters", "adaptation")
+TASK_KINDS = ("archive", "suggestions", "reconcile", "clusters", "adaptation", "reembed")
 
 
 async def create_task_job(conn: asyncpg.Connection, kind: str, params: dict[str, Any],

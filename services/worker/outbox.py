@@ -1,15 +1,16 @@
 """Drains the catalog's index outbox: every label, state, instrument, sample or project change of
 an indexed image is queued there in the transaction that made it; here its current payload is
-written to the search index, and the entry removed once that held (retried with back-off until
-then). The catalog hands out only images already indexed: an image still on its way to the index
-gets its payload from the ingest pipeline, and its entry once it is indexed."""
+written to the search index (the collection of every model version kept), and the entry removed
+once that held (retried with back-off until then). The catalog hands out only images already
+indexed: an image still on its way to the index gets its payload from the ingest pipeline, and its
+entry once it is indexed."""
 
 import logging
 
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
 from nauplius.core.errors import DownstreamError
-from nauplius.core.index_sync import apply_payloads
+from nauplius.core.index_sync import apply_everywhere
 from services.worker.config import WorkerSettings
 from services.worker.worker import backoff_s
 
@@ -32,9 +33,8 @@ class OutboxDrain:
             return False
         versions = [(entry.image.id, entry.version) for entry in entries]
         try:
-            model = await self.active_model.get()
-            await apply_payloads(self.downstream.search, model.name,
-                                 [entry.image for entry in entries])
+            await apply_everywhere(self.downstream.search, self.active_model,
+                                   [entry.image for entry in entries])
         except DownstreamError as exc:
             attempts = max(entry.attempts for entry in entries)
             log.warning("index payloads of %d images will be retried: %s", len(entries), exc.detail)

@@ -99,7 +99,7 @@ class IngestWorker:
                                          payload), image.sha256)
                         for image, payload in zip(images, data, strict=True) if payload is not None]
             await index_contents(contents, self.downstream, model,
-                                 self.settings.catalog_concurrency)
+                                 self.settings.catalog_concurrency, also=self.active_model.written)
             for content in contents:
                 if content.error is not None:
                     log.warning("image %s not re-indexed: %s", content.image and content.image.id,
@@ -153,7 +153,8 @@ class IngestWorker:
                 contents[item.sha256] = Content(part, item.sha256, fields, actor=item.created_by)
             contents[item.sha256].positions.append(position)
         model = await self.active_model.get()
-        await index_contents(list(contents.values()), self.downstream, model, concurrency)
+        await index_contents(list(contents.values()), self.downstream, model, concurrency,
+                             also=self.active_model.written)
         await flag_near_duplicates(list(contents.values()), self.downstream, model,
                                    self.settings.near_duplicate_cosine)
         results = [ItemResult(id=items[position].id, outcome="failed", error=reason[:MAX_ERROR_LENGTH])

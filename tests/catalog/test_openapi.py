@@ -4,12 +4,12 @@ type of the bytes it sends."""
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from nauplius.core.contracts import adaptation, clusters, duplicates
+from nauplius.core.contracts import adaptation, clusters, duplicates, models
 from nauplius.core.contracts import catalog as contracts
 from services.catalog.main import create_app
 
 # The catalog's contracts: its own module, and those of the resources that have one.
-CONTRACT_MODULES = (contracts, clusters, duplicates, adaptation)
+CONTRACT_MODULES = (contracts, clusters, duplicates, adaptation, models)
 
 
 def _is_contract(schema: dict) -> bool:

@@ -87,6 +87,13 @@ from nauplius.core.contracts.duplicates import (
     NearDuplicateIn,
     NearDuplicatesFlagged,
 )
+from nauplius.core.contracts.models import (
+    ModelVersion,
+    ModelVersions,
+    ReembedIn,
+    ReembedProgress,
+    ReembedQueued,
+)
 
 # Predictions per store request (the catalog takes at most 10,000).
 PREDICTION_BATCH = 5000
@@ -563,3 +570,19 @@ class CatalogClient(ServiceClient):
 
     async def dismiss_duplicate(self, image_id: int, actor: int | None) -> DuplicateSettled:
         return await self._write(DuplicateSettled, "POST", f"/v1/duplicates/{image_id}/dismiss", actor)
+
+    # --- model versions (routes/models.py) ---
+    async def model_versions(self) -> ModelVersions:
+        return await self._ask(ModelVersions, "GET", "/v1/models")
+
+    async def queue_reembed(self, name: str, body: ReembedIn,
+                            actor: int | None = None) -> ReembedQueued:
+        return await self._write(ReembedQueued, "POST", f"/v1/models/{name}/reembed", actor,
+                                 json=body.model_dump(mode="json"))
+
+    async def reembed_progress(self, name: str, progress: ReembedProgress) -> ModelVersion:
+        return await self._ask(ModelVersion, "POST", f"/v1/models/{name}/progress",
+                               json=progress.model_dump(mode="json"))
+
+    async def activate_model(self, name: str) -> ModelVersion:
+        return await self._ask(ModelVersion, "POST", f"/v1/models/{name}/activate")

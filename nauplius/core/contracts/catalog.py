@@ -549,8 +549,9 @@ ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
 
 
 # --- job tasks (archive, suggestions, reconcile) -----------------------------------------------
-JobKind = Literal["ingest", "archive", "suggestions", "reconcile", "clusters", "adaptation"]
-TaskKind = Literal["archive", "suggestions", "reconcile", "clusters", "adaptation"]
+JobKind = Literal["ingest", "archive", "suggestions", "reconcile", "clusters", "adaptation",
+                  "reembed"]
+TaskKind = Literal["archive", "suggestions", "reconcile", "clusters", "adaptation", "reembed"]
 TaskStatus = Literal["waiting", "pending", "running", "done", "failed"]
 
 

@@ -11,6 +11,7 @@ from services.catalog.routes import (
     images,
     jobs,
     labels,
+    models,
     outbox,
     projects,
     suggestions,
@@ -20,5 +21,5 @@ from services.catalog.routes import (
 
 ROUTERS = tuple(module.router for module in (
     health, images, labels, taxa, access, projects, suggestions, exports, tasks, jobs, outbox,
-    clusters, duplicates, adaptation,
+    clusters, duplicates, adaptation, models,
 ))
