@@ -14,7 +14,17 @@ from gateway.auth import KeyCache, require
 from gateway.config import GatewaySettings
 from gateway.errors import install_error_handlers
 from gateway.perimeter import Perimeter
-from gateway.routes import adaptation, clusters, duplicates, health, images, jobs, labelling, search
+from gateway.routes import (
+    adaptation,
+    clusters,
+    duplicates,
+    health,
+    images,
+    jobs,
+    labelling,
+    models,
+    search,
+)
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
 from nauplius.core.observability import configure_logging_from_environment, install_observability
@@ -64,6 +74,7 @@ def create_app(
     app.include_router(clusters.router)
     app.include_router(duplicates.router)
     app.include_router(adaptation.router)
+    app.include_router(models.router)
     app.include_router(health.router)
     # Order matters: the vendor mount must come before the broader /static and / mounts.
     app.mount("/static/vendor/jquery", StaticFiles(directory=xstatic_jquery.BASE_DIR), name="jquery")

@@ -19,6 +19,7 @@ from services.worker.archives import unpack_archive_job
 from services.worker.clusters import cluster_project, queue_due_cluster_runs
 from services.worker.config import WorkerSettings
 from services.worker.reconcile import reconcile
+from services.worker.reembed import Reembed, ReembedRefused
 from services.worker.worker import after_outage
 
 log = logging.getLogger("nauplius.worker")
@@ -39,6 +40,7 @@ class TaskRunner:
             "reconcile": self._reconcile,
             "adaptation": self._adaptation,
             "clusters": self._clusters,
+            "reembed": self._reembed,
         }
         self.finished = 0
 
@@ -60,6 +62,9 @@ class TaskRunner:
         except DownstreamRejected as exc:  # a service refused the work: trying again cannot help
             log.warning("job %d (%s) refused: %s", job_id, task.kind, exc.detail)
             await catalog.finish_task(job_id, "failed", error=str(exc.detail))
+        except ReembedRefused as exc:
+            log.warning("job %d (%s) refused: %s", job_id, task.kind, exc)
+            await catalog.finish_task(job_id, "failed", error=str(exc))
         except DownstreamError as exc:
             settled = after_outage(task.attempts, str(exc.detail), self.settings)
             log.warning("job %d (%s): %s", job_id, task.kind, settled.error)
@@ -110,3 +115,7 @@ class TaskRunner:
     async def _clusters(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()
         return await cluster_project(self.downstream, model.name, task, progress)
+
+    async def _reembed(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
+        return await Reembed(self.downstream, self.active_model, task, progress,
+                             self.settings.batch_size, self.settings.catalog_concurrency).run()

@@ -138,6 +138,8 @@ WRITE_ROUTES = {
     ("POST", "/api/v1/duplicates/{image_id}/dismiss"): "annotator",
     ("POST", "/api/v1/clusters/refresh"): "annotator",
     ("POST", "/api/v1/clusters/{cluster_id}/name"): "annotator",
+    ("POST", "/api/v1/models/{name}/reembed"): "admin",
+    ("POST", "/api/v1/models/{name}/activate"): "admin",
 }
 # POST routes that only read (a query with a body).
 READ_POSTS = {("POST", "/api/v1/search"), ("POST", "/api/v1/similar")}
@@ -159,7 +161,8 @@ async def test_every_write_route_has_a_role() -> None:
 def _concrete(path: str) -> str:
     return path.replace("{image_id}", "1").replace("{job_id}", "1").replace(
         "{taxon_id}", "1").replace("{project_id}", "1").replace("{key_id}", "1").replace(
-        "{label_id}", "1").replace("{grant_id}", "1").replace("{cluster_id}", "1")
+        "{label_id}", "1").replace("{grant_id}", "1").replace("{cluster_id}", "1").replace(
+        "{name}", "plankton-lite0")
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(WRITE_ROUTES))

@@ -1,0 +1,106 @@
+"""Model versions (zero-downtime model switch): the versions the embedder serves with their state,
+a re-embed of every stored image into another version's collection (a job, while search keeps
+answering from the active one), and the switch to a complete version, which is instant both ways.
+
+GET /models lists them; POST /models/{name}/reembed queues the `reembed` job (202);
+POST /models/{name}/activate switches search to the version (409 until its collection is complete).
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel
+
+from gateway.auth import Admin, Viewer
+from gateway.deps import ActiveModelDep, DownstreamDep
+from nauplius.core.contracts.catalog import JobStatus
+from nauplius.core.contracts.models import ModelVersion, ReembedIn, VersionIn
+
+router = APIRouter(prefix="/api/v1", tags=["models"])
+
+Name = Annotated[str, Path(pattern=r"^[a-z0-9_-]+$", max_length=200,
+                           description="the model version's name (its card's)")]
+
+
+class ModelView(BaseModel):
+    name: str
+    output_dim: int | None
+    served: bool  # the embedder serves it (EMBEDDER_MODEL_PATHS)
+    default: bool  # the embedder's default model
+    active: bool  # search answers from it
+    # filling: being re-embedded; complete: every stored image in its collection; null: neither
+    state: Literal["filling", "complete"] | None
+    done: int  # images re-embedded so far
+    total: int | None
+    job_id: int | None  # its last reembed job
+    completed_at: datetime | None
+    activated_at: datetime | None
+
+
+class ModelsView(BaseModel):
+    data: list[ModelView]  # the embedder's models first (its default first), then others recorded
+    active: str
+
+
+class ReembedQueuedView(BaseModel):
+    queued: bool  # false: this version's reembed job was already pending or running
+    job: JobStatus
+
+
+@router.get("/models", response_model=ModelsView)
+async def models(downstream: DownstreamDep, active_model: ActiveModelDep, _: Viewer) -> ModelsView:
+    served = await downstream.embedder.model_cards()
+    recorded = {v.name: v for v in (await downstream.catalog.model_versions()).data}
+    active = (await active_model.refresh()).active.name
+    views = []
+    for card in served.data:
+        version = recorded.pop(card.name, None)
+        views.append(_view(card.name, card.output_dim, version, served=True,
+                           default=card.name == served.default, active=card.name == active))
+    views += [_view(v.name, v.output_dim, v, served=False, default=False, active=v.active)
+              for v in recorded.values()]
+    return ModelsView(data=views, active=active)
+
+
+@router.post("/models/{name}/reembed", status_code=202, response_model=ReembedQueuedView)
+async def reembed(name: Name, downstream: DownstreamDep, active_model: ActiveModelDep,
+                  p: Admin) -> ReembedQueuedView:
+    """Embed every stored image by model `name` into its own collection (a job with progress);
+    new images go to it as well meanwhile. Search answers from the active model throughout."""
+    card = await downstream.embedder.model_card(name)  # 404 naming the served ones
+    current = await active_model.get()
+    if current.name == name:
+        raise HTTPException(409, f"model {name} is the active version: nothing to re-embed")
+    await downstream.search.ensure_collection(name, card.output_dim)
+    queued = await downstream.catalog.queue_reembed(name, ReembedIn(
+        output_dim=card.output_dim,
+        current=VersionIn(name=current.name, output_dim=current.output_dim)), actor=p.annotator_id)
+    await active_model.refresh()  # this gateway's uploads go to the new version from now on
+    return ReembedQueuedView(queued=queued.queued, job=await downstream.catalog.job(queued.job_id))
+
+
+@router.post("/models/{name}/activate", response_model=ModelView)
+async def activate(name: Name, downstream: DownstreamDep, active_model: ActiveModelDep,
+                   _: Admin) -> ModelView:
+    """Search answers from `name` from now on (every process within about a second); 409 unless
+    its collection is complete. The version switched from stays complete: switching back is
+    as instant."""
+    served = {card.name for card in (await downstream.embedder.model_cards()).data}
+    if name not in served:
+        raise HTTPException(409, f"model {name} is not served by the embedder "
+                                 f"(EMBEDDER_MODEL_PATHS): its queries could not be embedded")
+    version = await downstream.catalog.activate_model(name)
+    await active_model.refresh()
+    return _view(name, version.output_dim, version, served=True, default=False, active=True)
+
+
+def _view(name: str, output_dim: int | None, version: ModelVersion | None, *, served: bool,
+          default: bool, active: bool) -> ModelView:
+    state = version.state if version is not None else ("complete" if active else None)
+    return ModelView(
+        name=name, output_dim=output_dim, served=served, default=default, active=active,
+        state=state, done=version.done if version else 0, total=version.total if version else None,
+        job_id=version.job_id if version else None,
+        completed_at=version.completed_at if version else None,
+        activated_at=version.activated_at if version else None)
