@@ -86,13 +86,14 @@ async def activate(name: Name, downstream: DownstreamDep, active_model: ActiveMo
     """Search answers from `name` from now on (every process within about a second); 409 unless
     its collection is complete. The version switched from stays complete: switching back is
     as instant."""
-    served = {card.name for card in (await downstream.embedder.model_cards()).data}
-    if name not in served:
+    cards = await downstream.embedder.model_cards()
+    if name not in {card.name for card in cards.data}:
         raise HTTPException(409, f"model {name} is not served by the embedder "
                                  f"(EMBEDDER_MODEL_PATHS): its queries could not be embedded")
     version = await downstream.catalog.activate_model(name)
     await active_model.refresh()
-    return _view(name, version.output_dim, version, served=True, default=False, active=True)
+    return _view(name, version.output_dim, version, served=True, default=name == cards.default,
+                 active=True)
 
 
 def _view(name: str, output_dim: int | None, version: ModelVersion | None, *, served: bool,

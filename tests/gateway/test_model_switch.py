@@ -180,6 +180,7 @@ async def test_a_reembed_and_switch_answer_every_query_and_back_is_exact(world: 
         assert all(len(hits) == 10 for hits in before)
         switched = await _ok(w.gw.post(f"/api/v1/models/{NEW}/activate", headers=w.admin))
         assert switched["active"] is True and switched["name"] == NEW
+        assert switched["default"] is False
         await _active_everywhere(w, NEW)
         after_switch = await _answers(w)
         assert after_switch != before  # another model's neighbours
@@ -189,7 +190,7 @@ async def test_a_reembed_and_switch_answer_every_query_and_back_is_exact(world: 
                            json={"taxon": "relabelled-after-switch"}))
 
         back = await _ok(w.gw.post(f"/api/v1/models/{OLD}/activate", headers=w.admin))
-        assert back["name"] == OLD and back["active"] is True
+        assert back["name"] == OLD and back["active"] is True and back["default"] is True
         await _active_everywhere(w, OLD)
         assert await _answers(w) == before
         [point] = await w.search.retrieve(OLD, [relabelled])
