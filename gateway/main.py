@@ -24,6 +24,7 @@ from gateway.routes import (
     labelling,
     models,
     search,
+    training,
 )
 from nauplius.core.active_model import ActiveModel
 from nauplius.core.clients import Downstream
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(clusters.router)
     app.include_router(duplicates.router)
     app.include_router(adaptation.router)
+    app.include_router(training.router)
     app.include_router(models.router)
     app.include_router(health.router)
     # Order matters: the vendor mount must come before the broader /static and / mounts.

@@ -121,12 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     train = model_commands.add_parser("train", help="fine-tune a pretrained CNN on labelled "
                                       "<class>/<image> folders and export it to ONNX with its card "
                                       "(needs the 'train' extra: torch)")
-    train.add_argument("--data", type=_existing_dir, nargs="+", required=True, metavar="DIR")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=_existing_dir, nargs="+", metavar="DIR")
+    source.add_argument("--project", type=_positive_int, metavar="ID",
+                        help="train on the catalog's validated images of this project, fetched "
+                             "through the gateway (--url, --api-key)")
+    train.add_argument("--url", help=f"with --project: gateway URL (default $NAUPLIUS_URL, else "
+                       f"{DEFAULT_URL})")
+    train.add_argument("--api-key", help="with --project: API key (default $NAUPLIUS_API_KEY)")
+    train.add_argument("--init", type=Path, metavar="CKPT",
+                       help="start from the trunk of an earlier run's checkpoint (OUT.ckpt.pt, "
+                            "same --base) instead of the pretrained weights")
     train.add_argument("--base", choices=[f"efficientnet-lite{n}" for n in (0, 1, 2)] + ["resnet50"],
                        default="efficientnet-lite0")
     train.add_argument("--epochs", type=int, default=8)
-    train.add_argument("--out", type=Path, default=Path("models/plankton-lite0"),
-                       help="writes OUT.onnx, OUT.json and the checkpoint OUT.ckpt.pt")
+    train.add_argument("--out", type=Path,
+                       help="writes OUT.onnx, OUT.json and the checkpoint OUT.ckpt.pt (default "
+                            "models/plankton-lite0; with --project models/projectID-BASE-TIME)")
     train.add_argument("--resolution", type=int, default=128, help="input side in px, a multiple "
                        "of 32 (default 128: plankton images are ~80 px)")
     train.add_argument("--batch-size", type=int, default=64)
@@ -233,6 +244,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CommandFailed(Exception):
+    """A downstream service could not be reached or refused the request."""
+
+
+def default_train_out(args: argparse.Namespace) -> Path:
+    if args.project is None:
+        return Path("models/plankton-lite0")
+    from datetime import UTC, datetime
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("models") / f"project{args.project}-{args.base}-{stamp}"
+
+
+def train_project(args: argparse.Namespace, config):
+    import httpx
+
+    from nauplius.training.project import train_from_gateway
+    if args.resume:
+        raise ValueError("--resume continues a --data run; a --project run fetches afresh")
+    url = args.url or os.environ.get("NAUPLIUS_URL") or DEFAULT_URL
+    try:
+        return train_from_gateway(url, args.api_key or os.environ.get("NAUPLIUS_API_KEY"),
+                                  args.project, config)
+    except httpx.TransportError as error:
+        raise CommandFailed(f"cannot reach the gateway at {url} ({error})") from None
+    except httpx.HTTPStatusError as error:
+        raise CommandFailed(f"the gateway answered {error.response.status_code}: "
+                            f"{error.response.text[:500]}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -313,18 +353,28 @@ def run_command(args: argparse.Namespace) -> int:
         from nauplius.training.augment import Augmentation
         from nauplius.training.train import TrainConfig, train
         config = TrainConfig(
-            data=args.data, base=args.base, epochs=args.epochs, out=args.out,
+            data=args.data or [], base=args.base, epochs=args.epochs,
+            out=args.out or default_train_out(args), init=args.init,
             resolution=args.resolution, batch_size=args.batch_size, lr=args.lr,
             frozen_stages=args.frozen_stages, validation_fraction=args.validation_fraction,
             seed=args.seed, workers=args.workers, validate_every=args.validate_every,
             margin=args.margin, label_smoothing=args.label_smoothing, balanced=args.balanced,
             interpolate=args.interpolate, augmentation=Augmentation(greyscale_p=args.greyscale))
         try:
-            trained = train(config, resume=args.resume)
+            if args.project is not None:
+                trained = train_project(args, config)
+            else:
+                trained = train(config, resume=args.resume)
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             print(f"nauplius model train: {error}", file=sys.stderr)
             return 2
+        except CommandFailed as error:
+            print(f"nauplius model train: {error}", file=sys.stderr)
+            return 1
         print(f"exported {trained.onnx_path} and {trained.onnx_path.with_suffix('.json')}")
+        if args.project is not None:
+            print(f"  project {args.project}: {trained.card['labels']} validated images of "
+                  f"{trained.card['classes']} classes")
         for name, scores in trained.card["metrics"]["validation"].items():
             print(f"  {name} validation: top-1 {scores['top1']:.4f}, vote5 {scores['vote5']:.4f}, "
                   f"mean per-class top-1 {scores['mean_class_top1']:.4f}")

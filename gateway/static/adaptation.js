@@ -1,7 +1,9 @@
 /* adaptation view: registered with window.Nauplius (app.js). jQuery only.
    A toolbar button opens the head of the project chosen in the project filter: its version, the
    labels it learned from, cross-validated top-1 plain -> adapted, whether it is in use, its past
-   versions, and "Refit" for those who may (GET/POST /api/v1/projects/{id}/adaptation). */
+   versions, and "Refit" for those who may (GET/POST /api/v1/projects/{id}/adaptation); for admins,
+   "Fine-tune a model" queues a training run on the project's validated images
+   (POST /api/v1/projects/{id}/train). */
 $(function () {
   "use strict";
   var N = window.Nauplius;
@@ -20,6 +22,8 @@ $(function () {
     '<th scope="col">Classes</th><th scope="col">Top-1 plain &rarr; adapted</th><th scope="col">In use</th></tr></thead>' +
     '<tbody id="adaptation-versions"></tbody></table>' +
     '<p><button id="adaptation-refit" type="button" class="primary">Refit</button> ' +
+    '<button id="adaptation-train" type="button" hidden title="Fine-tune the embedding CNN on the project\'s ' +
+    'validated images: a job; the new model version is written to the worker\'s models folder">Fine-tune a model</button> ' +
     '<button id="adaptation-close" type="button">Close</button> <span id="adaptation-status" class="meta"></span></p>' +
     '</div></div>');
   $("body").append($dialog);
@@ -28,6 +32,8 @@ $(function () {
 
   function pct(x) { return (100 * x).toFixed(1) + " %"; }
 
+  function isAdmin() { return !!(N.state.me && N.state.me.role === "admin"); }
+
   var shown = null;  // the project asked last: an older answer arriving late is dropped
   function show(projectId) {
     shown = projectId;
@@ -35,6 +41,7 @@ $(function () {
       $("#adaptation-summary").text("Choose a project.");
       $("#adaptation-versions").empty();
       $("#adaptation-refit").prop("hidden", true);
+      $("#adaptation-train").prop("hidden", true);
       return;
     }
     N.api("GET", "/api/v1/projects/" + projectId + "/adaptation").done(function (s) {
@@ -61,6 +68,7 @@ $(function () {
           $("<td>").text(v.active ? "yes" : "no")));
       });
       $("#adaptation-refit").prop("hidden", !s.can_refit).prop("disabled", !!s.pending_job);
+      $("#adaptation-train").prop("hidden", !isAdmin());
     }).fail(function (xhr) { if (shown === projectId) { $("#adaptation-summary").text(N.errorText(xhr)); } });
   }
 
@@ -86,6 +94,14 @@ $(function () {
         "A refit is already queued or running (job " + r.job_id + ").");
       N.pollJobs();
       show(projectId);
+    }).fail(function (xhr) { $("#adaptation-status").text(N.errorText(xhr)); });
+  });
+  $("#adaptation-train").on("click", function () {
+    var projectId = $("#adaptation-project").val();
+    N.api("POST", "/api/v1/projects/" + projectId + "/train").done(function (job) {
+      $("#adaptation-status").text("Fine-tuning queued (job " + job.id + "): the new model and its " +
+        "card are written to the worker's models folder.");
+      N.pollJobs();
     }).fail(function (xhr) { $("#adaptation-status").text(N.errorText(xhr)); });
   });
 });

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,13 +56,15 @@ class TrainConfig:
     validate_every: int = 1        # epochs between validation scores (the last is always scored)
     interpolate: float = 1.0       # exported trunk: this x fine-tuned + the rest x pretrained
     balanced: bool = False         # draw every class equally often (with replacement)
+    init: Path | None = None       # a checkpoint (OUT.ckpt.pt) whose trunk starts the run
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     def fingerprint(self) -> dict:
         """What must not change between a checkpoint and its resumption."""
         keys = ("base", "resolution", "batch_size", "lr", "weight_decay", "frozen_stages",
                 "validation_fraction", "seed", "label_smoothing", "margin", "scale", "balanced")
-        return {k: getattr(self, k) for k in keys} | {"augmentation": asdict(self.augmentation)}
+        return {k: getattr(self, k) for k in keys} | {"augmentation": asdict(self.augmentation),
+                                                       "init": str(self.init) if self.init else None}
 
 
 @dataclass
@@ -75,7 +78,26 @@ def checkpoint_path(out: Path) -> Path:
     return Path(f"{out}.ckpt.pt")
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+def initial_trunk(spec, config: TrainConfig):
+    """The base's pretrained trunk, or, with `init`, the trunk of an earlier run's checkpoint."""
+    trunk = spec.build()
+    if config.init is not None:
+        if not Path(config.init).exists():
+            raise FileNotFoundError(f"no checkpoint to start from at {config.init}")
+        state = torch.load(config.init, map_location="cpu", weights_only=False)
+        if state.get("fingerprint", {}).get("base") != config.base:
+            raise ValueError(f"{config.init} was trained from base "
+                             f"{state.get('fingerprint', {}).get('base')!r}, not {config.base!r}")
+        trunk.load_state_dict(state["trunk"])
+    return trunk
+
+
+EpochHook = Callable[[int, int], None]
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True,
+          on_epoch: EpochHook | None = None) -> TrainResult:
+    """`on_epoch(done, total)` is called after each epoch (a job's progress)."""
     if config.resolution % 32:
         raise ValueError(f"resolution must be a multiple of 32 (the trunk's stride), "
                          f"not {config.resolution}")
@@ -115,7 +137,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
     validation_images = {s.name: decode_all(s.split.validation, progress, f"{s.name} validation")
                          for s in sets}
 
-    trunk = spec.build()
+    trunk = initial_trunk(spec, config)
     frozen = freeze_stages(config.base, trunk, config.frozen_stages)
     head = CosineHead(spec.card["output_dim"], len(classes), config.scale, config.margin)
     # channels-last: 1.65x faster training steps on this CPU (oneDNN's depthwise convolutions)
@@ -177,6 +199,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                     "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
                     "history": history, "seconds": seconds, "fingerprint": fingerprint,
                     "classes": classes}, ckpt)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, config.epochs)
 
     if not history:
         raise ValueError("no epoch was trained (epochs must be at least 1)")
@@ -297,6 +321,8 @@ def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[Label
             "optimiser": f"AdamW lr {config.lr} (head 10x), weight decay {config.weight_decay}, "
                          "linear warm-up then cosine decay",
             "frozen_stages": config.frozen_stages,
+            "initial_trunk": str(config.init) if config.init else f"{config.base} pretrained "
+                             f"({base['source_weights']})",
             "sampling": "class-balanced: every class drawn equally often, with replacement"
                         if config.balanced else "every training image once per epoch, shuffled",
             "loss": LOSS_WHY.format(scale=config.scale, margin=config.margin,

@@ -12,7 +12,8 @@ from services.catalog import queries
 from services.catalog.errors import Conflict
 from services.catalog.jobs import JobNotFound, finish_jobs
 
-TASK_KINDS = ("archive", "suggestions", "reconcile", "clusters", "adaptation", "reembed")
+TASK_KINDS = ("archive", "suggestions", "reconcile", "clusters", "adaptation", "reembed",
+              "train")
 
 
 async def create_task_job(conn: asyncpg.Connection, kind: str, params: dict[str, Any],

@@ -1,5 +1,7 @@
 """Ingest worker settings (env prefix WORKER_)."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,3 +34,6 @@ class WorkerSettings(BaseSettings):
     # sample is flagged as its near-duplicate (docs/benchmarks.md, "Near-duplicates": measured on
     # augmented copies against distinct same-class organisms).
     near_duplicate_cosine: float = Field(0.96, gt=0, le=1.0)
+    # Where a `train` job writes the new model version (NAME.onnx, its card NAME.json and its
+    # checkpoint): the folder the embedder's model paths name versions from.
+    models_dir: Path = Path("models")

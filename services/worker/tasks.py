@@ -20,6 +20,7 @@ from services.worker.clusters import cluster_project, queue_due_cluster_runs
 from services.worker.config import WorkerSettings
 from services.worker.reconcile import reconcile
 from services.worker.reembed import Reembed, ReembedRefused
+from services.worker.training import train_project_job
 from services.worker.worker import after_outage
 
 log = logging.getLogger("nauplius.worker")
@@ -40,6 +41,7 @@ class TaskRunner:
             "reconcile": self._reconcile,
             "adaptation": self._adaptation,
             "clusters": self._clusters,
+            "train": self._train,
             "reembed": self._reembed,
         }
         self.finished = 0
@@ -119,3 +121,6 @@ class TaskRunner:
     async def _reembed(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         return await Reembed(self.downstream, self.active_model, task, progress,
                              self.settings.batch_size, self.settings.catalog_concurrency).run()
+
+    async def _train(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
+        return await train_project_job(self.downstream, self.settings.models_dir, task, progress)

@@ -134,6 +134,7 @@ WRITE_ROUTES = {
     ("POST", "/api/v1/suggestions/refresh"): "annotator",
     ("POST", "/api/v1/suggestions/accept"): "annotator",
     ("POST", "/api/v1/projects/{project_id}/adaptation/refit"): "annotator",
+    ("POST", "/api/v1/projects/{project_id}/train"): "admin",
     ("POST", "/api/v1/duplicates/{image_id}/merge"): "annotator",
     ("POST", "/api/v1/duplicates/{image_id}/dismiss"): "annotator",
     ("POST", "/api/v1/clusters/refresh"): "annotator",

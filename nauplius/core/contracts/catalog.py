@@ -550,8 +550,9 @@ ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
 
 # --- job tasks (archive, suggestions, reconcile) -----------------------------------------------
 JobKind = Literal["ingest", "archive", "suggestions", "reconcile", "clusters", "adaptation",
-                  "reembed"]
-TaskKind = Literal["archive", "suggestions", "reconcile", "clusters", "adaptation", "reembed"]
+                  "reembed", "train"]
+TaskKind = Literal["archive", "suggestions", "reconcile", "clusters", "adaptation", "reembed",
+                   "train"]
 TaskStatus = Literal["waiting", "pending", "running", "done", "failed"]
 
 
