@@ -3,19 +3,23 @@
 An oracle annotator, who knows each image's true class from its folder name, works through the real
 REST API of a private system (five processes, its own PostgreSQL and index, auth on with the admin
 key). It ingests the set unlabelled, labels `seed_per_class` images of each class by hand (one action
-each), then repeatedly takes the action the UI offers that confirms the most images, until every
-image is validated:
+each; none by default), then repeatedly takes the action the UI offers that confirms the most
+images, until every image is validated:
 
-- accept a whole suggestion group above `accept_confidence` without looking at it (one action; its
-  mistakes stay and count against precision), when the group holds at least `min_group` images and
-  the confidences are calibrated on at least `min_calibrated` labels a person has looked at (the
-  UI shows that number beside the refresh; a careful annotator does not trust a calibration
-  learnt from a handful of seeds);
-- otherwise look at one page (at most 50 images) of the largest suggestion group, most confident
-  first, or, when nothing is suggested, the similar-image page of the first unvalidated image:
-  confirm the images showing the page's most common class in one action. The other images stay
-  for a later page (re-suggested from their newly validated neighbours, most come back in a group
-  of their own class); `fix_on_page` fixes each of them at once instead, one action per image;
+- look at the first page (at most 50 images, core outwards) of the best cluster proposal and name
+  its most common class in one action, while a cluster offers at least `min_group` images
+  (reclustering once the queue is empty and labels have changed);
+- with `accept_unseen` only: accept a whole suggestion group above `accept_confidence` without
+  looking at it (one action; its mistakes stay and count against precision), when the group holds
+  at least `min_group` images and the confidences are calibrated on at least `min_calibrated`
+  labels a person has looked at;
+- otherwise look at one page of the largest suggestion group, most confident first, or, when
+  nothing is suggested, the similar-image page of the first unvalidated image: confirm the images
+  showing the page's most common class in one action. The other images stay for a later page
+  (re-suggested from their newly validated neighbours, most come back in a group of their own
+  class); `fix_on_page` fixes each of them at once instead, one action per image;
+- once the largest suggestion group holds fewer than `min_group` images, sort a page of the
+  unjudged images instead: each class on it named in one action;
 - after judging a similar-image page with at least `refine_min_wrong` wrong images, refine it as
   the page's Refine does (one action: the wrong images it saw become "not like these", the ones
   just confirmed "more like these", at most 50 of each) and judge the refined page (one action),
@@ -62,6 +66,7 @@ class Tally:
     seed_actions: int = 0
     group_accepts: int = 0
     accepted_images: int = 0
+    accepted_wrong: int = 0  # accepted images whose suggested taxon was not their class
     pages: int = 0
     page_confirms: int = 0
     page_fixes: int = 0
@@ -72,15 +77,18 @@ class Tally:
     cluster_refreshes: int = 0  # clusters jobs run (Recluster; not an action, as refreshes)
     cluster_pages: int = 0  # first pages of the best cluster judged (also counted in pages)
     cluster_images: int = 0  # images confirmed on cluster pages
+    sorted_pages: int = 0  # pages of leftovers sorted class by class (also counted in pages)
+    sorted_actions: int = 0  # one per class named on a sorted page
 
 
 class Oracle:
     def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
                  min_group: int, min_calibrated: int, progress: tqdm,
                  fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG,
-                 clusters: bool = True) -> None:
+                 clusters: bool = True, accept_unseen: bool = False) -> None:
         self.api = api
         self.clusters = clusters
+        self.accept_unseen = accept_unseen
         self._clustered_at: int | None = None  # validated count at the last clusters run
         self.truth = truth
         self.accept_confidence = accept_confidence
@@ -91,6 +99,7 @@ class Oracle:
         self.calibrated_on = 0
         self.tally = Tally(images=len(truth))
         self.progress = progress
+        self.trace: list[tuple[str, int]] = []  # (move, images it validated), one per action
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         response = self.api.request(method, path, **kwargs)
@@ -107,20 +116,24 @@ class Oracle:
         self.progress.refresh()
 
     # --- the actions, each one REST call ----------------------------------------------------
-    def label_one(self, image_id: int) -> None:
+    def label_one(self, image_id: int, move: str = "fix") -> None:
         self.call("PUT", f"/api/v1/images/{image_id}/label",
                   json={"taxon": self.truth[image_id], "state": "validated"})
         self.tally.actions += 1
+        self.trace.append((move, 1))
 
-    def assign(self, image_ids: list[int], taxon: str) -> None:
+    def assign(self, image_ids: list[int], taxon: str, move: str) -> None:
         self.call("POST", "/api/v1/labels/batch",
                   json={"image_ids": image_ids, "taxon": taxon, "state": "validated"})
         self.tally.actions += 1
+        self.trace.append((move, len(image_ids)))
 
     def accept_group(self, taxon: str) -> int:
         result = self.call("POST", "/api/v1/suggestions/accept",
                            json={"taxon": taxon, "min_confidence": self.accept_confidence})
         self.tally.actions += 1
+        self.trace.append(("accept", len(result["image_ids"])))
+        self.tally.accepted_wrong += sum(self.truth[i] != taxon for i in result["image_ids"])
         return len(result["image_ids"])
 
     # --- the oracle -------------------------------------------------------------------------
@@ -130,11 +143,11 @@ class Oracle:
             by_class.setdefault(name, []).append(image_id)
         for ids in by_class.values():
             for image_id in rng.sample(ids, min(per_class, len(ids))):
-                self.label_one(image_id)
+                self.label_one(image_id, "seed")
                 self.tally.seed_actions += 1
         self.show_progress()
 
-    def judge_page(self, image_ids: list[int]) -> tuple[list[int], list[int]]:
+    def judge_page(self, image_ids: list[int], move: str) -> tuple[list[int], list[int]]:
         """Confirm the page's most common class in one action. The other images are fixed one
         action each only when `fix_on_page`; otherwise they are left for a later page, where,
         re-suggested from their freshly validated neighbours, they are most likely part of a
@@ -145,7 +158,7 @@ class Oracle:
         majority, _ = Counter(self.truth[i] for i in image_ids).most_common(1)[0]
         right = [i for i in image_ids if self.truth[i] == majority]
         wrong = [i for i in image_ids if self.truth[i] != majority]
-        self.assign(right, majority)
+        self.assign(right, majority, move)
         self.tally.pages += 1
         self.tally.page_confirms += 1
         if not self.fix_on_page:
@@ -170,8 +183,9 @@ class Oracle:
                 "image_ids": right[:50], "negative_ids": negatives, "limit": PAGE})["data"]
             page = [image for image in page if image["label_state"] != "validated"]
             self.tally.actions += 1
+            self.trace.append(("refine", 0))
             self.tally.refines += 1
-            right, wrong = self.judge_page([image["id"] for image in page])
+            right, wrong = self.judge_page([image["id"] for image in page], "refined page")
             self.tally.refined_pages += bool(page)
             self.tally.refined_images += len(right)
 
@@ -196,9 +210,31 @@ class Oracle:
         self.call("POST", f"/api/v1/clusters/{best['id']}/name",
                   json={"taxon": majority, "image_ids": right})
         self.tally.actions += 1
+        self.trace.append(("cluster page", len(right)))
         self.tally.pages += 1
         self.tally.cluster_pages += 1
         self.tally.cluster_images += len(right)
+        return True
+
+    def sort_page(self) -> bool:
+        """Once no cluster and no suggestion group offers `min_group` images, what is left is
+        mostly odd ones out under wrong or scattered suggestions: look at a page of the unjudged
+        images (the grid, predicted first) and name each class on it, one action per class."""
+        page: list[dict] = []
+        for state in ("predicted", "unlabelled", "dubious"):
+            if len(page) < PAGE:
+                page += self.call("GET", "/api/v1/images", params={
+                    "state": state, "limit": PAGE - len(page)})["data"]
+        if not page:
+            return False
+        by_class: dict[str, list[int]] = {}
+        for image in page:
+            by_class.setdefault(self.truth[image["id"]], []).append(image["id"])
+        for taxon, ids in sorted(by_class.items(), key=lambda item: -len(item[1])):
+            self.assign(ids, taxon, "sorted page")
+            self.tally.sorted_actions += 1
+        self.tally.pages += 1
+        self.tally.sorted_pages += 1
         return True
 
     def refresh(self) -> None:
@@ -217,16 +253,18 @@ class Oracle:
         # pages (seed-per-class 0) accept 3,636 images at 0.36 precision.
         if self.clusters and self.cluster_page():
             return True
-        if confident:
+        if confident and self.accept_unseen:
             accepted = self.accept_group(confident[0]["taxon"])
             self.tally.group_accepts += 1
             self.tally.accepted_images += accepted
             return True
-        if groups:
-            largest = max(groups, key=lambda g: g["images"])
+        largest = max(groups, key=lambda g: g["images"]) if groups else None
+        if largest is not None and largest["images"] < self.min_group:
+            return self.sort_page()
+        if largest is not None:
             page = self.call("GET", "/api/v1/review", params={
                 "taxon": largest["taxon"], "order": "confident", "limit": PAGE})["data"]
-            self.judge_page([image["id"] for image in page])
+            self.judge_page([image["id"] for image in page], "review page")
             return True
         for state in ("unlabelled", "dubious"):
             first = self.call("GET", "/api/v1/images", params={"state": state, "limit": 1})["data"]
@@ -234,7 +272,8 @@ class Oracle:
                 example = first[0]["id"]
                 similar = self.call("POST", "/api/v1/similar", json={
                     "image_ids": [example], "state": state, "limit": PAGE - 1})["data"]
-                right, wrong = self.judge_page([example] + [image["id"] for image in similar])
+                right, wrong = self.judge_page([example] + [image["id"] for image in similar],
+                                               "similar page")
                 if self.refine_min_wrong:
                     self.refine(right, wrong)
                 return True
@@ -255,6 +294,16 @@ class Oracle:
         return self.tally
 
 
+def _moves(trace: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
+    """Where the actions went: per move, its actions and the images they validated."""
+    moves: dict[str, dict[str, int]] = {}
+    for move, images in trace:
+        row = moves.setdefault(move, {"actions": 0, "images": 0})
+        row["actions"] += 1
+        row["images"] += images
+    return moves
+
+
 def _all_images(api: httpx.Client) -> list[dict]:
     images, offset = [], 0
     while True:
@@ -269,10 +318,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, min_group: int = 10,
+def run(data: Path, seed_per_class: int = 0, accept_confidence: float = 0.95, min_group: int = 10,
         min_calibrated: int = 300, seed: int = 0, progress: bool = True,
         fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG,
-        clusters: bool = True) -> dict:
+        clusters: bool = True, accept_unseen: bool = False) -> dict:
     found = find_images([data], label_from_folder=True)
     truth_by_sha: dict[str, str] = {}
     for image in found:
@@ -288,7 +337,7 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
             with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
                       file=sys.stderr) as bar:
                 oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar,
-                                fix_on_page, refine_min_wrong, clusters)
+                                fix_on_page, refine_min_wrong, clusters, accept_unseen)
                 tally = oracle.run(seed_per_class, seed)
             final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
@@ -298,11 +347,14 @@ def run(data: Path, seed_per_class: int = 5, accept_confidence: float = 0.95, mi
         "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
         "min_group": min_group, "min_calibrated": min_calibrated, "fix_on_page": fix_on_page,
         "refine_min_wrong": refine_min_wrong, "clusters": clusters,
+        "accept_unseen": accept_unseen,
         "actions": tally.actions,
         "images_per_action": len(truth) / tally.actions,
         "label_precision": right / len(final), "unvalidated": unvalidated,
         "baseline": {"actions": len(truth), "images_per_action": 1.0, "label_precision": 1.0},
         "tally": asdict(tally),
+        "moves": _moves(oracle.trace),
+        "trace": oracle.trace,
     }
 
 
@@ -314,7 +366,8 @@ def main(args: argparse.Namespace) -> int:
     result = run(args.data, args.seed_per_class, args.accept_confidence, args.min_group,
                  args.min_calibrated, args.seed, fix_on_page=args.fix_on_page,
                  refine_min_wrong=getattr(args, "refine_min_wrong", REFINE_MIN_WRONG),
-                 clusters=not getattr(args, "no_clusters", False))
+                 clusters=not getattr(args, "no_clusters", False),
+                 accept_unseen=getattr(args, "accept_unseen", False))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -330,6 +383,8 @@ def main(args: argparse.Namespace) -> int:
           f"{t['refined_pages']} refined pages judged, {t['refined_images']} images confirmed")
     print(f"          {t['cluster_pages']} cluster pages ({t['cluster_images']} images confirmed), "
           f"{t['cluster_refreshes']} cluster runs")
+    for move, row in result["moves"].items():
+        print(f"          {move}: {row['actions']} actions, {row['images']} images")
     b = result["baseline"]
     print(f"baseline: {b['actions']} actions = {b['images_per_action']:.1f} images/action, "
           f"label precision {b['label_precision']:.3f}")

@@ -176,13 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
         "labelling", help="images validated per action by an oracle annotator through the REST API")
     labelling.add_argument("--data", type=Path, required=True,
                            help="folders laid out <class>/<image>")
-    labelling.add_argument("--seed-per-class", type=int, default=5,
-                           help="images of each class the oracle labels by hand first (default 5)")
+    labelling.add_argument("--seed-per-class", type=int, default=0,
+                           help="images of each class the oracle labels by hand first (default 0: "
+                                "it starts from cluster proposals)")
     labelling.add_argument("--accept-confidence", type=float, default=0.95,
                            help="accept a suggestion group unseen at this calibrated confidence "
                                 "(default 0.95)")
     labelling.add_argument("--min-group", type=int, default=10,
                            help="smallest group worth accepting unseen (default 10)")
+    labelling.add_argument("--accept-unseen", action="store_true",
+                           help="also accept confident suggestion groups without looking at them "
+                                "(off by default: on ZooLake such accepts after the cluster pages "
+                                "were right for 38 of 103 images)")
     labelling.add_argument("--min-calibrated", type=int, default=300,
                            help="accept unseen only once the confidences are calibrated on this many "
                                 "labels a person looked at (default 300)")

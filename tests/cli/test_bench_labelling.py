@@ -24,14 +24,18 @@ def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
     try:
         result = run(tmp_path / "set", seed_per_class=2, accept_confidence=0.5, min_group=2,
-                     min_calibrated=0, progress=False, clusters=False)
+                     min_calibrated=0, progress=False, clusters=False, accept_unseen=True)
     finally:
         asyncio.run(drop_database(database_url))
     t = result["tally"]
     assert (result["images"], result["classes"], result["unvalidated"]) == (24, 3, 0)
-    assert t["seed_actions"] == 6 and t["pages"] == t["page_confirms"]
-    assert result["actions"] == (t["seed_actions"] + t["group_accepts"] + t["pages"]
-                                 + t["page_fixes"] + t["refines"])
+    assert t["seed_actions"] == 6
+    assert t["pages"] == t["page_confirms"] + t["sorted_pages"] + t["cluster_pages"]
+    assert result["actions"] == (t["seed_actions"] + t["group_accepts"] + t["page_confirms"]
+                                 + t["page_fixes"] + t["refines"] + t["sorted_actions"])
+    assert result["moves"]["seed"] == {"actions": 6, "images": 6}
+    assert sum(row["actions"] for row in result["moves"].values()) == result["actions"]
+    assert sum(row["images"] for row in result["moves"].values()) == 24
     assert result["images_per_action"] == pytest.approx(24 / result["actions"])
     # Judged pages are right by construction; only unseen accepts can be wrong.
     wrong_at_most = t["accepted_images"] / 24
@@ -56,5 +60,26 @@ def test_the_oracle_refines_similar_pages_with_their_wrong_images(shared_data, t
     t = result["tally"]
     assert result["unvalidated"] == 0 and t["seed_actions"] == 0 and t["group_accepts"] == 0
     assert t["refines"] >= 1 and t["refined_pages"] >= 1 and t["refined_images"] >= 1
-    assert result["actions"] == t["pages"] + t["refines"]
+    assert result["actions"] == t["page_confirms"] + t["refines"] + t["sorted_actions"]
     assert result["label_precision"] == 1.0  # judged pages only: right by construction
+
+
+def test_the_oracle_sorts_a_page_of_leftovers_one_action_per_class(shared_data, tmp_path,
+                                                                   monkeypatch):
+    """No group reaches min_group: the 18 unjudged images fit one sorted page, three classes on
+    it, so three actions after the six seeds."""
+    for name in CLASSES:
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for path in sorted((shared_data / "zoolake" / name).iterdir())[:8]:
+            shutil.copy(path, tmp_path / "set" / name / path.name)
+    database_url = asyncio.run(create_database("nauplius_bench_sorted"))
+    monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
+    try:
+        result = run(tmp_path / "set", seed_per_class=2, min_group=1000, progress=False,
+                     clusters=False)
+    finally:
+        asyncio.run(drop_database(database_url))
+    t = result["tally"]
+    assert (t["sorted_pages"], t["sorted_actions"], result["actions"]) == (1, 3, 9)
+    assert result["moves"]["sorted page"] == {"actions": 3, "images": 18}
+    assert result["label_precision"] == 1.0 and result["unvalidated"] == 0
