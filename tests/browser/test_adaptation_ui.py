@@ -1,6 +1,6 @@
 """The adaptation dialog in a real headless Chromium against the real system: a project whose head
 is fitted and in use shows its version, labels and cross-validated top-1 plain -> adapted; Refit
-queues a job; a viewer sees no Refit button. NAUPLIUS_SCREENSHOT_DIR keeps a PNG of the dialog."""
+queues a job; a viewer sees no Refit button. NAUPLIUS_SCREENSHOTS keeps a PNG of the dialog."""
 from __future__ import annotations
 
 import hashlib
@@ -100,8 +100,8 @@ def test_the_dialog_shows_the_head_in_use_and_refits(system):
             expect(summary).to_contain_text(f"learned from {2 * PER_CLASS} labels of 2 classes")
             expect(summary).to_contain_text("95.0 % \u2192 100.0 %")
             expect(page.locator("#adaptation-versions tr")).to_have_count(1)
-            if os.environ.get("NAUPLIUS_SCREENSHOT_DIR"):
-                page.screenshot(path=str(Path(os.environ["NAUPLIUS_SCREENSHOT_DIR"]) / "adaptation.png"))
+            if os.environ.get("NAUPLIUS_SCREENSHOTS"):
+                page.screenshot(path=str(Path(os.environ["NAUPLIUS_SCREENSHOTS"]) / "adaptation.png"))
             page.click("#adaptation-refit")
             expect(page.locator("#adaptation-status")).to_contain_text("Refit queued (job")
             assert errors == []
