@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from gateway.auth import Annotator, Viewer
-from gateway.deps import DownstreamDep
+from gateway.deps import ActiveModelDep, DownstreamDep
 from gateway.routes.common import Offset, file_url, thumbnail_url
 from nauplius.core.contracts.duplicates import (
     DuplicateImage,
@@ -15,6 +15,7 @@ from nauplius.core.contracts.duplicates import (
     DuplicateSettled,
     DuplicateStatus,
 )
+from nauplius.core.index_sync import sync_ids
 
 router = APIRouter(prefix="/api/v1", tags=["duplicates"])
 
@@ -54,12 +55,15 @@ async def list_duplicates(downstream: DownstreamDep, _: Viewer, status: Duplicat
 
 
 @router.post("/duplicates/{image_id}/merge", response_model=DuplicateSettled)
-async def merge_duplicate(image_id: int, downstream: DownstreamDep,
+async def merge_duplicate(image_id: int, downstream: DownstreamDep, active_model: ActiveModelDep,
                           principal: Annotator) -> DuplicateSettled:
     """Merge image_id's pair: the image with the better label (validated over any other state,
     any label over none; on a tie the earlier image) keeps it, the other becomes its duplicate,
-    left out of listings, exports and counts. 404 unknown pair, 409 already settled."""
-    return await downstream.catalog.merge_duplicate(image_id, principal.annotator_id)
+    left out of listings, exports, counts and searches. 404 unknown pair, 409 already settled."""
+    settled = await downstream.catalog.merge_duplicate(image_id, principal.annotator_id)
+    if settled.merged_id is not None:  # at once where the index answers; the outbox makes it hold
+        await sync_ids(downstream, active_model, [settled.merged_id])
+    return settled
 
 
 @router.post("/duplicates/{image_id}/dismiss", response_model=DuplicateSettled)

@@ -68,11 +68,16 @@ async def sync_images(downstream: Downstream, active_model: ActiveModel,
 
 async def apply_everywhere(search: SearchClient, active_model: ActiveModel,
                            images: Sequence[Image]) -> None:
-    """`apply_payloads` in the collection of every model version kept, the active one first.
+    """`apply_payloads` in the collection of every model version kept, the active one first; a
+    merged near-duplicate's point is deleted there instead (its twin stands for both).
     A point not yet in a filling collection is skipped there: its re-embed writes the payload
     it reads then, and reads it again after the upsert."""
+    merged = [dict(image)["id"] for image in images if dict(image).get("duplicate_of")]
+    kept = [image for image in images if not dict(image).get("duplicate_of")]
     for model in (await active_model.versions()).written:
-        await apply_payloads(search, model.name, images)
+        if merged:
+            await search.delete(model.name, merged)
+        await apply_payloads(search, model.name, kept)
 
 
 def _left_to_outbox(count: int, exc: DownstreamError) -> None:

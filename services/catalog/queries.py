@@ -23,7 +23,7 @@ HEALTH_CHECK = "SELECT 1"
 IMAGE_COLUMNS = """
     id, sha256, filename, format, width, height, instrument, sample, captured_at, metadata,
     created_at, indexed_at, indexed_model, label, label_state, label_confidence, project_id,
-    created_by
+    created_by, duplicate_of
 """
 
 INSERT_IMAGE = f"""
@@ -169,10 +169,11 @@ def maintained_count_sql(filter_columns: list[str], projects: bool = False) -> s
             f"{_where(_terms(filter_columns, 1, False, projects))}")
 
 
-# Images not indexed in a model, in id order after a cursor: what a model change leaves to do.
+# Images not indexed in a model, in id order after a cursor: what a model change leaves to do
+# (a merged near-duplicate has no point to make).
 SELECT_UNINDEXED = f"""
 SELECT {IMAGE_COLUMNS} FROM images
- WHERE id > $2 AND indexed_model IS DISTINCT FROM $1
+ WHERE id > $2 AND indexed_model IS DISTINCT FROM $1 AND duplicate_of IS NULL
  ORDER BY id LIMIT $3
 """
 
@@ -649,9 +650,10 @@ UPDATE index_outbox AS o
 OUTBOX_COUNT = "SELECT count(*) FROM index_outbox"
 
 # --- what the worker reads page by page, by id (keyset paging, no offset) -----------------------
+# The images that have a point (a merged near-duplicate has none: migration 015).
 SELECT_INDEX_ROWS = """
 SELECT id, label, label_state, instrument, sample, project_id, indexed_model
-  FROM images WHERE id > $1 ORDER BY id LIMIT $2
+  FROM images WHERE id > $1 AND duplicate_of IS NULL ORDER BY id LIMIT $2
 """
 # Images in some states, with their label; human_only: labels a person set looking at the image
 # (a bulk-accepted suggestion keeps its confidence).

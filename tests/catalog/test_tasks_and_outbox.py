@@ -141,3 +141,17 @@ async def test_a_pending_incremental_refresh_takes_in_the_next_one(catalog: Cata
     assert (await catalog.client.post("/v1/jobs/tasks/claim", json=claim)).json()["task"]["id"] == first
     # Once it runs, label changes after its start need a job of their own.
     assert (await catalog.client.post("/v1/jobs", json=incremental)).json()["id"] != first
+
+
+async def test_a_merged_duplicate_is_queued_to_leave_the_index_and_has_no_index_row(
+        catalog: Catalog, zoolake):
+    kept, merged = await _stored(catalog, zoolake[0]), await _stored(catalog, zoolake[1])
+    flag = await catalog.client.post("/v1/duplicates", json={
+        "data": [{"image_id": merged, "of_image_id": kept, "cosine": 0.98}]})
+    assert flag.status_code == 200, flag.text
+    answer = await catalog.client.post(f"/v1/duplicates/{merged}/merge")
+    assert answer.status_code == 200, answer.text
+    [entry] = await _claim(catalog)
+    assert (entry["image_id"], entry["image"]["duplicate_of"]) == (merged, kept)
+    rows = (await catalog.client.get("/v1/images/index-rows", params={"after_id": 0})).json()
+    assert [row["id"] for row in rows["data"]] == [kept]

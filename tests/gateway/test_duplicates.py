@@ -27,8 +27,14 @@ async def test_a_pair_is_listed_with_its_images_and_merged_once(
     assert pair["of_image"]["file_url"] == f"/api/v1/images/{first}/file"
     assert (pair["cosine"], pair["status"]) == (0.975, "open")
 
+    def neighbours(answer: httpx.Response) -> list[int]:
+        assert answer.status_code == 200, answer.text
+        return [hit["id"] for hit in answer.json()["data"]]
+
+    assert second in neighbours(await gateway.get(f"/api/v1/images/{first}/similar"))
     merged = await gateway.post(f"/api/v1/duplicates/{second}/merge")
     assert merged.status_code == 200, merged.text
+    assert second not in neighbours(await gateway.get(f"/api/v1/images/{first}/similar"))
     assert (merged.json()["kept_id"], merged.json()["merged_id"]) == (first, second)
     listed = await gateway.get("/api/v1/images")
     assert [image["id"] for image in listed.json()["data"]] == [first]

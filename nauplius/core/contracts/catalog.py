@@ -73,6 +73,7 @@ class ImagePublic(ImageFields):
     label_confidence: float | None = None
     project_id: int
     created_by: int | None = None
+    duplicate_of: int | None = None  # merged into that image: out of listings and the index
 
 
 class UploadedImage(ImagePublic):
