@@ -1,6 +1,7 @@
 """The dependency direction of docs/architecture.md, checked on every import statement.
 
-nauplius.core <- nauplius.formats <- services.worker; nauplius.core <- services, gateway;
+nauplius.core <- nauplius.formats, nauplius.training <- services.worker; nauplius.core <- services,
+gateway;
 everything <- the command line (the rest of `nauplius`). An import inside a function counts too.
 """
 
@@ -17,7 +18,7 @@ OURS = ("nauplius", "services", "gateway")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "nauplius.core": (),
     "nauplius.formats": ("nauplius.core",),
-    "services.worker": ("nauplius.core", "nauplius.formats"),
+    "services.worker": ("nauplius.core", "nauplius.formats", "nauplius.training"),
     "services.embedder": ("nauplius.core", "services.image_probe"),
     "services.search": ("nauplius.core",),
     "services.catalog": ("nauplius.core", "services.image_probe"),

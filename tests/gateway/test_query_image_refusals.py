@@ -1,7 +1,7 @@
 """A query by image that the embedder refuses is a 422 naming the reason (issue #16): a strip
 of a few hundred bytes over the longest side, a truncated file, or one whose pixels make OpenCV
 fail (cv2.resize raising as when it cannot allocate: the one fault no real file causes). The
-gateway runs over the real embedder and search apps in-process; no catalog is reached."""
+gateway runs over the real services in-process (the catalog names the active model version)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,15 +17,15 @@ from tests.support.data import first_images
 from tests.support.embedder import encode
 from tests.support.gateway import running_gateway
 from tests.support.images import resize_failing_on, strip_png
-from tests.support.services import embedder_app, running_apps, search_app
+from tests.support.services import in_process_services
 
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    apps = {"embedder": embedder_app(), "search": search_app(tmp_path / "search")}
     settings = GatewaySettings(embedder_url="http://embedder", search_url="http://search",
                                catalog_url="http://catalog", auth="off")
-    async with running_apps(apps) as router, running_gateway(settings, router) as client:
+    async with (in_process_services(tmp_path, "nauplius_refusal_test") as router,
+                running_gateway(settings, router) as client):
         yield client
 
 
