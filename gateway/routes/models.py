@@ -3,7 +3,10 @@ a re-embed of every stored image into another version's collection (a job, while
 answering from the active one), and the switch to a complete version, which is instant both ways.
 
 GET /models lists them; POST /models/{name}/reembed queues the `reembed` job (202);
-POST /models/{name}/activate switches search to the version (409 until its collection is complete).
+POST /models/{name}/activate switches search to the version (409 until its collection is complete);
+DELETE /models/{name} retires a version other than the active one: the catalog forgets it (a
+reembed job still filling it fails) and its collection is dropped, so new images and label changes
+stop going to it.
 """
 
 from datetime import datetime
@@ -15,7 +18,8 @@ from pydantic import BaseModel
 from gateway.auth import Admin, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
 from nauplius.core.contracts.catalog import JobStatus
-from nauplius.core.contracts.models import ModelVersion, ReembedIn, VersionIn
+from nauplius.core.contracts.models import ModelVersion, ReembedIn, VersionIn, VersionState
+from nauplius.core.errors import DownstreamRejected
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
@@ -94,6 +98,36 @@ async def activate(name: Name, downstream: DownstreamDep, active_model: ActiveMo
     await active_model.refresh()
     return _view(name, version.output_dim, version, served=True, default=name == cards.default,
                  active=True)
+
+
+class ModelRetiredView(BaseModel):
+    name: str
+    state: VersionState  # what it was when retired
+    points_dropped: int  # the points its collection held
+    collection_dropped: bool  # false: the search service held no collection of it
+    job_ended: int | None  # its reembed job, ended as failed (the version was still filling)
+
+
+@router.delete("/models/{name}", response_model=ModelRetiredView)
+async def retire(name: Name, downstream: DownstreamDep, active_model: ActiveModelDep,
+                 _: Admin) -> ModelRetiredView:
+    """Retire a version other than the active one (409 for that one; 404 when the catalog has
+    no version of that name): the catalog forgets it, a reembed job still filling it ends as
+    failed, and its collection is dropped. Re-embedding it later starts from nothing."""
+    current = (await active_model.refresh()).active
+    if current.name == name:
+        raise HTTPException(409, f"model {name} is the active version: switch to another "
+                                 f"version first")
+    retired = await downstream.catalog.retire_model(name)
+    await active_model.refresh()  # this gateway's uploads stop going to it now
+    try:
+        points, dropped = await downstream.search.drop_collection(name), True
+    except DownstreamRejected as exc:
+        if exc.status_code != 404:
+            raise
+        points, dropped = 0, False
+    return ModelRetiredView(name=name, state=retired.version.state, points_dropped=points,
+                            collection_dropped=dropped, job_ended=retired.job_ended)
 
 
 def _view(name: str, output_dim: int | None, version: ModelVersion | None, *, served: bool,

@@ -2,7 +2,9 @@
    The embedding model versions (GET /api/v1/models): which one search answers from, each other
    one's collection state, and a re-embed's progress as a counter, polled every second while one
    fills. Admins re-embed a served version (POST /api/v1/models/{name}/reembed, a job) and switch
-   to a complete one (POST /api/v1/models/{name}/activate): instant, and so is switching back. */
+   to a complete one (POST /api/v1/models/{name}/activate): instant, and so is switching back.
+   A version the catalog records, other than the active one, can be retired (DELETE
+   /api/v1/models/{name}, after a confirm()): its collection is dropped and it costs nothing more. */
 $(function () {
   "use strict";
   var N = window.Nauplius;
@@ -63,6 +65,10 @@ $(function () {
         $actions.append($("<button type='button' class='md-reembed'>")
           .text(m.state === "complete" ? "Re-embed again" : "Re-embed").attr("data-model", m.name));
       }
+      if (isAdmin() && !m.active && m.state !== null) {
+        $actions.append($("<button type='button' class='md-retire'>").text("Retire")
+          .attr("data-model", m.name));
+      }
       $("<tr>").attr("data-model", m.name).append(
         $("<td>").append($("<strong>").text(m.name),
           m.default ? $("<span class='muted'>").text(" · default") : null),
@@ -94,6 +100,17 @@ $(function () {
     N.api("POST", "/api/v1/models/" + encodeURIComponent(name) + "/reembed").done(function (answer) {
       modelsSay((answer.queued ? "re-embedding into " : "already re-embedding into ") + name +
         " (job " + answer.job.id + ")");
+      N.pollJobs();
+      load();
+    }).fail(function (xhr) { modelsSay(N.errorText(xhr), true); });
+  });
+
+  $overlay.on("click", ".md-retire", function () {
+    var name = $(this).attr("data-model");
+    if (!window.confirm("Retire " + name + "? Its collection is dropped (and a re-embed into it " +
+        "stopped); re-embedding it later starts from nothing.")) { return; }
+    N.api("DELETE", "/api/v1/models/" + encodeURIComponent(name)).done(function (answer) {
+      modelsSay("retired " + name + " (" + answer.points_dropped + " points dropped)");
       N.pollJobs();
       load();
     }).fail(function (xhr) { modelsSay(N.errorText(xhr), true); });

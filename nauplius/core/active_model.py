@@ -124,6 +124,8 @@ class ActiveModel:
             log.warning("versions %s are not served by the embedder: new images skip them",
                         ", ".join(unserved))
         kept = tuple(self._served[v.name] for v in others if v.name in self._served)
+        # A version retired since (its collection dropped) is ensured again if it comes back.
+        self._ensured &= {active_name, *(card.name for card in kept)}
         for card in (self._served[active_name], *kept):
             await self._ensure(card)
         filling = frozenset(v.name for v in others if v.state == "filling")

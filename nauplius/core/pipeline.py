@@ -18,6 +18,7 @@ from nauplius.core.active_model import ModelCard
 from nauplius.core.clients import Downstream, FilePart
 from nauplius.core.contracts.catalog import ImagePublic
 from nauplius.core.contracts.search import PointIn
+from nauplius.core.errors import DownstreamRejected
 from nauplius.core.index_sync import payload_of
 
 log = logging.getLogger("nauplius.core")
@@ -115,7 +116,8 @@ async def index_contents(
 
 async def _index_in(downstream: Downstream, model: ModelCard, contents: list[Content]) -> None:
     """These contents embedded by another model version and upserted into its collection. A
-    content that version refuses (the active one took it) is left to its re-embed, logged."""
+    content that version refuses (the active one took it) is left to its re-embed, logged; so
+    is the batch when the collection is gone (the version was retired since it was resolved)."""
     results = await downstream.embedder.embed([c.part for c in contents], encoding="base64",
                                               model=model.name)
     points = []
@@ -126,8 +128,14 @@ async def _index_in(downstream: Downstream, model: ModelCard, contents: list[Con
             continue
         points.append(PointIn(id=content.image.id, vector_b64=result.vector_b64,
                               payload=payload_of(content.image)))
-    if points:
+    if not points:
+        return
+    try:
         await downstream.search.upsert(model.name, points)
+    except DownstreamRejected as exc:
+        if exc.status_code != 404:
+            raise
+        log.warning("%d images not indexed in %s: %s", len(points), model.name, exc.detail)
 
 
 async def _store(downstream: Downstream, actor: int | None, contents: list[Content]) -> None:

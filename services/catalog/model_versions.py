@@ -11,8 +11,10 @@ from nauplius.core.contracts.models import (
     ReembedIn,
     ReembedProgress,
     ReembedQueued,
+    VersionRetired,
 )
 from services.catalog.errors import Conflict, NotFound
+from services.catalog.jobs import finish_jobs
 from services.catalog.tasks import create_task_job
 
 # One change of the versions at a time: a queue, a completion and a switch never interleave.
@@ -52,6 +54,15 @@ DEACTIVATE = "UPDATE model_versions SET active = false WHERE active AND name <> 
 ACTIVATE = f"""
 UPDATE model_versions SET active = true, activated_at = now() WHERE name = $1
 RETURNING {COLUMNS}
+"""
+DELETE_VERSION = "DELETE FROM model_versions WHERE name = $1"
+# A retired version's open reembed job: failed with the reason, closed. Its worker's next
+# progress report (job and version) is refused, and so is its result: it never ends 'done'.
+END_RETIRED_JOB = """
+UPDATE ingest_jobs
+   SET task_status = 'failed', task_error = $2, task_lease_until = NULL, closed = true
+ WHERE id = $1 AND task_status IN ('pending', 'running')
+RETURNING id
 """
 # Every image indexed in the version switched from is in the one switched to (complete: the
 # re-embed covered the catalog, and every ingest since went to both), so it counts as indexed
@@ -118,6 +129,25 @@ async def activate(conn: asyncpg.Connection, name: str) -> ModelVersion:
         if previous is not None:
             await conn.execute(MOVE_INDEXED, previous, name)
     return _version(switched)
+
+
+async def retire(conn: asyncpg.Connection, name: str) -> VersionRetired:
+    """Forget a version that is not the active one; a reembed job still filling it fails. Its
+    collection is the caller's to drop (the gateway asks the search service)."""
+    async with conn.transaction():
+        await conn.execute(LOCK_VERSIONS, VERSIONS_LOCK)
+        row = await _require(conn, name)
+        if row["active"]:
+            raise Conflict(f"model {name} is the active version: switch to another version "
+                           f"first")
+        ended = None
+        if row["state"] == "filling" and row["job_id"] is not None:
+            ended = await conn.fetchval(END_RETIRED_JOB, row["job_id"],
+                                        f"model {name} was retired while this job filled it")
+            if ended is not None:
+                await finish_jobs(conn, [ended])
+        await conn.execute(DELETE_VERSION, name)
+    return VersionRetired(version=_version(row), job_ended=ended)
 
 
 async def _require(conn: asyncpg.Connection, name: str) -> Any:

@@ -3,6 +3,7 @@ from fastapi.responses import JSONResponse
 
 from nauplius.core.contracts.search import (
     CollectionCreate,
+    CollectionDropped,
     CollectionInfo,
     CountResponse,
     DeleteRequest,
@@ -78,6 +79,12 @@ async def ensure_collection(
 @router.get("/{name}")
 async def collection_info(name: CollectionName, index: IndexDep) -> CollectionInfo:
     return await index.collection_info(name)
+
+
+@router.delete("/{name}")
+async def drop_collection(name: CollectionName, index: IndexDep) -> CollectionDropped:
+    """Remove the collection with every point in it (a retired model version's); 404 unknown."""
+    return CollectionDropped(name=name, dropped=await index.drop_collection(name))
 
 
 @router.put("/{name}/points")

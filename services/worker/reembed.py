@@ -32,7 +32,8 @@ GRACE_S = 5 * TTL_S
 
 
 class ReembedRefused(Exception):
-    """The job cannot run: its version is unknown, not served, active, or filled by another job."""
+    """The job cannot run (on): its version is unknown, not served, active, retired, or filled by
+    another job."""
 
 
 class Reembed:
@@ -126,6 +127,11 @@ class Reembed:
 
     async def _report(self, name: str, done: int, total: int, after: int,
                       complete: bool = False) -> None:
-        await self.downstream.catalog.reembed_progress(name, ReembedProgress(
-            job_id=self.task.id, done=done, total=total, after_id=after, complete=complete))
+        """A refused report (the version retired, or re-filled by another job) stops the job."""
+        try:
+            await self.downstream.catalog.reembed_progress(name, ReembedProgress(
+                job_id=self.task.id, done=done, total=total, after_id=after, complete=complete))
+        except DownstreamRejected as exc:
+            raise ReembedRefused(f"model {name} is no longer being filled by job "
+                                 f"{self.task.id}: {exc.detail}") from exc
         await self.progress(done, total)

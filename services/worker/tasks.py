@@ -63,23 +63,38 @@ class TaskRunner:
             result = await self.handlers[task.kind](task, progress)
         except DownstreamRejected as exc:  # a service refused the work: trying again cannot help
             log.warning("job %d (%s) refused: %s", job_id, task.kind, exc.detail)
-            await catalog.finish_task(job_id, "failed", error=str(exc.detail))
+            await self._finish(job_id, "failed", error=str(exc.detail))
         except ReembedRefused as exc:
             log.warning("job %d (%s) refused: %s", job_id, task.kind, exc)
-            await catalog.finish_task(job_id, "failed", error=str(exc))
+            await self._finish(job_id, "failed", error=str(exc))
         except DownstreamError as exc:
             settled = after_outage(task.attempts, str(exc.detail), self.settings)
             log.warning("job %d (%s): %s", job_id, task.kind, settled.error)
-            await catalog.finish_task(job_id, settled.outcome, error=settled.error,
-                                      retry_after_s=settled.retry_after_s)
+            await self._finish(job_id, settled.outcome, error=settled.error,
+                               retry_after_s=settled.retry_after_s)
         except Exception as exc:  # a bug or bad input: the job fails with the reason, not the loop
             log.exception("job %d (%s) failed", job_id, task.kind)
-            await catalog.finish_task(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            await self._finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
         else:
-            await catalog.finish_task(job_id, "done", result=result)
-            self.finished += 1
+            if await self._finish(job_id, "done", result=result):
+                self.finished += 1
         finally:
             heartbeat.cancel()
+        return True
+
+    async def _finish(self, job_id: int, outcome: str, *, error: str | None = None,
+                      result: dict[str, Any] | None = None, retry_after_s: float = 0.0) -> bool:
+        """Settle the task; False when the catalog had ended it already (a retired model
+        version's reembed job is failed there, with the reason): this outcome is dropped."""
+        try:
+            await self.downstream.catalog.finish_task(job_id, outcome, error=error, result=result,
+                                                      retry_after_s=retry_after_s)
+        except DownstreamRejected as exc:
+            if exc.status_code != 409:
+                raise
+            log.warning("job %d was ended meanwhile; its outcome %s is dropped: %s", job_id,
+                        outcome, exc.detail)
+            return False
         return True
 
     async def _heartbeat(self, job_id: int) -> None:

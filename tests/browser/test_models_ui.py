@@ -1,7 +1,7 @@
 """The Models dialog in a real headless Chromium against the real system (five processes, auth
 on, the embedder serving two real carded models): 30 ZooLake images in plankton-lite0-int8, a
 re-embed into plankton-lite0 started from the dialog with its counter moving, Activate offered
-once it is complete, the switch, and back.
+once it is complete, the switch, and back, then Retire (confirmed) of the version switched from.
 
 Set NAUPLIUS_SCREENSHOTS=DIR to keep screenshots of each step for a person to look at.
 """
@@ -97,6 +97,13 @@ def test_reembed_then_switch_and_back_from_the_dialog(system):
 
         old_row.locator(".md-activate").click()
         expect(old_row.locator(".md-state")).to_have_text("active")
+        expect(old_row.locator(".md-retire")).to_have_count(0)
+        page.once("dialog", lambda dialog: dialog.accept())
+        new_row.locator(".md-retire").click()
+        expect(page.locator("#models-status")).to_have_text(
+            f"retired {NEW} ({total} points dropped)")
+        expect(new_row.locator(".md-state")).to_have_text("not embedded")
+        expect(new_row.locator(".md-retire")).to_have_count(0)
         page.click("#close-models")
         expect(page.locator("#models")).to_be_hidden()
         browser.close()

@@ -89,3 +89,61 @@ async def test_refusals_name_the_problem(catalog: Catalog):
         "/v1/models/model-b/reembed", json={"output_dim": 4},
         headers={"X-Nauplius-Annotator": "1", "X-Nauplius-Role": "annotator"})
     assert annotator.status_code == 403 and "admin" in annotator.json()["detail"]
+
+
+# --- retiring a version ------------------------------------------------------------------------
+async def test_retiring_refuses_the_active_version_and_unknown_names(catalog: Catalog):
+    await _queue(catalog)
+    active = await catalog.client.delete("/v1/models/model-a")
+    assert active.status_code == 409
+    assert "model-a is the active version: switch to another version first" in active.json()["detail"]
+    unknown = await catalog.client.delete("/v1/models/model-z")
+    assert unknown.status_code == 404 and "model-z" in unknown.json()["detail"]
+    annotator = await catalog.client.delete(
+        "/v1/models/model-b", headers={"X-Nauplius-Annotator": "1", "X-Nauplius-Role": "annotator"})
+    assert annotator.status_code == 403 and "admin" in annotator.json()["detail"]
+    listed = await _ok(await catalog.client.get("/v1/models"))
+    assert [v["name"] for v in listed["data"]] == ["model-a", "model-b"]
+
+
+async def test_retiring_a_filling_version_fails_its_job_and_refuses_its_worker(catalog: Catalog):
+    job_id = (await _queue(catalog))["job_id"]
+    claim = await _ok(await catalog.client.post("/v1/jobs/tasks/claim",
+                                                json={"kinds": ["reembed"], "lease_s": 60}))
+    assert claim["task"]["id"] == job_id
+    await _ok(await _progress(catalog, job_id, 1))
+
+    retired = await _ok(await catalog.client.delete("/v1/models/model-b"))
+    assert retired["version"]["name"] == "model-b" and retired["version"]["state"] == "filling"
+    assert retired["job_ended"] == job_id
+    listed = await _ok(await catalog.client.get("/v1/models"))
+    assert [v["name"] for v in listed["data"]] == ["model-a"]
+    job = await _ok(await catalog.client.get(f"/v1/jobs/{job_id}"))
+    assert job["task"]["status"] == "failed" and job["finished"] is True
+    assert "model-b was retired" in job["task"]["error"]
+
+    # The worker still running it: its next reports are refused, and it cannot end it 'done'.
+    assert (await _progress(catalog, job_id, 2)).status_code == 404
+    lease = await catalog.client.post(f"/v1/jobs/{job_id}/task/progress",
+                                      json={"done": 2, "total": 3, "lease_s": 60})
+    assert lease.status_code == 409
+    result = await catalog.client.post(f"/v1/jobs/{job_id}/task/result",
+                                       json={"outcome": "done", "result": {}})
+    assert result.status_code == 409
+    job = await _ok(await catalog.client.get(f"/v1/jobs/{job_id}"))
+    assert job["task"]["status"] == "failed"
+
+    # Re-queued, it fills again from the start with a job of its own.
+    again = await _queue(catalog)
+    assert again["queued"] is True and again["job_id"] != job_id
+    assert (again["version"]["done"], again["version"]["after_id"]) == (0, 0)
+
+
+async def test_retiring_a_complete_version_leaves_the_active_one(catalog: Catalog):
+    job_id = (await _queue(catalog))["job_id"]
+    await _ok(await _progress(catalog, job_id, 3, complete=True))
+    retired = await _ok(await catalog.client.delete("/v1/models/model-b"))
+    assert retired["version"]["state"] == "complete" and retired["job_ended"] is None
+    listed = await _ok(await catalog.client.get("/v1/models"))
+    assert listed["active"] == "model-a" and [v["name"] for v in listed["data"]] == ["model-a"]
+    assert (await catalog.client.delete("/v1/models/model-b")).status_code == 404

@@ -103,3 +103,17 @@ async def test_the_last_answer_stays_while_the_catalog_is_away(downstream):
     for _ in range(3):
         assert (await active.get()).name == "plankton-lite0-int8"
         await asyncio.sleep(TTL_S)
+
+
+async def test_a_retired_then_queued_again_version_gets_its_collection_again(downstream):
+    down, _ = downstream
+    await _fill(down)
+    active = ActiveModel(down)
+    assert [m.name for m in (await active.refresh()).others] == ["plankton-lite0"]
+    await down.catalog.retire_model("plankton-lite0")
+    assert await down.search.drop_collection("plankton-lite0") == 0
+    assert (await active.refresh()).others == ()
+    # Queued again at the catalog itself (no gateway to make the collection): ensured here.
+    await down.catalog.queue_reembed("plankton-lite0", ReembedIn(output_dim=1280))
+    assert [m.name for m in (await active.refresh()).others] == ["plankton-lite0"]
+    assert (await down.search.collection_info("plankton-lite0")).count == 0

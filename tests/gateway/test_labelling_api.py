@@ -141,6 +141,7 @@ WRITE_ROUTES = {
     ("POST", "/api/v1/clusters/{cluster_id}/name"): "annotator",
     ("POST", "/api/v1/models/{name}/reembed"): "admin",
     ("POST", "/api/v1/models/{name}/activate"): "admin",
+    ("DELETE", "/api/v1/models/{name}"): "admin",
 }
 # POST routes that only read (a query with a body).
 READ_POSTS = {("POST", "/api/v1/search"), ("POST", "/api/v1/similar")}

@@ -3,7 +3,9 @@ apps in-process (the embedder serving two real carded models) and the real worke
 images indexed in plankton-lite0-int8, a re-embed into plankton-lite0 while a probe asks for
 similar images every ~50 ms (no error, never an empty answer, before, during and after the
 switch), new uploads and a label change meanwhile reaching both collections, the switch refused
-until complete, and switching back giving the previous answers exactly."""
+until complete, and switching back giving the previous answers exactly. At the end, retiring:
+refused for the active version; a complete one's collection dropped; a filling one's job failed
+under its running worker, which stops without ending it 'done'."""
 
 import asyncio
 import json
@@ -19,6 +21,7 @@ import pytest_asyncio
 
 from gateway.config import GatewaySettings
 from nauplius.core.clients import SearchClient
+from nauplius.core.errors import DownstreamRejected
 from tests.support.data import REPO_ROOT, ZOOLAKE
 from tests.support.gateway import running_gateway
 from tests.support.service_key import SERVICE_KEY
@@ -210,3 +213,43 @@ async def test_a_reembed_and_switch_answer_every_query_and_back_is_exact(world: 
     assert len(probe.answers) >= 20, len(probe.answers)
     models = await _models(w)
     assert models[OLD]["is_active"] and models[NEW]["state"] == "complete"
+
+
+async def _gone(w: World, name: str) -> None:
+    with pytest.raises(DownstreamRejected) as refused:
+        await w.search.collection_info(name)
+    assert refused.value.status_code == 404
+
+
+async def test_retiring_drops_a_version_and_stops_its_filling_job(world: World):
+    w = world
+    active = await w.gw.delete(f"/api/v1/models/{OLD}", headers=w.admin)
+    assert active.status_code == 409 and "switch to another version first" in active.json()["detail"]
+    stored = (await w.search.collection_info(NEW)).count
+    retired = await _ok(w.gw.delete(f"/api/v1/models/{NEW}", headers=w.admin))
+    assert retired == {"name": NEW, "state": "complete", "points_dropped": stored,
+                       "collection_dropped": True, "job_ended": None}
+    models = await _models(w)
+    assert models[NEW]["state"] is None and not models[NEW]["active"] and models[OLD]["is_active"]
+    await _gone(w, NEW)
+    unknown = await w.gw.delete(f"/api/v1/models/{NEW}", headers=w.admin)
+    assert unknown.status_code == 404 and NEW in unknown.json()["detail"]
+
+    # Queued again, then retired while the worker fills it.
+    queued = await _ok(w.gw.post(f"/api/v1/models/{NEW}/reembed", headers=w.admin), 202)
+    job_id = queued["job"]["id"]
+    for _ in range(600):
+        if (models := await _models(w))[NEW]["done"] > 0:
+            break
+        await asyncio.sleep(0.1)
+    assert models[NEW]["state"] == "filling" and models[NEW]["done"] < stored, models[NEW]
+    retired = await _ok(w.gw.delete(f"/api/v1/models/{NEW}", headers=w.admin))
+    assert retired["state"] == "filling" and retired["job_ended"] == job_id
+    assert retired["collection_dropped"] is True
+    await asyncio.sleep(2)  # the worker's next report or upsert is refused; it drops the job
+    job = await _ok(w.gw.get(f"/api/v1/jobs/{job_id}", headers=w.admin))
+    assert job["task"]["status"] == "failed" and job["finished"], job
+    assert f"model {NEW} was retired" in job["task"]["error"], job
+    assert (await _models(w))[NEW]["state"] is None
+    await _gone(w, NEW)  # nothing wrote it back
+    assert (await w.search.collection_info(OLD)).count == stored

@@ -93,6 +93,7 @@ from nauplius.core.contracts.models import (
     ReembedIn,
     ReembedProgress,
     ReembedQueued,
+    VersionRetired,
 )
 
 # Predictions per store request (the catalog takes at most 10,000).
@@ -586,3 +587,6 @@ class CatalogClient(ServiceClient):
 
     async def activate_model(self, name: str) -> ModelVersion:
         return await self._ask(ModelVersion, "POST", f"/v1/models/{name}/activate")
+
+    async def retire_model(self, name: str) -> VersionRetired:
+        return await self._ask(VersionRetired, "DELETE", f"/v1/models/{name}")

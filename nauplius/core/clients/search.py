@@ -9,6 +9,7 @@ from nauplius.core.contracts.search import (
     MAX_BATCH_QUERIES,
     MAX_IDS,
     MAX_VECTOR_IDS,
+    CollectionDropped,
     CollectionInfo,
     CountResponse,
     DeleteResponse,
@@ -43,6 +44,10 @@ class SearchClient(ServiceClient):
 
     async def collection_info(self, name: str) -> CollectionInfo:
         return await self._on(CollectionInfo, "GET", name)
+
+    async def drop_collection(self, name: str) -> int:
+        """Remove the collection with its points; returns how many it held (404 unknown)."""
+        return (await self._on(CollectionDropped, "DELETE", name)).dropped
 
     async def count(self, collection: str) -> int:
         return (await self._on(CountResponse, "GET", f"{collection}/count")).count

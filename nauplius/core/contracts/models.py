@@ -59,3 +59,9 @@ class ReembedProgress(BaseModel):
     total: int = Field(ge=0)
     after_id: int = Field(ge=0)
     complete: bool = False  # every stored image is in the collection: the version is complete
+
+
+class VersionRetired(BaseModel):
+    version: ModelVersion  # the row as it was before it went
+    # Its reembed job, ended as failed (the version was still filling), if one was open.
+    job_ended: int | None

@@ -106,6 +106,11 @@ class DeleteResponse(BaseModel):
     deleted: int
 
 
+class CollectionDropped(BaseModel):
+    name: str
+    dropped: int  # the points it held
+
+
 class PayloadRequest(Strict):
     ids: list[PointId]
     payload: JsonObject

@@ -1,4 +1,5 @@
-"""/v1/models: the model versions, the active one, a reembed job's queue and progress, a switch."""
+"""/v1/models: the model versions, the active one, a reembed job's queue and progress, a switch,
+and retiring a version."""
 
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from nauplius.core.contracts.models import (
     ReembedIn,
     ReembedProgress,
     ReembedQueued,
+    VersionRetired,
 )
 from services.catalog import model_versions
 from services.catalog.deps import ActorDep, CallerDep, ConnectionDep
@@ -45,3 +47,11 @@ async def activate(conn: ConnectionDep, caller: CallerDep, name: Name) -> ModelV
     """Switch search to this version: 409 unless its collection is complete."""
     caller.require_admin("switching the active model")
     return await model_versions.activate(conn, name)
+
+
+@router.delete("/{name}")
+async def retire(conn: ConnectionDep, caller: CallerDep, name: Name) -> VersionRetired:
+    """Forget a version other than the active one (409 for that one, 404 unknown); a reembed job
+    still filling it ends as failed. Its collection is the caller's to drop."""
+    caller.require_admin("retiring a model version")
+    return await model_versions.retire(conn, name)

@@ -77,6 +77,10 @@ class VectorIndex(Protocol):
 
     async def collection_info(self, name: str) -> CollectionInfo: ...
 
+    async def drop_collection(self, name: str) -> int:
+        """Remove the collection and every point in it (a retired model version's); returns how
+        many points it held. An unknown one raises CollectionNotFound."""
+
     async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
         """Insert or replace points; refuses the whole batch if any vector has the wrong dim."""
 

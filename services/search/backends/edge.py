@@ -472,6 +472,30 @@ class EdgeIndex:
         collection = self._get(name)
         return CollectionInfo(name=name, dim=collection.dim, count=await self.count(name))
 
+    async def drop_collection(self, name: str) -> int:
+        """Forget the collection first (every later call on it is a 404), cancel its background
+        build as close() does, then close its shards and remove its folder."""
+        collection = self._get(name)
+        del self._collections[name]
+        if collection.builder is not None and not collection.builder.done():
+            collection.builder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collection.builder
+        return await self._run(self._remove, collection)
+
+    def _remove(self, collection: EdgeCollection) -> int:
+        points = 0
+        for member in collection.shards():
+            with member.shard() as shard:
+                points += shard.count(qe.CountRequest(exact=True))
+        collection.close()
+        # Its record first: a removal cut short leaves no collection to load at the next start.
+        (collection.folder / META_FILE).unlink(missing_ok=True)
+        shutil.rmtree(collection.folder)
+        logger.info("dropped collection %s (%d points) at %s", collection.name, points,
+                    collection.folder)
+        return points
+
     async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
         collection = self._get(name)
         if not points:

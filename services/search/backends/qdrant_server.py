@@ -221,6 +221,15 @@ class QdrantServerIndex:
         dim = await self._dim(name)
         return CollectionInfo(name=name, dim=dim, count=await self.count(name))
 
+    async def drop_collection(self, name: str) -> int:
+        await self._dim(name)
+        points = await self.count(name)
+        await self.client.delete_collection(name)
+        self._dims.pop(name, None)
+        self._codes.pop(name, None)
+        logger.info("dropped collection %s (%d points) on %s", name, points, self.url or "client")
+        return points
+
     async def upsert(self, name: str, points: Sequence[PointRecord]) -> int:
         check_points(name, await self._dim(name), points)
         if not points:
