@@ -56,11 +56,19 @@ class Worker:
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         """WORKER_LOOPS loops for ingest items (then index payloads, then the re-index pass),
-        and one for job tasks, which drains the outbox first so a refresh sees the labels just
-        written."""
+        and two for job tasks, which drain the outbox first so a refresh sees the labels just
+        written: one takes every kind, the other only those that end in minutes (not LONG_TASKS),
+        so a re-embed or a fine-tune holds up no refresh, refit or unpacking."""
         settings = self.ingest.settings
         ingest_steps = [self.ingest.run_once, self.outbox.run_once, self.ingest.reindex_once]
-        task_steps = [self.outbox.run_once, self.tasks.run_once]
+        short_kinds = self.tasks.short_kinds
+
+        async def short_task() -> bool:
+            return await self.tasks.run_once(short_kinds)
+
         return [*(run_forever("ingest", ingest_steps, settings.idle_poll_s)
                   for _ in range(settings.loops)),
-                run_forever("tasks", task_steps, settings.idle_poll_s)]
+                run_forever("tasks", [self.outbox.run_once, self.tasks.run_once],
+                            settings.idle_poll_s),
+                run_forever("short tasks", [self.outbox.run_once, short_task],
+                            settings.idle_poll_s)]

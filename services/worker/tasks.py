@@ -28,6 +28,10 @@ log = logging.getLogger("nauplius.worker")
 
 Handler = Callable[[ClaimedTask, Progress], Awaitable[dict[str, Any]]]
 
+# Kinds that may run for hours (a re-embed of the whole catalog, a fine-tune): the worker's
+# second task loop never claims them, so a refresh or a refit never waits behind one.
+LONG_TASKS: frozenset[TaskKind] = frozenset({"reembed", "train"})
+
 
 class TaskRunner:
     def __init__(self, settings: WorkerSettings, downstream: Downstream,
@@ -46,10 +50,15 @@ class TaskRunner:
         }
         self.finished = 0
 
-    async def run_once(self) -> bool:
-        """One claimed task, run to its end; False when none was due."""
+    @property
+    def short_kinds(self) -> list[TaskKind]:
+        return [kind for kind in self.handlers if kind not in LONG_TASKS]
+
+    async def run_once(self, kinds: list[TaskKind] | None = None) -> bool:
+        """One claimed task (of `kinds`, default every kind), run to its end; False when none
+        was due."""
         catalog = self.downstream.catalog
-        task = await catalog.claim_task(list(self.handlers), self.settings.lease_s)
+        task = await catalog.claim_task(kinds or list(self.handlers), self.settings.lease_s)
         if task is None:
             return False
         job_id = task.id

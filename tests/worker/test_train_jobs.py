@@ -149,6 +149,25 @@ async def test_the_train_job_writes_a_new_model_version_with_progress_in_epochs(
     assert json.loads(onnx_path.with_suffix(".json").read_text())["project"] == world.project
 
 
+async def test_a_reconcile_queued_behind_a_running_train_job_ends_before_it(world: World) -> None:
+    """The worker's second task loop takes the short kinds only (services/worker/loop.py): with a
+    single loop the reconcile would wait for the whole fine-tune."""
+    train = await _ok(world.gw.post(f"/api/v1/projects/{world.project}/train",
+                                    headers=world.admin, json={"epochs": 4, "resolution": 64}))
+    for _ in range(600):
+        job = await _ok(world.gw.get(f"/api/v1/jobs/{train['id']}", headers=world.admin))
+        if job["task"]["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    assert job["task"]["status"] == "running", job
+    reconcile = await _ok(world.gw.post("/api/v1/reconcile", headers=world.admin, json={}))
+    reconciled = await _finished(world, reconcile["id"])
+    assert reconciled["task"]["status"] == "done", reconciled
+    still = await _ok(world.gw.get(f"/api/v1/jobs/{train['id']}", headers=world.admin))
+    assert not still["finished"], "the train job ended before the reconcile: nothing was shown"
+    assert (await _finished(world, train["id"]))["task"]["status"] == "done"
+
+
 async def test_without_torch_the_train_job_fails_saying_what_is_missing(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     # Uninstalling torch under a running test cannot be done: the worker is told it is absent.
