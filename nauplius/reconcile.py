@@ -1,5 +1,6 @@
 """`nauplius reconcile [--repair]`: compare the catalog with the search index (a job the worker
-runs), following it with a progress bar, then print what it found (and mended)."""
+runs), following it with a progress bar, then print what it found (and mended): in the active
+model version's collection, then in every other complete version's (`versions`)."""
 
 import json
 
@@ -12,6 +13,22 @@ KINDS = ("missing_vectors", "orphan_points", "stale_payloads")
 
 
 def format_report(report: dict) -> str:
+    others = report.get("versions") or {}
+    if not others:
+        return _format_one(report)
+    sections = [f"model {report.get('model')} (active):\n{_format_one(report)}"]
+    sections += [f"model {name}:\n{_format_one(one)}" for name, one in others.items()]
+    if report.get("filling"):
+        sections.append(f"not compared (being filled): {', '.join(report['filling'])}")
+    return "\n".join(sections)
+
+
+def _differs(report: dict) -> bool:
+    every = [report, *(report.get("versions") or {}).values()]
+    return any(one[kind] for one in every for kind in KINDS)
+
+
+def _format_one(report: dict) -> str:
     lines = [f"catalog images: {report['catalog_images']}, index points: {report['index_points']}"]
     for kind in KINDS:
         examples = report["examples"][kind]
@@ -40,5 +57,4 @@ def reconcile(url: str, api_key: str | None, repair: bool, progress: bool = True
         return 2
     report = task["result"]
     print(json.dumps(report) if as_json else format_report(report))
-    differs = any(report[kind] for kind in KINDS)
-    return 1 if differs and not repair else 0
+    return 1 if _differs(report) and not repair else 0

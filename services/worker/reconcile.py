@@ -4,18 +4,23 @@ Both sides are read in id order, a page at a time, and merged: a stored image wi
 a vector without an image, and a point whose payload (label, state, instrument, sample, project)
 differs from the catalog are each counted, and with `repair` mended: the image is embedded and
 indexed again from its stored bytes, the stray point deleted, the payload rewritten.
+
+The active model version's collection is the report's top level; every other complete version
+(kept so that switching to it is instant) is compared and mended the same way, under `versions`.
+A version still being filled is left to its re-embed.
 """
 
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from nauplius.core.active_model import ModelCard
+from nauplius.core.active_model import ModelCard, Versions
 from nauplius.core.clients import Downstream, FilePart
 from nauplius.core.contracts.catalog import IndexRow
 from nauplius.core.contracts.search import StoredPoint
 from nauplius.core.index_sync import apply_payloads, payload_of
 from nauplius.core.jobs import Progress
 from nauplius.core.pipeline import Content, index_contents
+from services.worker.reembed import embed_into
 
 PAGE = 1000
 EXAMPLES = 20
@@ -67,8 +72,10 @@ class Findings:
         }
 
 
-async def compare(downstream: Downstream, model: str, progress: Progress) -> tuple[Findings, int, int]:
-    images = await downstream.catalog.count_images()
+async def compare(downstream: Downstream, model: str, progress: Progress,
+                  images: int | None = None) -> tuple[Findings, int, int]:
+    if images is None:
+        images = await downstream.catalog.count_images()
     points = await downstream.search.count(model)
     total = images + points
     found = Findings()
@@ -111,9 +118,20 @@ async def _reindex(downstream: Downstream, model: ModelCard, ids: list[int]) -> 
     return done
 
 
-async def reconcile(downstream: Downstream, model: ModelCard, repair: bool,
-                    progress: Progress) -> dict[str, Any]:
-    found, images, points = await compare(downstream, model.name, progress)
+async def _reindex_kept(downstream: Downstream, model: ModelCard, ids: list[int]) -> int:
+    """The same for a version other than the active one: its collection only (the catalog
+    records which version an image is indexed in for the active one alone)."""
+    done = 0
+    for start in range(0, len(ids), 64):
+        images = await downstream.catalog.lookup(ids[start:start + 64])
+        embedded, _ = await embed_into(downstream, model, images, CONCURRENCY)
+        done += embedded
+    return done
+
+
+async def _reconcile_one(downstream: Downstream, model: ModelCard, active: bool, repair: bool,
+                         progress: Progress, images: int) -> dict[str, Any]:
+    found, images, points = await compare(downstream, model.name, progress, images)
     report = found.report(images, points)
     report["repaired"] = None
     if repair:
@@ -122,9 +140,33 @@ async def reconcile(downstream: Downstream, model: ModelCard, repair: bool,
             deleted += await downstream.search.delete(model.name,
                                                       found.orphan_points[start:start + PAGE])
         await apply_payloads(downstream.search, model.name, found.stale)
+        reindex = _reindex if active else _reindex_kept
         report["repaired"] = {
-            "reindexed": await _reindex(downstream, model, found.missing_vectors),
+            "reindexed": await reindex(downstream, model, found.missing_vectors),
             "deleted_points": deleted,
             "payloads": len(found.stale),
         }
     return report
+
+
+async def reconcile(downstream: Downstream, versions: Versions, repair: bool,
+                    progress: Progress) -> dict[str, Any]:
+    """The active version's report, with `versions` holding every other complete one's (by
+    name) and `filling` the names skipped. Progress counts rows and points of every version."""
+    kept = [m for m in versions.others if m.name not in versions.filling]
+    images = await downstream.catalog.count_images()
+    counts = [await downstream.search.count(m.name) for m in (versions.active, *kept)]
+    sizes = [images + points for points in counts]
+    total, offset = sum(sizes), 0
+
+    async def overall(done: int, _: int | None) -> None:
+        await progress(min(offset + done, total), total)
+
+    report = await _reconcile_one(downstream, versions.active, True, repair, overall, images)
+    others: dict[str, Any] = {}
+    for model, before in zip(kept, sizes, strict=False):
+        offset += before
+        others[model.name] = await _reconcile_one(downstream, model, False, repair, overall,
+                                                   images)
+    return {**report, "model": versions.active.name, "versions": others,
+            "filling": sorted(versions.filling)}

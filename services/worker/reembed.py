@@ -12,11 +12,12 @@ stored its rows by then, and every later one embeds into the filling version its
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from nauplius.core.active_model import TTL_S, ActiveModel, ModelCard
 from nauplius.core.clients import Downstream, FilePart
-from nauplius.core.contracts.catalog import ClaimedTask, IndexRow
+from nauplius.core.contracts.catalog import ClaimedTask, ImagePublic, IndexRow
 from nauplius.core.contracts.models import ReembedProgress
 from nauplius.core.contracts.search import PointIn
 from nauplius.core.errors import DownstreamFailed, DownstreamRejected
@@ -92,38 +93,9 @@ class Reembed:
                              f"(EMBEDDER_MODEL_PATHS) or has no version in the catalog")
 
     async def _embed(self, model: ModelCard, rows: list[IndexRow]) -> None:
-        data = await bounded(self.concurrency, rows, lambda row: self._stored_bytes(row.id))
-        present = [(row, payload) for row, payload in zip(rows, data, strict=True)
-                   if payload is not None]
-        self.skipped += len(rows) - len(present)
-        if not present:
-            return
-        parts = [FilePart(f"image-{row.id}", "application/octet-stream", payload)
-                 for row, payload in present]
-        results = await self.downstream.embedder.embed(parts, encoding="base64", model=model.name)
-        points = []
-        for (row, _), result in zip(present, results, strict=True):
-            if result.vector_b64 is None:
-                log.warning("image %d not re-embedded in %s: %s", row.id, model.name, result.error)
-                self.skipped += 1
-                continue
-            points.append(PointIn(id=row.id, vector_b64=result.vector_b64, payload=payload_of(row)))
-        if not points:
-            return
-        await self.downstream.search.upsert(model.name, points)
-        self.embedded += len(points)
-        written = {row.id: payload_of(row) for row, _ in present}
-        fresh = await self.downstream.catalog.lookup([point.id for point in points])
-        changed = [image for image in fresh if payload_of(image) != written.get(image.id)]
-        if changed:
-            await apply_payloads(self.downstream.search, model.name, changed)
-
-    async def _stored_bytes(self, image_id: int) -> bytes | None:
-        try:
-            return await self.downstream.catalog.image_bytes(image_id)
-        except (DownstreamRejected, DownstreamFailed) as exc:
-            log.warning("image %d not re-embedded: %s", image_id, exc.detail)
-            return None
+        embedded, skipped = await embed_into(self.downstream, model, rows, self.concurrency)
+        self.embedded += embedded
+        self.skipped += skipped
 
     async def _report(self, name: str, done: int, total: int, after: int,
                       complete: bool = False) -> None:
@@ -135,3 +107,45 @@ class Reembed:
             raise ReembedRefused(f"model {name} is no longer being filled by job "
                                  f"{self.task.id}: {exc.detail}") from exc
         await self.progress(done, total)
+
+
+async def embed_into(downstream: Downstream, model: ModelCard, rows: Sequence[IndexRow | ImagePublic],
+                     concurrency: int) -> tuple[int, int]:
+    """These stored images embedded by `model` from their bytes and upserted into its collection,
+    with the payload read before, written again for any row that changed meanwhile (a label
+    change whose outbox entry reached the collection before the point did finds nothing to
+    update there). Nothing is marked indexed: that is the active version's record. Returns
+    (embedded, skipped: bytes unreadable or refused by the embedder)."""
+    data = await bounded(concurrency, rows, lambda row: _stored_bytes(downstream, row.id))
+    present = [(row, payload) for row, payload in zip(rows, data, strict=True)
+               if payload is not None]
+    skipped = len(rows) - len(present)
+    if not present:
+        return 0, skipped
+    parts = [FilePart(f"image-{row.id}", "application/octet-stream", payload)
+             for row, payload in present]
+    results = await downstream.embedder.embed(parts, encoding="base64", model=model.name)
+    points = []
+    for (row, _), result in zip(present, results, strict=True):
+        if result.vector_b64 is None:
+            log.warning("image %d not embedded in %s: %s", row.id, model.name, result.error)
+            skipped += 1
+            continue
+        points.append(PointIn(id=row.id, vector_b64=result.vector_b64, payload=payload_of(row)))
+    if not points:
+        return 0, skipped
+    await downstream.search.upsert(model.name, points)
+    written = {row.id: payload_of(row) for row, _ in present}
+    fresh = await downstream.catalog.lookup([point.id for point in points])
+    changed = [image for image in fresh if payload_of(image) != written.get(image.id)]
+    if changed:
+        await apply_payloads(downstream.search, model.name, changed)
+    return len(points), skipped
+
+
+async def _stored_bytes(downstream: Downstream, image_id: int) -> bytes | None:
+    try:
+        return await downstream.catalog.image_bytes(image_id)
+    except (DownstreamRejected, DownstreamFailed) as exc:
+        log.warning("image %d not re-embedded: %s", image_id, exc.detail)
+        return None

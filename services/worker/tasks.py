@@ -131,8 +131,9 @@ class TaskRunner:
         return {**report.public(), "adaptation_jobs": adaptation_jobs, "cluster_jobs": cluster_jobs}
 
     async def _reconcile(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
-        model = await self.active_model.get()
-        return await reconcile(self.downstream, model, bool(task.params.get("repair")), progress)
+        versions = await self.active_model.refresh()
+        return await reconcile(self.downstream, versions, bool(task.params.get("repair")),
+                               progress)
 
     async def _adaptation(self, task: ClaimedTask, progress: Progress) -> dict[str, Any]:
         model = await self.active_model.get()

@@ -215,6 +215,39 @@ async def test_a_reembed_and_switch_answer_every_query_and_back_is_exact(world: 
     assert models[OLD]["is_active"] and models[NEW]["state"] == "complete"
 
 
+async def _reconciled(w: World, repair: bool) -> dict:
+    job = await _ok(w.gw.post("/api/v1/reconcile", headers=w.admin, json={"repair": repair}), 202)
+    for _ in range(600):
+        done = await _ok(w.gw.get(f"/api/v1/jobs/{job['id']}", headers=w.admin))
+        if done["finished"]:
+            assert done["task"]["status"] == "done", done
+            result: dict = done["task"]["result"]
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"reconcile job {job['id']} did not finish")
+
+
+async def test_reconcile_checks_and_mends_the_version_switched_from_too(world: World):
+    w = world
+    stored = (await w.search.collection_info(OLD)).count
+    lost, relabelled = w.ids[1], w.ids[2]
+    await w.search.delete(NEW, [lost])  # the kept version loses a point and a payload goes stale
+    await w.search.set_payload(NEW, [relabelled], {"label": "stale-in-the-kept-version"})
+    found = await _reconciled(w, repair=False)
+    assert found["model"] == OLD and found["missing_vectors"] == 0 and found["stale_payloads"] == 0
+    kept = found["versions"][NEW]
+    assert kept["missing_vectors"] == 1 and kept["examples"]["missing_vectors"] == [lost]
+    assert kept["stale_payloads"] == 1 and kept["stale_fields"] == {"label": 1}
+    repaired = (await _reconciled(w, repair=True))["versions"][NEW]["repaired"]
+    assert repaired == {"reindexed": 1, "deleted_points": 0, "payloads": 1}
+    assert (await w.search.collection_info(NEW)).count == stored
+    [point] = await w.search.retrieve(NEW, [relabelled])
+    assert point.payload["label"] != "stale-in-the-kept-version"
+    clean = await _reconciled(w, repair=False)
+    assert all(clean["versions"][NEW][k] == 0
+               for k in ("missing_vectors", "orphan_points", "stale_payloads"))
+
+
 async def _gone(w: World, name: str) -> None:
     with pytest.raises(DownstreamRejected) as refused:
         await w.search.collection_info(name)
