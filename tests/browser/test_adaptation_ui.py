@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
-from tests.gateway.test_adaptation import PER_CLASS, _vectors
+from tests.support.browser import CHROMIUM
 from tests.support.data import ZOOLAKE
+from tests.support.nuisance_vectors import PER_CLASS, nuisance_vectors
 from tests.support.stack import running_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(),
@@ -62,7 +62,7 @@ def system(tmp_path_factory):
                      "label": c, "label_state": "validated"} for n, c in enumerate(classes)]
             catalog = stack.services["catalog"].url
             ids = service.post(f"{catalog}/v1/images/bulk-rows", json={"rows": rows}).json()["image_ids"]
-            vectors = _vectors(len(stored["vector"]), sides, classes, 1)
+            vectors = nuisance_vectors(len(stored["vector"]), sides, classes, 1)
             points = [{"id": i, "vector": v.tolist(), "payload": {
                 "label": c, "state": "validated", "instrument": None, "sample": None,
                 "project": str(project)}} for i, v, c in zip(ids, vectors, classes, strict=True)]

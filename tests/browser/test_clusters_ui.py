@@ -13,7 +13,7 @@ import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.ingest import ingest
-from tests.browser.test_labelling_ui import CHROMIUM, Shots
+from tests.support.browser import CHROMIUM, Shots
 from tests.support.stack import running_stack
 
 pytestmark = [

@@ -16,9 +16,9 @@ import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
 from tests.support.augment import shifted
+from tests.support.browser import CHROMIUM
 from tests.support.stack import running_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(),

@@ -3,15 +3,13 @@ system (its processes, a fresh PostgreSQL database, auth on): an admin creates a
 grants an institution, revokes it; a person without the admin role never sees the dialog."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
+from tests.support.browser import CHROMIUM
 from tests.support.stack import running_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import httpx
@@ -15,9 +14,9 @@ import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.ingest import ingest
+from tests.support.browser import CHROMIUM, Shots
 from tests.support.stack import running_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(),
@@ -65,17 +64,6 @@ def browser():
                   "--disable-component-update", "--disable-sync"])
         yield chromium
         chromium.close()
-
-
-class Shots:
-    def __init__(self, page) -> None:
-        self.page = page
-        self.folder = os.environ.get("NAUPLIUS_SCREENSHOTS")
-
-    def take(self, name: str) -> None:
-        if self.folder:
-            Path(self.folder).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(self.folder) / f"{name}.png"))
 
 
 def counter(page) -> tuple[int, int]:

@@ -17,10 +17,10 @@ import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.ingest import ingest
+from tests.support.browser import CHROMIUM
 from tests.support.data import REPO_ROOT
 from tests.support.stack import running_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(),

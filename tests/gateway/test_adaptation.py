@@ -17,7 +17,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 import pytest_asyncio
 
@@ -25,13 +24,13 @@ from gateway.config import GatewaySettings
 from nauplius.core.adaptation import AdaptationHead
 from tests.support.data import ZOOLAKE
 from tests.support.gateway import running_gateway
+from tests.support.nuisance_vectors import PER_CLASS, nuisance_vectors
 from tests.support.service_key import SERVICE_HEADERS
 from tests.support.services import in_process_services
 from tests.support.worker import running_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PER_CLASS = 20  # validated images per class, one of them on the other class's side
 QUERIES = 3  # unlabelled images per class, each on the other class's side
 
 
@@ -45,16 +44,6 @@ class World:
     project: int
     truth: dict[int, str]  # the unlabelled images' true classes
     validated: list[int]
-
-
-def _vectors(dim: int, sides: list[float], classes: list[str], seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 0.002, (len(sides), dim))
-    x[:, 0] += 1.0  # common to all: cosines stay positive
-    x[:, 1] += np.asarray(sides) * 0.8  # the nuisance
-    x[:, 2] += np.where(np.asarray(classes) == "daphnia", 0.15, -0.15)  # the class signal
-    unit: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return unit
 
 
 async def _ok(answer: Awaitable[httpx.Response]) -> dict:
@@ -121,7 +110,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         rows += [{"sha256": hashlib.sha256(f"adapt-q{n}".encode()).hexdigest(),
                   "project_id": w.project} for n in range(len(query_classes))]
         ids = (await _ok(w.catalog.post("/v1/images/bulk-rows", json={"rows": rows})))["image_ids"]
-        vectors = _vectors(len(stored["vector"]), sides + query_sides, classes + query_classes, 0)
+        vectors = nuisance_vectors(len(stored["vector"]), sides + query_sides, classes + query_classes, 0)
         points = [{"id": i, "vector": v.tolist(),
                    "payload": {"label": row.get("label"),
                                "state": row.get("label_state", "unlabelled"),
