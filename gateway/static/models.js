@@ -14,7 +14,10 @@ $(function () {
     ".md-table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }",
     ".md-table th, .md-table td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }",
     ".md-table .muted { color: var(--muted); }",
-    ".md-table button { margin-right: .3rem; }"
+    ".md-table th { white-space: nowrap; }",
+    ".md-table td:last-child { white-space: nowrap; }",
+    ".md-table button { margin-right: .3rem; }",
+    "#models .dialog { width: min(52rem, 96vw); }"
   ].join("\n")).appendTo("head");
 
   var $overlay = $("<div id='models' class='overlay' hidden>").append(

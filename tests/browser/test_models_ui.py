@@ -8,7 +8,6 @@ Set NAUPLIUS_SCREENSHOTS=DIR to keep screenshots of each step for a person to lo
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from nauplius.core.contracts.gateway import gateway_headers
 from nauplius.ingest import ingest
-from tests.support.browser import CHROMIUM
+from tests.support.browser import CHROMIUM, Shots
 from tests.support.data import REPO_ROOT
 from tests.support.stack import running_stack
 
@@ -32,13 +31,6 @@ sync_api = pytest.importorskip("playwright.sync_api",
 OLD, NEW = "plankton-lite0-int8", "plankton-lite0"
 CLASSES = ["daphnia", "dinobryon", "keratella_quadrata"]
 PER_CLASS = 10
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("NAUPLIUS_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +59,7 @@ def test_reembed_then_switch_and_back_from_the_dialog(system):
         page = browser.new_context(base_url=url, viewport={"width": 1440, "height": 900}).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        shots = Shots(page)
         page.goto("/")
         page.fill("#signin-key", key)
         page.click("#signin-form button[type=submit]")
@@ -77,13 +70,13 @@ def test_reembed_then_switch_and_back_from_the_dialog(system):
         expect(old_row.locator(".md-state")).to_have_text("active")
         expect(new_row.locator(".md-state")).to_have_text("not embedded")
         expect(new_row.locator(".md-activate")).to_have_count(0)
-        _shot(page, "models-1-before")
+        shots.take("models-1-before")
 
         new_row.locator(".md-reembed").click()
         expect(page.locator("#models-status")).to_contain_text(f"re-embedding into {NEW}")
         expect(new_row.locator(".md-state")).to_have_text("re-embedding")
         expect(new_row.locator(".md-progress")).to_have_text(re.compile(rf"^\d+ / {total}$"))
-        _shot(page, "models-2-filling")
+        shots.take("models-2-filling")
         expect(new_row.locator(".md-state")).to_have_text("complete", timeout=120_000)
         expect(new_row.locator(".md-progress")).to_have_text(f"{total} / {total}")
 
@@ -91,13 +84,14 @@ def test_reembed_then_switch_and_back_from_the_dialog(system):
         expect(page.locator("#models-status")).to_have_text(f"search answers from {NEW} now")
         expect(new_row.locator(".md-state")).to_have_text("active")
         expect(old_row.locator(".md-state")).to_have_text("complete")
-        _shot(page, "models-3-switched")
+        shots.take("models-3-switched")
         with httpx.Client(base_url=url, headers=gateway_headers(key)) as api:
             assert api.get("/api/v1/model").json()["name"] == NEW
 
         old_row.locator(".md-activate").click()
         expect(old_row.locator(".md-state")).to_have_text("active")
         expect(old_row.locator(".md-retire")).to_have_count(0)
+        shots.take("models-4-back")
         page.once("dialog", lambda dialog: dialog.accept())
         new_row.locator(".md-retire").click()
         expect(page.locator("#models-status")).to_have_text(
