@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from gateway.auth import Admin, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
+from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import JobStatus
 from nauplius.core.contracts.models import ModelVersion, ReembedIn, VersionIn, VersionState
 from nauplius.core.errors import DownstreamRejected
@@ -102,7 +103,9 @@ async def activate(name: Name, downstream: DownstreamDep, active_model: ActiveMo
 
 class ModelRetiredView(BaseModel):
     name: str
-    state: VersionState  # what it was when retired
+    # What it was when retired; null: the catalog recorded no version of it, only a collection
+    # was left (a retire whose collection drop failed, or a model served before versions)
+    state: VersionState | None
     points_dropped: int  # the points its collection held
     collection_dropped: bool  # false: the search service held no collection of it
     job_ended: int | None  # its reembed job, ended as failed (the version was still filling)
@@ -111,14 +114,20 @@ class ModelRetiredView(BaseModel):
 @router.delete("/models/{name}", response_model=ModelRetiredView)
 async def retire(name: Name, downstream: DownstreamDep, active_model: ActiveModelDep,
                  _: Admin) -> ModelRetiredView:
-    """Retire a version other than the active one (409 for that one; 404 when the catalog has
-    no version of that name): the catalog forgets it, a reembed job still filling it ends as
-    failed, and its collection is dropped. Re-embedding it later starts from nothing."""
+    """Retire a version other than the active one (409 for that one): the catalog forgets it, a
+    reembed job still filling it ends as failed, and its collection is dropped. Re-embedding it
+    later starts from nothing. A collection left without a version (a retire cut short after
+    the catalog forgot it) is dropped by asking again; 404 when there is neither."""
     current = (await active_model.refresh()).active
     if current.name == name:
         raise HTTPException(409, f"model {name} is the active version: switch to another "
                                  f"version first")
-    retired = await downstream.catalog.retire_model(name)
+    try:
+        retired = await downstream.catalog.retire_model(name)
+    except DownstreamRejected as unknown:
+        if unknown.status_code != 404:
+            raise
+        return await _drop_leftover(downstream, name, unknown)
     await active_model.refresh()  # this gateway's uploads stop going to it now
     try:
         points, dropped = await downstream.search.drop_collection(name), True
@@ -128,6 +137,20 @@ async def retire(name: Name, downstream: DownstreamDep, active_model: ActiveMode
         points, dropped = 0, False
     return ModelRetiredView(name=name, state=retired.version.state, points_dropped=points,
                             collection_dropped=dropped, job_ended=retired.job_ended)
+
+
+async def _drop_leftover(downstream: Downstream, name: str,
+                         unknown: DownstreamRejected) -> ModelRetiredView:
+    """No version of `name` in the catalog: a collection of that name is still dropped (its
+    retire was cut short after the catalog forgot it); with none either, the catalog's 404."""
+    try:
+        points = await downstream.search.drop_collection(name)
+    except DownstreamRejected as exc:
+        if exc.status_code == 404:
+            raise unknown from None
+        raise
+    return ModelRetiredView(name=name, state=None, points_dropped=points,
+                            collection_dropped=True, job_ended=None)
 
 
 def _view(name: str, output_dim: int | None, version: ModelVersion | None, *, served: bool,

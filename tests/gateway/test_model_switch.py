@@ -267,6 +267,12 @@ async def test_retiring_drops_a_version_and_stops_its_filling_job(world: World):
     await _gone(w, NEW)
     unknown = await w.gw.delete(f"/api/v1/models/{NEW}", headers=w.admin)
     assert unknown.status_code == 404 and NEW in unknown.json()["detail"]
+    # A collection left behind without a version (its drop failed after the catalog forgot it).
+    await w.search.ensure_collection(NEW, (await w.search.collection_info(OLD)).dim)
+    leftover = await _ok(w.gw.delete(f"/api/v1/models/{NEW}", headers=w.admin))
+    assert leftover == {"name": NEW, "state": None, "points_dropped": 0,
+                        "collection_dropped": True, "job_ended": None}
+    await _gone(w, NEW)
 
     # Queued again, then retired while the worker fills it.
     queued = await _ok(w.gw.post(f"/api/v1/models/{NEW}/reembed", headers=w.admin), 202)
