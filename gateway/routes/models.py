@@ -17,7 +17,6 @@ from pydantic import BaseModel
 
 from gateway.auth import Admin, Viewer
 from gateway.deps import ActiveModelDep, DownstreamDep
-from nauplius.core.clients import Downstream
 from nauplius.core.contracts.catalog import JobStatus
 from nauplius.core.contracts.models import ModelVersion, ReembedIn, VersionIn, VersionState
 from nauplius.core.errors import DownstreamRejected
@@ -127,30 +126,22 @@ async def retire(name: Name, downstream: DownstreamDep, active_model: ActiveMode
     except DownstreamRejected as unknown:
         if unknown.status_code != 404:
             raise
-        return await _drop_leftover(downstream, name, unknown)
-    await active_model.refresh()  # this gateway's uploads stop going to it now
+        # No version: a collection of that name is still dropped (a retire cut short after the
+        # catalog forgot it); with none either, the catalog's 404.
+        retired, missing = None, unknown
+    else:
+        await active_model.refresh()  # this gateway's uploads stop going to it now
     try:
         points, dropped = await downstream.search.drop_collection(name), True
     except DownstreamRejected as exc:
         if exc.status_code != 404:
             raise
+        if retired is None:
+            raise missing from None
         points, dropped = 0, False
-    return ModelRetiredView(name=name, state=retired.version.state, points_dropped=points,
-                            collection_dropped=dropped, job_ended=retired.job_ended)
-
-
-async def _drop_leftover(downstream: Downstream, name: str,
-                         unknown: DownstreamRejected) -> ModelRetiredView:
-    """No version of `name` in the catalog: a collection of that name is still dropped (its
-    retire was cut short after the catalog forgot it); with none either, the catalog's 404."""
-    try:
-        points = await downstream.search.drop_collection(name)
-    except DownstreamRejected as exc:
-        if exc.status_code == 404:
-            raise unknown from None
-        raise
-    return ModelRetiredView(name=name, state=None, points_dropped=points,
-                            collection_dropped=True, job_ended=None)
+    return ModelRetiredView(name=name, state=retired.version.state if retired else None,
+                            points_dropped=points, collection_dropped=dropped,
+                            job_ended=retired.job_ended if retired else None)
 
 
 def _view(name: str, output_dim: int | None, version: ModelVersion | None, *, served: bool,

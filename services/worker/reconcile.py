@@ -72,11 +72,10 @@ class Findings:
         }
 
 
-async def compare(downstream: Downstream, model: str, progress: Progress,
-                  images: int | None = None) -> tuple[Findings, int, int]:
-    if images is None:
-        images = await downstream.catalog.count_images()
-    points = await downstream.search.count(model)
+async def compare(downstream: Downstream, model: str, progress: Progress, images: int,
+                  points: int) -> Findings:
+    """Both sides merged in id order; `images` and `points`, counted by the caller, size the
+    progress."""
     total = images + points
     found = Findings()
     catalog, index = _catalog_rows(downstream), _index_points(downstream, model)
@@ -100,7 +99,7 @@ async def compare(downstream: Downstream, model: str, progress: Progress,
             row, point, seen = await _next(catalog), await _next(index), seen + 2
         if seen % PAGE < 2:
             await progress(min(seen, total), total)
-    return found, images, points
+    return found
 
 
 async def _reindex(downstream: Downstream, model: ModelCard, ids: list[int]) -> int:
@@ -130,8 +129,8 @@ async def _reindex_kept(downstream: Downstream, model: ModelCard, ids: list[int]
 
 
 async def _reconcile_one(downstream: Downstream, model: ModelCard, active: bool, repair: bool,
-                         progress: Progress, images: int) -> dict[str, Any]:
-    found, images, points = await compare(downstream, model.name, progress, images)
+                         progress: Progress, images: int, points: int) -> dict[str, Any]:
+    found = await compare(downstream, model.name, progress, images, points)
     report = found.report(images, points)
     report["repaired"] = None
     if repair:
@@ -162,11 +161,12 @@ async def reconcile(downstream: Downstream, versions: Versions, repair: bool,
     async def overall(done: int, _: int | None) -> None:
         await progress(min(offset + done, total), total)
 
-    report = await _reconcile_one(downstream, versions.active, True, repair, overall, images)
+    report = await _reconcile_one(downstream, versions.active, True, repair, overall, images,
+                                  counts[0])
     others: dict[str, Any] = {}
-    for model, before in zip(kept, sizes, strict=False):
+    for model, points, before in zip(kept, counts[1:], sizes, strict=False):
         offset += before
         others[model.name] = await _reconcile_one(downstream, model, False, repair, overall,
-                                                   images)
+                                                   images, points)
     return {**report, "model": versions.active.name, "versions": others,
             "filling": sorted(versions.filling)}
