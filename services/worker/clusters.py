@@ -3,7 +3,10 @@
 Unjudged: unlabelled or predicted (a suggestion is the model's guess; dubious images were looked
 at by a person who could not decide, so they are left out). At most MAX_CLUSTERED images, the most
 recent (highest ids), so a million-image project still finishes in minutes; the rest wait for a
-later run once these are judged. Vectors come from the index, nothing is embedded.
+later run once these are judged. Vectors come from the index, nothing is embedded. A project
+with an active adaptation head is clustered in the head's space: on a new instrument the plain
+embedding mixes classes that the project's own labels tell apart (docs/benchmarks.md, "The
+oracle's cluster move").
 """
 
 import asyncio
@@ -11,13 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from nauplius.core.adaptation import AdaptationHead
+from nauplius.core.adapted_search import ActiveHeads
 from nauplius.core.clients import Downstream
-from nauplius.core.clustering import propose
+from nauplius.core.clustering import Proposal, propose
 from nauplius.core.contracts.catalog import ClaimedTask
 from nauplius.core.contracts.clusters import MAX_CLUSTERED, ClusterRunIn, ProposalIn
 from nauplius.core.jobs import Progress
 
 VECTOR_PAGE = 1000
+
+
+def _propose_in(head: AdaptationHead | None, ids: list[int], x: np.ndarray) -> list[Proposal]:
+    return propose(ids, x if head is None else head.transform(x))
 
 
 async def cluster_project(downstream: Downstream, model: str, task: ClaimedTask,
@@ -33,7 +42,8 @@ async def cluster_project(downstream: Downstream, model: str, task: ClaimedTask,
         await progress(min(start + VECTOR_PAGE, len(ids)), total)
     known = [i for i in ids if i in vectors]  # an image not indexed yet waits for the next run
     x = np.asarray([vectors[i] for i in known], np.float32)
-    proposals = await asyncio.to_thread(propose, known, x) if known else []
+    head = await ActiveHeads(downstream.catalog, model).get(project)
+    proposals = await asyncio.to_thread(_propose_in, head, known, x) if known else []
     await progress(len(ids) + 1, total)
     stored = await downstream.catalog.store_clusters(project, ClusterRunIn(
         model=model, job_id=task.id, clustered=len(known),
@@ -42,6 +52,7 @@ async def cluster_project(downstream: Downstream, model: str, task: ClaimedTask,
     await progress(total, total)
     return {"project": project, "unjudged": len(unjudged), "clustered": len(known),
             "capped": len(unjudged) > cap, "clusters": stored,
+            "head_version": head.version if head is not None else None,
             "in_clusters": sum(len(p.members) for p in proposals)}
 
 

@@ -12,16 +12,19 @@ neighbours. A discriminant head fitted on the validated labels sees the signal.
 import asyncio
 import base64
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import pytest_asyncio
 
 from gateway.config import GatewaySettings
 from nauplius.core.adaptation import AdaptationHead
+from nauplius.core.clustering import propose
 from tests.support.data import ZOOLAKE
 from tests.support.gateway import running_gateway
 from tests.support.nuisance_vectors import PER_CLASS, nuisance_vectors
@@ -201,3 +204,54 @@ async def test_route_errors(world: World) -> None:
                                 headers=world.admin)).status_code == 404
     assert (await world.gw.get("/api/v1/projects/0/adaptation", headers=world.admin)).status_code == 422
     assert (await world.gw.get(url)).status_code == 401
+
+
+CLUSTERED_PER_GROUP = 8  # unlabelled images per (class, side)
+
+
+def _purity(clusters: list[list[int]], truth: dict[int, str]) -> float:
+    """Size-weighted share of each cluster's members in its most common class."""
+    sizes = [len(c) for c in clusters]
+    top = [max(Counter(truth[i] for i in c).values()) for c in clusters]
+    return sum(top) / max(1, sum(sizes))
+
+
+async def test_clusters_of_the_project_form_in_its_adapted_space(world: World) -> None:
+    """New unlabelled images of both classes on both sides, with noise stronger than the class
+    signal: plain clusters follow the sides, half of each class; the clusters job of a project
+    with an active head clusters in the head's space and follows the classes."""
+    groups = [(c, s) for c in ("daphnia", "bosmina") for s in (1.0, -1.0)]
+    classes = [c for c, _ in groups for _ in range(CLUSTERED_PER_GROUP)]
+    sides = [s for _, s in groups for _ in range(CLUSTERED_PER_GROUP)]
+    rows = [{"sha256": hashlib.sha256(f"adapt-cluster-{n}".encode()).hexdigest(),
+             "project_id": world.project} for n in range(len(classes))]
+    ids = (await _ok(world.catalog.post("/v1/images/bulk-rows", json={"rows": rows})))["image_ids"]
+    dim = len((await _ok(world.search.post(f"/v1/collections/{world.model}/points/vectors",
+                                           json={"ids": world.validated[:1]})))["data"][0]["vector"])
+    vectors = nuisance_vectors(dim, sides, classes, 1)
+    vectors += np.random.default_rng(1).normal(0, 0.02, vectors.shape)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = [{"id": i, "vector": v.tolist(), "payload": {
+        "label": None, "state": "unlabelled", "instrument": None, "sample": None,
+        "project": str(world.project)}} for i, v in zip(ids, vectors, strict=True)]
+    await _ok(world.search.put(f"/v1/collections/{world.model}/points", json={"points": points}))
+    await _ok(world.catalog.post("/v1/images/indexed", json={"ids": ids, "model": world.model}))
+    truth = dict(zip(ids, classes, strict=True)) | world.truth
+
+    plain = [p.members for p in propose(ids, vectors)]
+    assert plain and _purity(plain, truth) <= 0.6, plain  # the case is hard for the plain space
+
+    answer = await _ok(world.gw.post("/api/v1/clusters/refresh", headers=world.admin,
+                                     params={"project": world.project, "wait_s": 60}))
+    result = answer["job"]["task"]["result"]
+    active = await _ok(world.catalog.get(f"/v1/projects/{world.project}/adaptation/active",
+                                         params={"model": world.model}))
+    assert result["head_version"] == active["version"] is not None
+    queue = (await _ok(world.gw.get("/api/v1/clusters", headers=world.admin,
+                                    params={"project": world.project})))["data"]
+    clusters = [[m["id"] for m in (await _ok(world.gw.get(
+        f"/api/v1/clusters/{c['id']}/images", headers=world.admin,
+        params={"limit": 100})))["data"]] for c in queue]
+    clustered = [i for c in clusters for i in c if i in ids]
+    assert len(clustered) >= len(ids) // 2, clusters
+    assert _purity(clusters, truth) >= 0.9, (clusters, truth)
