@@ -26,8 +26,9 @@ images, until every image is validated:
   as long as refining keeps finding `refine_min_wrong` wrong images, at most MAX_REFINES times.
 
 It never picks images by their true label: pages come from the UI's own queries and the truth is
-only used to judge what a page shows. The one-image-per-action baseline labels each image alone:
-one action per image, every label right.
+only used to judge what a page shows. The set is ingested in a seeded random order, so the image
+ids (the grid's "newest" order) follow no class folder. The one-image-per-action baseline labels
+each image alone: one action per image, every label right.
 """
 from __future__ import annotations
 
@@ -329,7 +330,8 @@ def run(data: Path, seed_per_class: int = 0, accept_confidence: float = 0.95, mi
     # $CATALOG_DATABASE_URL, when set, is used instead of an embedded PostgreSQL.
     with private_system("nauplius-bench-labelling-",
                         database_url=os.environ.get("CATALOG_DATABASE_URL")) as system:
-        report = ingest([data], system.url, progress=progress, api_key=system.api_key)
+        report = ingest([data], system.url, progress=progress, api_key=system.api_key,
+                        shuffle_seed=seed)
         if report.errors:
             raise RuntimeError(f"{len(report.errors)} files were refused: {report.errors[:3]}")
         with system.client(timeout_s=600.0) as api:

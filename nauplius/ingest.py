@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,8 +76,16 @@ def follow_job(client: httpx.Client, job_id: int, progress: bool = True,
 
 def ingest(paths: list[Path], url: str, label_from_folder: bool = False,
            instrument: str | None = None, progress: bool = True,
-           batch_size: int = BATCH_SIZE, api_key: str | None = None) -> IngestReport:
-    found = read_paths(paths, label_from_folder)
+           batch_size: int = BATCH_SIZE, api_key: str | None = None,
+           shuffle_seed: int | None = None) -> IngestReport:
+    """`shuffle_seed`: send everything (held in memory) in that seeded random order instead of
+    path order. The labelling bench uses it: image ids then follow no class folder, as an
+    instrument's capture order would not, so a page listed by id says nothing of the classes."""
+    found: Iterable[IngestItem | Refused] = read_paths(paths, label_from_folder)
+    if shuffle_seed is not None:
+        shuffled = list(found)
+        random.Random(shuffle_seed).shuffle(shuffled)
+        found = shuffled
     if instrument:
         found = (dataclasses.replace(t, instrument=instrument) if isinstance(t, IngestItem) else t
                  for t in found)

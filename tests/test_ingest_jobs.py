@@ -103,3 +103,22 @@ def test_watch_command_ingests_complete_bins_once_across_restarts(stack, client,
         assert follow_job(client, second, progress=False)["total"] == 1
     finally:
         _stop(restarted)
+
+
+def test_a_shuffled_ingest_gives_ids_that_follow_no_class_folder(stack, client, shared_data,
+                                                                 tmp_path):
+    """The labelling bench ingests with a shuffle seed: in path order the ids would run folder
+    by folder, and a page listed by id would hand the oracle its classes."""
+    for name in ("daphnia", "fish", "ceratium"):
+        (tmp_path / name).mkdir()
+        for path in sorted((shared_data / "zoolake" / name).iterdir())[10:16]:
+            (tmp_path / name / path.name).symlink_to(path)
+    report = ingest([tmp_path], str(client.base_url), label_from_folder=True, progress=False,
+                    api_key=stack.api_key, shuffle_seed=0)
+    assert report.stored == 18 and not report.errors
+    listed = client.get("/api/v1/images", params={"limit": 50}).json()["data"]
+    labels = [image["label"] for image in sorted(listed, key=lambda i: i["id"])
+              if image["label"] in ("daphnia", "fish", "ceratium")][-18:]
+    assert len(labels) == 18
+    changes = sum(a != b for a, b in zip(labels, labels[1:], strict=False))
+    assert changes >= 8, labels  # path order: 2 to 4 (three worker loops interleave batches)
