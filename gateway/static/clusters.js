@@ -1,8 +1,8 @@
 /* clusters view: registered with window.Nauplius (app.js). jQuery only.
    The review queue (GET /api/v1/clusters, best first) as a list; "Review" opens a cluster in the
    grid, core outwards; "Name all" names every remaining member with the taxon typed in the
-   toolbar, "Name up to here" the members up to the current tile (the rest stays queued); then the
-   next cluster opens. Needs a project: the one filtered on, else the default project (1). */
+   toolbar, "Name up to here" the members up to the current tile, "Name selected" the tiles
+   selected (ctrl-click, shift-click; the rest stays queued); then the next cluster opens. Needs a project: the one filtered on, else the default project (1). */
 $(function () {
   "use strict";
   var N = window.Nauplius;
@@ -80,10 +80,11 @@ $(function () {
     });
   }
 
-  function name(upTo) {
+  /* which: { up_to: N } or { image_ids: [...] } */
+  function name(which) {
     var t = taxon();
     if (!t) { N.say("type a taxon in the toolbar first", true); $("#batch-taxon").trigger("focus"); return; }
-    N.api("POST", "/api/v1/clusters/" + open.id + "/name", { taxon: t, up_to: upTo }).done(function (r) {
+    N.api("POST", "/api/v1/clusters/" + open.id + "/name", $.extend({ taxon: t }, which)).done(function (r) {
       N.say("named " + r.image_ids.length + " × " + t + (r.remaining ? "; " + r.remaining + " stay queued" : ""));
       N.loadCounts();
       nextCluster();  // a part named: the rest of this one stays queued, behind the next
@@ -117,6 +118,8 @@ $(function () {
         .append($("<button type='button' class='primary' id='cluster-name-all'>").text("Name all " + open.remaining))
         .append($("<button type='button' id='cluster-name-here'>").attr("title", "Name the images up to the current tile (click one first)")
           .text(here ? "Name up to here (" + here + ")" : "Name up to here").prop("disabled", !here))
+        .append($("<button type='button' id='cluster-name-selected'>").attr("title", "Name the selected tiles (ctrl-click or shift-click them)")
+          .text("Name selected").prop("disabled", true))
         .append($("<button type='button' id='cluster-next'>").text("Skip to next cluster"))
         .append($("<button type='button' class='link' id='cluster-queue'>").text("the queue"));
     },
@@ -128,17 +131,25 @@ $(function () {
     var id = Number($(this).closest(".cl-card").attr("data-cluster-id"));
     openCluster($.grep(queue, function (c) { return c.id === id; })[0]);
   });
-  $("#grid").on("click", ".tile", function () {
+  function paintButtons() {
     if (N.state.mode !== "cluster") { return; }
-    setTimeout(function () {  // after app.js made it current
+    setTimeout(function () {  // after app.js made it current and selected
       var here = N.state.current >= 0 ? N.state.offset + N.state.current + 1 : null;
+      var selected = N.selectedIds().length;
       $("#cluster-name-here").prop("disabled", !here).text(here ? "Name up to here (" + here + ")" : "Name up to here");
+      $("#cluster-name-selected").prop("disabled", !selected).text(selected ? "Name selected (" + selected + ")" : "Name selected");
     }, 0);
-  });
+  }
+  $("#grid").on("click", ".tile", paintButtons);
+  $(document).on("keyup", paintButtons);
   $("#mode").on("click", "#recluster", recluster);
-  $("#mode").on("click", "#cluster-name-all", function () { name(open.remaining); });
+  $("#mode").on("click", "#cluster-name-all", function () { name({ up_to: open.remaining }); });
   $("#mode").on("click", "#cluster-name-here", function () {
-    if (N.state.current >= 0) { name(N.state.offset + N.state.current + 1); }
+    if (N.state.current >= 0) { name({ up_to: N.state.offset + N.state.current + 1 }); }
+  });
+  $("#mode").on("click", "#cluster-name-selected", function () {
+    var ids = N.selectedIds();
+    if (ids.length) { name({ image_ids: ids }); }
   });
   $("#mode").on("click", "#cluster-next", nextCluster);
   $("#mode").on("click", "#cluster-queue", function () { N.showView("clusters"); });

@@ -1,6 +1,6 @@
 """A cluster review in a real headless Chromium against the real system (five processes, auth on):
 4 ZooLake classes x 10 unlabelled images, no seed labels; recluster, open the best cluster, name
-the part up to a chosen tile, then the rest, and go on to the next cluster.
+the part up to a chosen tile, go on to the next cluster and name two selected tiles of it.
 
 Set NAUPLIUS_SCREENSHOTS=DIR to keep screenshots of each step for a person to look at.
 """
@@ -94,12 +94,33 @@ def test_review_a_cluster_name_part_then_the_rest(system, tmp_path):
                 image = api.get(f"/api/v1/images/{image_id}").json()
                 assert (image["label"], image["label_state"]) == (taxon, "validated")
             assert api.get(f"/api/v1/images/{ids[3]}").json()["label_state"] != "validated"
-        # The next cluster opened; the rest of the first one is still in the queue.
+        # The next cluster opened: name two selected tiles of one class (not a run from the core).
+        expect(page.locator("#cluster-banner")).to_be_visible()
+        expect(page.locator("#cluster-name-selected")).to_be_disabled()
+        expect(tiles.first).to_be_visible()
+        next_ids = [int(t) for t in tiles.evaluate_all("ts => ts.map(t => t.dataset.id)")]
+        assert not set(next_ids) & set(ids[:3])
+        second = names[next_ids[0]]
+        picked = [n for n, i in enumerate(next_ids) if names[i] == second][:2]
+        assert len(picked) == 2, [names[i] for i in next_ids]
+        page.fill("#batch-taxon", second)
+        page.keyboard.press("Escape")
+        tiles.nth(picked[0]).click()
+        tiles.nth(picked[1]).click(modifiers=["Control"])
+        expect(page.locator("#cluster-name-selected")).to_have_text("Name selected (2)")
+        shots.take("clusters-3-selected")
+        page.click("#cluster-name-selected")
+        expect(page.locator("#action-status")).to_contain_text(f"named 2 × {second}")
+        with httpx.Client(base_url=url, headers=gateway_headers(key)) as api:
+            for n, image_id in enumerate(next_ids[:picked[1] + 1]):
+                image = api.get(f"/api/v1/images/{image_id}").json()
+                assert (image["label_state"] == "validated") == (n in picked), (n, image)
+        # The rest of the first cluster is still in the queue.
         expect(page.locator("#cluster-banner")).to_be_visible()
         page.click("#cluster-queue")
         expect(page.locator("#grid .cl-card").first).to_be_visible()
         remaining = page.locator("#grid .cl-card strong").all_inner_texts()
         assert f"{size - 3} images" in remaining, remaining
-        shots.take("clusters-3-after")
+        shots.take("clusters-4-after")
         browser.close()
         assert errors == []
