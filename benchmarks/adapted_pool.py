@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from nauplius.core.adaptation import fit_head
-from nauplius.datasets import labelled_images
 from nauplius.evaluate import embed_files
-from nauplius.splits import stratified_split
+from nauplius.training.datasets import labelled_images
+from nauplius.training.splits import stratified_split
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 
 from nauplius.core.suggestions import reliability_table
-from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import private_system
 from nauplius.tasks import refresh_suggestions
+from nauplius.training.datasets import find_images
 
 
 def _link(images, folder: Path) -> None:

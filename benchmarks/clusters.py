@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from nauplius.core.clustering import propose
-from nauplius.datasets import labelled_images
 from nauplius.evaluate import embed_files
+from nauplius.training.datasets import labelled_images
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from nauplius.core.adaptation import subsample_per_class
-from nauplius.datasets import labelled_images
 from nauplius.evaluate import evaluate
-from nauplius.splits import stratified_split
+from nauplius.training.datasets import labelled_images
+from nauplius.training.splits import stratified_split
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KEYS = ("top1", "vote5", "mean_class_top1")

@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nauplius.core.preprocess import decode_image
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 from services.search.backends.base import PointRecord
 from services.search.backends.edge import EdgeIndex
 from services.search.config import SearchSettings

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nauplius.datasets import find_images
+from nauplius.core.preprocess import decode_image, prepare
+from nauplius.training.datasets import find_images
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nauplius.datasets import labelled_images
+from nauplius.core.preprocess import decode_image
+from nauplius.training.datasets import labelled_images
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 from services.search.backends.base import HAMMING_BITS, PointRecord
 from services.search.backends.edge import EdgeIndex
 

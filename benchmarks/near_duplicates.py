@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nauplius.datasets import labelled_images
+from nauplius.core.preprocess import decode_image, prepare
+from nauplius.training.datasets import labelled_images
 from services.embedder.config import DEFAULT_MODEL
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

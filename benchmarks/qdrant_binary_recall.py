@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nauplius.core.preprocess import decode_image
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

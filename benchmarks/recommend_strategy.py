@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nauplius.datasets import labelled_images
+from nauplius.core.preprocess import decode_image, prepare
+from nauplius.training.datasets import labelled_images
 from services.embedder.config import DEFAULT_MODEL
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image, prepare
 from services.search.backends.base import PointRecord
 from services.search.backends.edge import EdgeIndex
 

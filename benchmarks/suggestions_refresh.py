@@ -49,9 +49,9 @@ from nauplius.core.index_sync import payload_of
 from nauplius.core.pipeline import Content, index_contents
 from nauplius.core.service_auth import SERVICE_KEY_HEADER
 from nauplius.core.suggestion_refresh import Refresher
-from nauplius.datasets import ImageFile, find_images
 from nauplius.private_system import PrivateSystem, private_system
 from nauplius.tasks import refresh_suggestions
+from nauplius.training.datasets import ImageFile, find_images
 
 # The last commit whose refresh made one search query per image.
 BEFORE_REV = "5e15334"

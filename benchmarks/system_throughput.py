@@ -14,9 +14,9 @@ import statistics
 import time
 from pathlib import Path
 
-from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import private_system
+from nauplius.training.datasets import find_images
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nauplius.datasets import ImageFile, labelled_images
+from nauplius.core.preprocess import decode_image, prepare
 from nauplius.evaluate import search_all
-from nauplius.retrieval_metrics import retrieval_scores
-from nauplius.splits import stratified_split
+from nauplius.training.datasets import ImageFile, labelled_images
+from nauplius.training.retrieval_metrics import retrieval_scores
+from nauplius.training.splits import stratified_split
 from services.embedder.model import TTA_VARIANTS, Embedder, Variant, _normalise, transformed
-from services.embedder.preprocess import decode_image, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

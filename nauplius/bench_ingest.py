@@ -29,10 +29,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from nauplius.datasets import find_images
 from nauplius.formats.discover import read_paths
 from nauplius.ingest import follow_job, send_job
 from nauplius.private_system import PrivateSystem, private_system, service_settings
+from nauplius.training.datasets import find_images
 
 SERVICES = ("gateway", "catalog", "worker", "embedder", "search")
 

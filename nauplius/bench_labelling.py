@@ -45,10 +45,10 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import private_system
 from nauplius.tasks import refresh_suggestions
+from nauplius.training.datasets import find_images
 
 PAGE = 50
 # Rounds between suggestion refreshes (recalibration): often enough that the calibration soon

@@ -42,11 +42,11 @@ import httpx
 import numpy as np
 
 from nauplius.core.contracts.gateway import gateway_headers
-from nauplius.datasets import find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import PrivateSystem, private_system
 from nauplius.reconcile import KINDS
 from nauplius.tasks import follow_task
+from nauplius.training.datasets import find_images
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ndsb"
 # The share of each action in the mix; a browse also fetches THUMBNAILS of its page.

@@ -43,11 +43,11 @@ import psutil
 from tqdm import tqdm
 
 from nauplius.core.index_sync import payload_of
-from nauplius.datasets import ImageFile, find_images
 from nauplius.ingest import ingest
 from nauplius.private_system import PrivateSystem, private_system, service_settings
 from nauplius.scale_vectors import SyntheticVectors, exact_neighbours, nearest_base_is_own, noise_sigma
 from nauplius.tasks import refresh_suggestions
+from nauplius.training.datasets import ImageFile, find_images
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REAL_SETS = {"zoolake": "SPC", "ndsb": "ISIIS"}  # data set -> the instrument its images are from

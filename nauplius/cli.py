@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands = model.add_subparsers(dest="model_command", required=True)
     export = model_commands.add_parser("export", help="export a pretrained CNN to ONNX with its card "
                                        "(needs the 'export' extra: torch)")
-    # EXPORTS and BASES (nauplius.model_export, .training.model) spelled out: they import torch,
+    # EXPORTS and BASES (nauplius.training.export, .training.model) spelled out: they import torch,
     # which this parser must not (tests/training/test_bases.py keeps the lists equal)
     export.add_argument("name", choices=[f"efficientnet-lite{n}-imagenet" for n in (0, 1, 2)]
                         + ["resnet50-imgsim"])
@@ -413,7 +413,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "model":
-        from nauplius.model_export import export
+        from nauplius.training.export import export
         path = export(args.name, args.out)
         print(f"exported {path} and {path.with_suffix('.json')}")
         return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nauplius.datasets import ImageFile
+from nauplius.training.datasets import ImageFile
 
 THUMB = 96
 FAILURES = 24

@@ -14,13 +14,13 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from nauplius.datasets import ImageFile, labelled_images
+from nauplius.core.preprocess import decode_image, prepare
 from nauplius.hamming import hamming_search, hyperplanes
-from nauplius.retrieval_metrics import retrieval_scores
-from nauplius.splits import file_list_sha256, set_name, stratified_split
+from nauplius.training.datasets import ImageFile, labelled_images
+from nauplius.training.retrieval_metrics import retrieval_scores
+from nauplius.training.splits import file_list_sha256, set_name, stratified_split
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image, prepare
 from services.search.backends.base import Metric, PointRecord
 from services.search.backends.edge import EdgeIndex
 

@@ -30,10 +30,10 @@ from onnxruntime.quantization import (
 )
 
 from nauplius.core.contracts.embedder import ModelCard
-from nauplius.datasets import ImageFile, labelled_images
-from nauplius.splits import file_list_sha256, set_name, stratified_split
+from nauplius.core.preprocess import decode_image, prepare
+from nauplius.training.datasets import ImageFile, labelled_images
+from nauplius.training.splits import file_list_sha256, set_name, stratified_split
 from services.embedder.card import load_card
-from services.embedder.preprocess import decode_image, prepare
 
 CALIBRATION_BATCH = 16
 MAX_PIXELS = 50_000_000

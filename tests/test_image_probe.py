@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.image_probe import (
+from nauplius.core.image_probe import (
     DEFAULT_MAX_SIDE,
     ImageInfo,
     NotAnImage,

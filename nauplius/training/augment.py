@@ -1,6 +1,6 @@
 """Plankton augmentations on decoded images (uint8, as `decode_image` gives them).
 
-Each returns an image that `services.embedder.preprocess.prepare` then pads, resizes and
+Each returns an image that `nauplius.core.preprocess.prepare` then pads, resizes and
 normalises exactly as the embedder does: training never has its own preprocessing. Nothing here
 crops the organism: rotation grows the canvas and scale jitter only adds background around it.
 """
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from services.embedder.preprocess import background_colour
+from nauplius.core.preprocess import background_colour
 
 
 @dataclass(frozen=True)

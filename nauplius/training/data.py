@@ -1,6 +1,6 @@
 """Labelled training images: decoded once into memory, augmented and prepared per sample.
 
-Every sample goes through `services.embedder.preprocess` (decode_image, then prepare after the
+Every sample goes through `nauplius.core.preprocess` (decode_image, then prepare after the
 augmentation), the very code the embedder serves with.
 """
 from __future__ import annotations
@@ -13,11 +13,10 @@ import torch
 from tqdm import tqdm
 
 from nauplius.core.contracts.embedder import ModelCard
-from nauplius.datasets import ImageFile, labelled_images
-from nauplius.splits import Split, file_list_sha256, set_name, stratified_split
+from nauplius.core.preprocess import DEFAULT_MAX_PIXELS, decode_image, prepare
 from nauplius.training.augment import Augmentation
-from services.embedder.config import EmbedderSettings
-from services.embedder.preprocess import decode_image, prepare
+from nauplius.training.datasets import ImageFile, labelled_images
+from nauplius.training.splits import Split, file_list_sha256, set_name, stratified_split
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,7 @@ def load_sets(folders: list[Path], fraction: float, seed: int) -> list[LabelledS
 
 
 def decode_all(files: list[ImageFile], progress: bool, what: str) -> list[np.ndarray]:
-    max_pixels = EmbedderSettings().max_pixels
-    return [decode_image(f.path.read_bytes(), max_pixels)
+    return [decode_image(f.path.read_bytes(), DEFAULT_MAX_PIXELS)
             for f in tqdm(files, desc=f"decoding {what}", unit="img", disable=not progress)]
 
 

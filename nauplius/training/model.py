@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nauplius.model_export import EXPORTS
+from nauplius.training.export import EXPORTS
 
 BASES = {
     "efficientnet-lite0": "efficientnet-lite0-imagenet",

@@ -25,11 +25,11 @@ from torch import nn
 from tqdm import tqdm
 
 from nauplius.core.contracts.embedder import ModelCard
-from nauplius.model_export import OPSET, export_onnx, verify_onnx
-from nauplius.retrieval_metrics import retrieval_scores
 from nauplius.training.augment import Augmentation
 from nauplius.training.data import AugmentedImages, LabelledSet, decode_all, load_sets
+from nauplius.training.export import OPSET, export_onnx, verify_onnx
 from nauplius.training.model import CosineHead, base_spec, freeze_stages, interpolate_with_base, train_mode
+from nauplius.training.retrieval_metrics import retrieval_scores
 
 log = logging.getLogger("nauplius.training")
 
@@ -242,7 +242,7 @@ def rounded(validation: dict[str, dict]) -> dict[str, dict]:
 def embed(trunk: nn.Module, images: list[np.ndarray], card: ModelCard, device: torch.device,
           progress: bool, what: str, batch_size: int = 128) -> np.ndarray:
     """Unaugmented images -> L2-normalised embeddings, as the embedder computes them."""
-    from services.embedder.preprocess import prepare
+    from nauplius.core.preprocess import prepare
 
     trunk.eval()
     out = []
@@ -313,7 +313,7 @@ def export_trained(trunk: nn.Module, config: TrainConfig, spec, sets: list[Label
             "base": config.base,
             "base_weights": base["source_weights"],
             "data_sets": [s.describe() for s in sets],
-            "split": {"method": "stratified per class, seeded (nauplius.splits.stratified_split)",
+            "split": {"method": "stratified per class, seeded (nauplius.training.splits.stratified_split)",
                       "validation_fraction": config.validation_fraction, "seed": config.seed},
             "epochs": len(history),
             "resolution": res,

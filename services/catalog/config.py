@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.image_probe import DEFAULT_MAX_SIDE
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
 
 
 class CatalogSettings(BaseSettings):
@@ -18,7 +18,7 @@ class CatalogSettings(BaseSettings):
     data_dir: Path = Path("data/catalog")
     thumbnail_size: int = Field(128, ge=16, le=2048)
     max_pixels: int = Field(50_000_000, gt=0)
-    # An image's longest side, checked from its header with max_pixels (services/image_probe.py).
+    # An image's longest side, checked from its header with max_pixels (nauplius/core/image_probe.py).
     max_side: int = Field(DEFAULT_MAX_SIDE, gt=0)
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
     # An uploaded archive (an archive job's) is streamed to staging up to this size.

@@ -1,6 +1,6 @@
 """Validate uploaded bytes as an image and make its thumbnail (blocking: run in a thread).
 
-Format and size come from the header (services.image_probe), so an image over the pixel or the
+Format and size come from the header (nauplius.core.image_probe), so an image over the pixel or the
 longest-side limit is refused before any pixel is decoded; opencv then decodes the pixels. The
 thumbnail is made from the image shrunk first, so no copy of the full image is made on the way.
 Whatever opencv raises on the way is the file's refusal (UndecodableImage), never a 500.
@@ -9,14 +9,14 @@ Whatever opencv raises on the way is the file's refusal (UndecodableImage), neve
 import cv2
 import numpy as np
 
-from services.catalog.errors import ImageTooLarge, UndecodableImage
-from services.image_probe import (
+from nauplius.core.image_probe import (
     DEFAULT_MAX_SIDE,
     NotAnImage,
     OverSizeLimit,
     probe,
     why_undecodable,
 )
+from services.catalog.errors import ImageTooLarge, UndecodableImage
 
 MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "tiff": "image/tiff", "bmp": "image/bmp"}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "tiff": "tif", "bmp": "bmp"}

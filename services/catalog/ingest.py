@@ -7,12 +7,12 @@ import anyio
 import asyncpg
 
 from nauplius.core.contracts.catalog import ImagePublic
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
 from services.catalog import repository, taxonomy
 from services.catalog.decoding import decode_image, is_own_thumbnail, make_thumbnail
 from services.catalog.domain import ImageDetails, NewImage, NewLabel
 from services.catalog.staging import StagingStore
 from services.catalog.storage import ImageStore
-from services.image_probe import DEFAULT_MAX_SIDE
 
 # Bytes hashed on the event loop (a few tens of microseconds); larger uploads in a thread. A
 # thread hop costs more than hashing the typical plankton image (1-20 KB).

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.image_probe import DEFAULT_MAX_SIDE
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
+from nauplius.core.preprocess import DEFAULT_MAX_PIXELS
 
 # int8 plankton-lite0 (`nauplius model quantize`): half the float model's CPU per image at the same
 # held-out top-1 (docs/benchmarks.md, "Ingest at instrument rate")
@@ -30,8 +31,8 @@ class EmbedderSettings(BaseSettings):
     # two threads splitting each call (docs/benchmarks.md, "Ingest at instrument rate").
     threads: int = 1
     max_image_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    # an image's longest side, checked from its header with max_pixels (services/image_probe.py)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    # an image's longest side, checked from its header with max_pixels (nauplius/core/image_probe.py)
     max_side: int = DEFAULT_MAX_SIDE
     # files decoded and embedded at once across all requests (bounds memory and CPU)
     max_concurrency: int = 2

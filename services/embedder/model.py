@@ -9,9 +9,9 @@ import numpy as np
 import onnxruntime as ort
 
 from nauplius.core.contracts.embedder import ModelCard
+from nauplius.core.preprocess import prepare
 from services.embedder.card import load_card
 from services.embedder.errors import ModelCardError
-from services.embedder.preprocess import prepare
 
 log = logging.getLogger("nauplius.embedder")
 

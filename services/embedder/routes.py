@@ -13,11 +13,10 @@ from nauplius.core.contracts.embedder import (
     ModelCard,
     ModelCards,
 )
+from nauplius.core.preprocess import ImageRefused, ImageTooLarge, UndecodableImage, decode_image, prepare
 from services.embedder.config import EmbedderSettings
 from services.embedder.deps import ChosenEmbedderDep, EmbedderDep, EmbeddersDep, LimiterDep, SettingsDep
-from services.embedder.errors import EmbedderError, ImageTooLarge, UndecodableImage
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image, prepare
 
 log = logging.getLogger("nauplius.embedder")
 
@@ -50,7 +49,7 @@ async def embed(embedder: ChosenEmbedderDep, settings: SettingsDep, limiter: Lim
     when unset), or the reason it has none."""
     if not files:
         raise HTTPException(400, "no image sent: post one or more multipart fields named 'files'")
-    uploads: list[bytes | EmbedderError] = []
+    uploads: list[bytes | ImageRefused] = []
     for upload in files:
         if upload.size is not None and upload.size > settings.max_image_bytes:
             uploads.append(_too_big(upload.size, settings.max_image_bytes))
@@ -67,18 +66,18 @@ def _too_big(size: int, limit: int) -> ImageTooLarge:
     return ImageTooLarge(f"file is over the limit of {limit} bytes ({size} bytes)")
 
 
-def _embed_all(embedder: Embedder, uploads: list[bytes | EmbedderError],
+def _embed_all(embedder: Embedder, uploads: list[bytes | ImageRefused],
                settings: EmbedderSettings, encoding: str = "json") -> list[EmbeddingResult]:
     """Decode, prepare and embed a batch; a file that fails gets its error, the others embed."""
     results = [EmbeddingResult() for _ in uploads]
     inputs, positions = [], []
     for i, upload in enumerate(uploads):
         try:
-            if isinstance(upload, EmbedderError):
+            if isinstance(upload, ImageRefused):
                 raise upload
             inputs.append(_model_input(embedder, upload, settings))
             positions.append(i)
-        except EmbedderError as exc:
+        except ImageRefused as exc:
             results[i].error = f"{type(exc).__name__}: {exc}"
     if inputs:
         vectors = embedder.embed_prepared(np.stack(inputs))
@@ -95,7 +94,7 @@ def _model_input(embedder: Embedder, data: bytes, settings: EmbedderSettings) ->
     (UndecodableImage), never the batch's failure: the bytes are the untrusted part."""
     try:
         return prepare(decode_image(data, settings.max_pixels, settings.max_side), embedder.card)
-    except EmbedderError:
+    except ImageRefused:
         raise
     except Exception as exc:
         log.warning("a file could not be decoded or prepared", exc_info=True)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
 from services.catalog.decoding import (
     OWN_THUMBNAIL_MAX_BYTES,
     decode_image,
@@ -13,7 +14,6 @@ from services.catalog.decoding import (
     make_thumbnail,
 )
 from services.catalog.errors import ImageTooLarge, UndecodableImage
-from services.image_probe import DEFAULT_MAX_SIDE
 from tests.support.images import png_header_claiming
 
 

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from nauplius.cli import main
-from nauplius.datasets import labelled_images
-from nauplius.splits import file_list_sha256, stratified_split
+from nauplius.training.datasets import labelled_images
+from nauplius.training.splits import file_list_sha256, stratified_split
 from services.embedder.config import DEFAULT_MODEL
 
 CLASSES = ["daphnia", "fish", "ceratium", "kellicottia", "dinobryon", "asplanchna"]

@@ -1,6 +1,6 @@
 import pytest
 
-from nauplius.retrieval_metrics import retrieval_scores, weighted_vote
+from nauplius.training.retrieval_metrics import retrieval_scores, weighted_vote
 
 
 def test_vote_weighs_near_neighbours_more():

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from nauplius.core.adaptation import AdaptationHead, fit_head, subsample_per_class
-from nauplius.datasets import labelled_images
 from nauplius.evaluate import adapt_to_gallery, embed_files
-from nauplius.splits import stratified_split
+from nauplius.training.datasets import labelled_images
+from nauplius.training.splits import stratified_split
 from services.embedder.config import EmbedderSettings
 from services.embedder.model import Embedder
 from tests.support.embedder import MODEL

@@ -7,9 +7,9 @@ import pytest
 
 from nauplius.core.clients import EmbedderClient, FilePart
 from nauplius.core.contracts.embedder import ModelCard
+from nauplius.core.preprocess import decode_image
 from services.embedder.config import EmbedderSettings
 from services.embedder.main import create_app
-from services.embedder.preprocess import decode_image
 from tests.support.data import first_images
 from tests.support.embedder import MODEL, encode
 from tests.support.images import png_header_claiming

@@ -16,10 +16,10 @@ import httpx
 import numpy as np
 import pytest
 
-from services.embedder import preprocess
+from nauplius.core import preprocess
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
 from services.embedder.card import load_card
 from services.embedder.config import DEFAULT_MODEL
-from services.image_probe import DEFAULT_MAX_SIDE
 from tests.support.data import first_images
 from tests.support.embedder import encode
 from tests.support.images import resize_failing_on, strip_png

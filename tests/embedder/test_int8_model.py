@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from nauplius.cli import main as nauplius
-from nauplius.datasets import labelled_images
+from nauplius.core.preprocess import decode_image
 from nauplius.model_quantize import Recipe, calibration_sample
-from nauplius.splits import stratified_split
+from nauplius.training.datasets import labelled_images
+from nauplius.training.splits import stratified_split
 from services.embedder.card import load_card
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 from tests.support.data import REPO_ROOT, first_images
 
 FLOAT = REPO_ROOT / "models" / "plankton-lite0.onnx"

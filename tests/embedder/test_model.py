@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
+from nauplius.core.preprocess import decode_image
 from services.embedder.errors import ModelCardError
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 from tests.support.data import first_images
 from tests.support.embedder import MODEL
 
@@ -73,8 +73,8 @@ def test_a_model_without_a_card_is_refused(tmp_path):
 
 
 def test_tta_d4_gives_one_vector_for_every_flip_and_quarter_turn(shared_data):
+    from nauplius.core.preprocess import decode_image
     from services.embedder.config import DEFAULT_MODEL
-    from services.embedder.preprocess import decode_image
 
     path = sorted((shared_data / "zoolake" / "daphnia").iterdir())[0]
     image = decode_image(path.read_bytes(), 10**8)
@@ -106,8 +106,8 @@ def test_an_unknown_tta_is_refused():
 
 
 def test_tta_hflip_gives_an_image_and_its_mirror_image_one_vector(shared_data):
+    from nauplius.core.preprocess import decode_image
     from services.embedder.config import DEFAULT_MODEL
-    from services.embedder.preprocess import decode_image
 
     path = sorted((shared_data / "zoolake" / "daphnia").iterdir())[0]
     image = decode_image(path.read_bytes(), 10**8)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from nauplius.core.preprocess import decode_image
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 from tests.support.data import first_images
 
 onnx = pytest.importorskip("onnx")

@@ -3,15 +3,16 @@ import numpy as np
 import pytest
 
 from nauplius.core.contracts.embedder import ModelCard
-from services.embedder.errors import ImageTooLarge, UndecodableImage
-from services.embedder.preprocess import (
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
+from nauplius.core.preprocess import (
     PAD_SCALE,
+    ImageTooLarge,
+    UndecodableImage,
     background_colour,
     decode_image,
     pad_to_aspect,
     prepare,
 )
-from services.image_probe import DEFAULT_MAX_SIDE
 from tests.support.data import SHARED_DATA, first_images
 from tests.support.embedder import bgr, encode
 from tests.support.images import png_header_claiming

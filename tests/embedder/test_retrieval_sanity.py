@@ -5,9 +5,9 @@ module to 1e-6 but scored 0.475 here; the correct export scores 0.875.
 """
 import numpy as np
 
+from nauplius.core.preprocess import decode_image
 from services.embedder.config import DEFAULT_MODEL
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 
 CLASSES = ["asplanchna", "ceratium", "conochilus", "daphnia", "dinobryon", "fish", "fragilaria",
            "kellicottia", "paradileptus", "uroglena"]

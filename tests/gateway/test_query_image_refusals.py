@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gateway.config import GatewaySettings
-from services.image_probe import DEFAULT_MAX_SIDE
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
 from tests.support.data import first_images
 from tests.support.embedder import encode
 from tests.support.gateway import running_gateway

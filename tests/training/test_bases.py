@@ -6,10 +6,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nauplius.cli import build_parser
-from nauplius.model_export import EXPORTS, export
+from nauplius.core.preprocess import decode_image
+from nauplius.training.export import EXPORTS, export
 from nauplius.training.model import BASES, base_spec, trunk_stages
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 
 
 @pytest.mark.parametrize("variant, weight_file, side", [

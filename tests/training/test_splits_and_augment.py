@@ -6,12 +6,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nauplius.datasets import labelled_images
-from nauplius.splits import file_list_sha256, stratified_split
+from nauplius.core.preprocess import decode_image
 from nauplius.training.augment import Augmentation, rotate, shrink_in_canvas
+from nauplius.training.datasets import labelled_images
+from nauplius.training.splits import file_list_sha256, stratified_split
 from services.embedder.config import DEFAULT_MODEL
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 
 CLASSES = ["daphnia", "fish", "ceratium", "kellicottia", "dinobryon"]
 

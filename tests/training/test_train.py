@@ -10,13 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nauplius.cli import main
+from nauplius.core.preprocess import decode_image, prepare
 from nauplius.training.augment import Augmentation
 from nauplius.training.data import AugmentedImages
 from nauplius.training.model import base_spec, interpolate_with_base
 from nauplius.training.train import TrainConfig, checkpoint_path, train, training_loader
 from services.embedder.card import load_card
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image, prepare
 
 CLASSES = ["daphnia", "fish", "ceratium"]
 PER_CLASS = 5

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from services.image_probe import DEFAULT_MAX_SIDE
+from nauplius.core.image_probe import DEFAULT_MAX_SIDE
 from tests.support.catalog import Catalog, closed_job, job_status
 from tests.support.data import zoolake_images
 from tests.support.embedder import encode

@@ -20,11 +20,11 @@ import pytest_asyncio
 pytest.importorskip("torch")
 
 from gateway.config import GatewaySettings
+from nauplius.core.preprocess import decode_image
 from nauplius.training.project import GatewayImages, fetch_project, train_on_tree
 from nauplius.training.train import TrainConfig
 from services.embedder.card import load_card
 from services.embedder.model import Embedder
-from services.embedder.preprocess import decode_image
 from services.worker import training
 from tests.support.data import ZOOLAKE
 from tests.support.gateway import running_gateway

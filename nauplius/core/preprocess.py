@@ -3,7 +3,7 @@
 Plankton images are small organisms on a plain background, so images are padded to the model's
 aspect ratio with their own background colour, never cropped: the whole organism stays in view.
 
-Memory: the decoded image is bounded by the size limits (services.image_probe); what is made
+Memory: the decoded image is bounded by the size limits (nauplius.core.image_probe); what is made
 from it afterwards is converted a band of rows at a time, or is at most PAD_SCALE**2 times the
 model's input (see prepare), so a long thin strip never becomes a huge square.
 """
@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 
 from nauplius.core.contracts.embedder import ModelCard
-from services.embedder.errors import ImageTooLarge, UndecodableImage
-from services.image_probe import (
+from nauplius.core.image_probe import (
     DEFAULT_MAX_SIDE,
     NotAnImage,
     OverSizeLimit,
@@ -29,11 +28,27 @@ from services.image_probe import (
     why_undecodable,
 )
 
+# The most pixels decode_image accepts by default: the embedder's EMBEDDER_MAX_PIXELS and the
+# trainer's limit.
+DEFAULT_MAX_PIXELS = 50_000_000
+
 # Pixels converted at a time where a whole-image conversion would need float copies of it.
 _BAND_PIXELS = 1 << 20
 # Images up to this many times the model's input are padded as they are (the vectors of every
 # image this size are as they always were); larger ones are first shrunk to it.
 PAD_SCALE = 8
+
+
+class ImageRefused(Exception):
+    """An image decode_image refuses; the message names the problem for the client."""
+
+
+class UndecodableImage(ImageRefused):
+    """The bytes are empty, truncated or not an image format we read."""
+
+
+class ImageTooLarge(ImageRefused):
+    """The file is over the byte limit, or the image over the pixel or the longest-side limit."""
 
 
 def decode_image(data: bytes, max_pixels: int, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:

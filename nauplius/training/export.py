@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-log = logging.getLogger("nauplius.model_export")
+log = logging.getLogger("nauplius.training.export")
 
 TOLERANCE = 1e-4
 OPSET = 17

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from nauplius.datasets import ImageFile
+from nauplius.training.datasets import ImageFile
 
 
 @dataclass(frozen=True)
