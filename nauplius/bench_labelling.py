@@ -8,7 +8,10 @@ images, until every image is validated:
 
 - look at the first page (at most 50 images, core outwards) of the best cluster proposal and name
   its most common class in one action, while a cluster offers at least `min_group` images
-  (reclustering once the queue is empty and labels have changed);
+  (reclustering once the queue is empty and labels have changed). When a suggestion group also
+  offers `min_group` images, take whichever of the two views settled more images over its last
+  YIELD_WINDOW pages (half a page expected of a view not yet tried), as a person who sees
+  cluster pages run mixed turns to the review pages (`follow_yield`; off: clusters first);
 - with `accept_unseen` only: accept a whole suggestion group above `accept_confidence` without
   looking at it (one action; its mistakes stay and count against precision), when the group holds
   at least `min_group` images and the confidences are calibrated on at least `min_calibrated`
@@ -56,8 +59,17 @@ PAGE = 50
 REFRESH_EVERY = 5
 # Refinements of one similar-image page in a row, at most (each one a new page to look at).
 MAX_REFINES = 3
+# Pages of a view whose settled images make the person's expectation of its next page.
+YIELD_WINDOW = 3
 # A similar-image page is refined when it shows at least this many wrong images (0: never).
 REFINE_MIN_WRONG = 10
+
+
+def expected_yield(trace: list[tuple[str, int]], move: str) -> float:
+    """What a person expects the next page of a view to settle: the mean of what its last
+    YIELD_WINDOW pages settled, as they saw them; half a page for a view not yet tried."""
+    seen = [images for name, images in trace if name == move][-YIELD_WINDOW:]
+    return sum(seen) / len(seen) if seen else PAGE / 2
 
 
 @dataclass
@@ -86,9 +98,11 @@ class Oracle:
     def __init__(self, api: httpx.Client, truth: dict[int, str], accept_confidence: float,
                  min_group: int, min_calibrated: int, progress: tqdm,
                  fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG,
-                 clusters: bool = True, accept_unseen: bool = False) -> None:
+                 clusters: bool = True, accept_unseen: bool = False,
+                 follow_yield: bool = True) -> None:
         self.api = api
         self.clusters = clusters
+        self.follow_yield = follow_yield
         self.accept_unseen = accept_unseen
         self._clustered_at: int | None = None  # validated count at the last clusters run
         self.truth = truth
@@ -190,11 +204,9 @@ class Oracle:
             self.tally.refined_pages += bool(page)
             self.tally.refined_images += len(right)
 
-    def cluster_page(self) -> bool:
-        """Look at the first page of the best cluster (the queue's order) and confirm its most
-        common class in one action (POST /clusters/{id}/name with those images). Reclusters
-        when the queue is empty and labels changed since the last run; False when no cluster
-        offers at least `min_group` images."""
+    def best_cluster(self) -> dict | None:
+        """The queue's first cluster, when it offers at least `min_group` images. Reclusters when
+        the queue is empty and labels changed since the last run (a run is not an action)."""
         queue = self.call("GET", "/api/v1/clusters", params={"project": 1})["data"]
         if not queue and self._clustered_at != self.validated():
             self._clustered_at = self.validated()
@@ -202,8 +214,13 @@ class Oracle:
             self.tally.cluster_refreshes += 1
             queue = self.call("GET", "/api/v1/clusters", params={"project": 1})["data"]
         if not queue or queue[0]["remaining"] < self.min_group:
-            return False
-        best = queue[0]
+            return None
+        best: dict = queue[0]
+        return best
+
+    def cluster_page(self, best: dict) -> None:
+        """Look at the first page of a cluster (core outwards) and confirm its most common class
+        in one action (POST /clusters/{id}/name with those images)."""
         page = self.call("GET", f"/api/v1/clusters/{best['id']}/images",
                          params={"limit": PAGE})["data"]
         majority, _ = Counter(self.truth[image["id"]] for image in page).most_common(1)[0]
@@ -215,7 +232,11 @@ class Oracle:
         self.tally.pages += 1
         self.tally.cluster_pages += 1
         self.tally.cluster_images += len(right)
-        return True
+
+    def review_page(self, taxon: str) -> None:
+        page = self.call("GET", "/api/v1/review", params={
+            "taxon": taxon, "order": "confident", "limit": PAGE})["data"]
+        self.judge_page([image["id"] for image in page], "review page")
 
     def sort_page(self) -> bool:
         """Once no cluster and no suggestion group offers `min_group` images, what is left is
@@ -249,23 +270,27 @@ class Oracle:
         groups = groups["data"] if isinstance(groups, dict) else groups
         trusted = self.calibrated_on >= self.min_calibrated
         confident = [g for g in groups if trusted and g["confident"] >= self.min_group]
-        # A cluster page first: up to 50 images seen and confirmed. Accepting unseen groups
-        # before the clusters are used up let a calibration learnt from a few classes' cluster
-        # pages (seed-per-class 0) accept 3,636 images at 0.36 precision.
-        if self.clusters and self.cluster_page():
+        largest = max(groups, key=lambda g: g["images"]) if groups else None
+        reviewable = largest is not None and largest["images"] >= self.min_group
+        best = self.best_cluster() if self.clusters else None
+        # Cluster pages and review pages are both pages a person sees and confirms; they take
+        # the view whose recent pages settled more (`follow_yield`), or clusters while any last.
+        # Accepting unseen groups before the clusters are used up let a calibration learnt from
+        # a few classes' cluster pages (seed-per-class 0) accept 3,636 images at 0.36 precision.
+        if best is not None and (not reviewable or not self.follow_yield
+                                 or expected_yield(self.trace, "cluster page")
+                                 >= expected_yield(self.trace, "review page")):
+            self.cluster_page(best)
             return True
         if confident and self.accept_unseen:
             accepted = self.accept_group(confident[0]["taxon"])
             self.tally.group_accepts += 1
             self.tally.accepted_images += accepted
             return True
-        largest = max(groups, key=lambda g: g["images"]) if groups else None
-        if largest is not None and largest["images"] < self.min_group:
+        if largest is not None and not reviewable:
             return self.sort_page()
         if largest is not None:
-            page = self.call("GET", "/api/v1/review", params={
-                "taxon": largest["taxon"], "order": "confident", "limit": PAGE})["data"]
-            self.judge_page([image["id"] for image in page], "review page")
+            self.review_page(largest["taxon"])
             return True
         for state in ("unlabelled", "dubious"):
             first = self.call("GET", "/api/v1/images", params={"state": state, "limit": 1})["data"]
@@ -322,7 +347,7 @@ def _sha256(path: Path) -> str:
 def run(data: Path, seed_per_class: int = 0, accept_confidence: float = 0.95, min_group: int = 10,
         min_calibrated: int = 300, seed: int = 0, progress: bool = True,
         fix_on_page: bool = False, refine_min_wrong: int = REFINE_MIN_WRONG,
-        clusters: bool = True, accept_unseen: bool = False) -> dict:
+        clusters: bool = True, accept_unseen: bool = False, follow_yield: bool = True) -> dict:
     found = find_images([data], label_from_folder=True)
     truth_by_sha: dict[str, str] = {}
     for image in found:
@@ -339,7 +364,8 @@ def run(data: Path, seed_per_class: int = 0, accept_confidence: float = 0.95, mi
             with tqdm(total=len(truth), unit="image", desc="validated", disable=not progress,
                       file=sys.stderr) as bar:
                 oracle = Oracle(api, truth, accept_confidence, min_group, min_calibrated, bar,
-                                fix_on_page, refine_min_wrong, clusters, accept_unseen)
+                                fix_on_page, refine_min_wrong, clusters, accept_unseen,
+                                follow_yield)
                 tally = oracle.run(seed_per_class, seed)
             final = _all_images(api)
     right = sum(image["label"] == truth[image["id"]] for image in final)
@@ -349,7 +375,7 @@ def run(data: Path, seed_per_class: int = 0, accept_confidence: float = 0.95, mi
         "seed_per_class": seed_per_class, "accept_confidence": accept_confidence,
         "min_group": min_group, "min_calibrated": min_calibrated, "fix_on_page": fix_on_page,
         "refine_min_wrong": refine_min_wrong, "clusters": clusters,
-        "accept_unseen": accept_unseen,
+        "accept_unseen": accept_unseen, "follow_yield": follow_yield,
         "actions": tally.actions,
         "images_per_action": len(truth) / tally.actions,
         "label_precision": right / len(final), "unvalidated": unvalidated,
@@ -369,7 +395,8 @@ def main(args: argparse.Namespace) -> int:
                  args.min_calibrated, args.seed, fix_on_page=args.fix_on_page,
                  refine_min_wrong=getattr(args, "refine_min_wrong", REFINE_MIN_WRONG),
                  clusters=not getattr(args, "no_clusters", False),
-                 accept_unseen=getattr(args, "accept_unseen", False))
+                 accept_unseen=getattr(args, "accept_unseen", False),
+                 follow_yield=not getattr(args, "clusters_first", False))
     if args.json:
         print(json.dumps(result))
         return 0

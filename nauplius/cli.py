@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     labelling.add_argument("--no-clusters", action="store_true",
                            help="never judge cluster pages (the oracle without cluster proposals, "
                                 "for comparison)")
+    labelling.add_argument("--clusters-first", action="store_true",
+                           help="take a cluster page whenever one offers --min-group images, "
+                                "instead of the view (clusters or review pages) whose recent "
+                                "pages settled more (the policy before 2026-12-04)")
     labelling.add_argument("--seed", type=int, default=0,
                            help="random seed of the hand-labelled images")
     labelling.add_argument("--json", action="store_true", help="print one JSON object")

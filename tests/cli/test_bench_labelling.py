@@ -7,12 +7,20 @@ import shutil
 
 import pytest
 
-from nauplius.bench_labelling import run
+from nauplius.bench_labelling import PAGE, expected_yield, run
 from tests.support.database import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 
 CLASSES = ["daphnia", "fish", "ceratium"]
+
+
+def test_a_view_is_expected_to_settle_what_its_last_pages_settled():
+    trace = [("cluster page", 40), ("review page", 12), ("cluster page", 6), ("seed", 1),
+             ("cluster page", 4), ("cluster page", 5)]
+    assert expected_yield(trace, "cluster page") == 5  # the last three: 6, 4, 5
+    assert expected_yield(trace, "review page") == 12
+    assert expected_yield(trace, "sorted page") == PAGE / 2  # not tried yet
 
 
 def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp_path, monkeypatch):
