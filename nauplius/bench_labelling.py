@@ -22,7 +22,8 @@ images, until every image is validated:
   (re-suggested from their newly validated neighbours, most come back in a group of their own
   class); `fix_on_page` fixes each of them at once instead, one action per image;
 - once the largest suggestion group holds fewer than `min_group` images, sort a page of the
-  unjudged images instead: each class on it named in one action;
+  unjudged images instead: the images whose own suggestion is right validated in one action
+  (when they span two classes or more), then each class left on it named in one action;
 - after judging a similar-image page with at least `refine_min_wrong` wrong images, refine it as
   the page's Refine does (one action: the wrong images it saw become "not like these", the ones
   just confirmed "more like these", at most 50 of each) and judge the refined page (one action),
@@ -241,7 +242,9 @@ class Oracle:
     def sort_page(self) -> bool:
         """Once no cluster and no suggestion group offers `min_group` images, what is left is
         mostly odd ones out under wrong or scattered suggestions: look at a page of the unjudged
-        images (the grid, predicted first) and name each class on it, one action per class."""
+        images (the grid, predicted first). When the images whose own suggestion is right span
+        at least two classes, validate them in one action (the page's Validate on the selected
+        tiles keeps each one's own suggestion); then name each class left on it, one action each."""
         page: list[dict] = []
         for state in ("predicted", "unlabelled", "dubious"):
             if len(page) < PAGE:
@@ -249,6 +252,12 @@ class Oracle:
                     "state": state, "limit": PAGE - len(page)})["data"]
         if not page:
             return False
+        suggested_right = [image for image in page if image["label_state"] == "predicted"
+                           and image["label"] == self.truth[image["id"]]]
+        if len({image["label"] for image in suggested_right}) >= 2:
+            self.confirm_own_suggestions(suggested_right)
+            self.tally.sorted_actions += 1
+            page = [image for image in page if image not in suggested_right]
         by_class: dict[str, list[int]] = {}
         for image in page:
             by_class.setdefault(self.truth[image["id"]], []).append(image["id"])
@@ -258,6 +267,18 @@ class Oracle:
         self.tally.pages += 1
         self.tally.sorted_pages += 1
         return True
+
+    def confirm_own_suggestions(self, images: list[dict]) -> None:
+        """One action: each image validated under its own suggestion, as the page's Validate
+        does for the selected tiles (one labels/batch call per taxon)."""
+        by_taxon: dict[str, list[int]] = {}
+        for image in images:
+            by_taxon.setdefault(image["label"], []).append(image["id"])
+        for taxon, ids in by_taxon.items():
+            self.call("POST", "/api/v1/labels/batch",
+                      json={"image_ids": ids, "taxon": taxon, "state": "validated"})
+        self.tally.actions += 1
+        self.trace.append(("own suggestions", len(images)))
 
     def refresh(self) -> None:
         self.calibrated_on = refresh_suggestions(self.api)["calibrated_on"]

@@ -75,7 +75,8 @@ def test_the_oracle_refines_similar_pages_with_their_wrong_images(shared_data, t
 def test_the_oracle_sorts_a_page_of_leftovers_one_action_per_class(shared_data, tmp_path,
                                                                    monkeypatch):
     """No group reaches min_group: the 18 unjudged images fit one sorted page, three classes on
-    it, so three actions after the six seeds."""
+    it, so at most three actions after the six seeds (fewer when the images whose suggestion is
+    right, spanning two classes or more, are validated in one)."""
     for name in CLASSES:
         (tmp_path / "set" / name).mkdir(parents=True)
         for path in sorted((shared_data / "zoolake" / name).iterdir())[:8]:
@@ -88,6 +89,11 @@ def test_the_oracle_sorts_a_page_of_leftovers_one_action_per_class(shared_data, 
     finally:
         asyncio.run(drop_database(database_url))
     t = result["tally"]
-    assert (t["sorted_pages"], t["sorted_actions"], result["actions"]) == (1, 3, 9)
-    assert result["moves"]["sorted page"] == {"actions": 3, "images": 18}
+    assert t["sorted_pages"] == 1 and 1 <= t["sorted_actions"] <= 3
+    assert result["actions"] == 6 + t["sorted_actions"]
+    sorted_moves = [result["moves"].get(m, {"actions": 0, "images": 0})
+                    for m in ("sorted page", "own suggestions")]
+    assert sum(m["actions"] for m in sorted_moves) == t["sorted_actions"]
+    assert sum(m["images"] for m in sorted_moves) == 18
+    assert result["moves"].get("own suggestions", {"actions": 0})["actions"] <= 1
     assert result["label_precision"] == 1.0 and result["unvalidated"] == 0
