@@ -36,6 +36,18 @@ SERVICE_APPS = {
     "worker": "services.worker.main:app",
 }
 
+# How long a service keeps an idle connection open (uvicorn's --timeout-keep-alive, 5 s by
+# default). httpx, the services' own client, keeps one for 5 s too: a call sent on it the instant
+# the server closes it reads nothing back ("search service unreachable" in the labelling bench under
+# load). A server that waits longer than its callers lets them drop the connection first. The
+# Dockerfiles pass the same value.
+KEEP_ALIVE_S = 30
+
+
+def service_command(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--timeout-keep-alive", str(KEEP_ALIVE_S), "--no-access-log"]
+
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
@@ -158,8 +170,7 @@ class Stack:
     def _spawn(self, name: str, app: str) -> ServiceProcess:
         port = self.ports[name]
         log_path = self.log_dir / f"{name}.log"
-        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
-                   "--port", str(port), "--no-access-log"]
+        command = service_command(app, port)
         with open(log_path, "ab") as log_file:
             process = subprocess.Popen(command, env=self.env, stdout=log_file,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

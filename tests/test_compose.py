@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from nauplius.core.service_auth import SERVICE_KEY_FILE_ENV
+from nauplius.stack import KEEP_ALIVE_S
 from services.search.config import SearchSettings
 from tests.support.compose import INTERNAL, REPO, SETTINGS, env_names, is_git_ignored
 
@@ -132,6 +133,14 @@ def test_internal_images_listen_on_loopback_unless_told(service):
     assert "ENV UVICORN_HOST=127.0.0.1" in lines
     [command] = [line for line in lines if line.startswith("CMD")]
     assert "--host" not in command
+
+
+@pytest.mark.parametrize("service", [*INTERNAL, "gateway"])
+def test_every_image_keeps_idle_connections_as_long_as_the_local_stack(service):
+    """Longer than its callers' httpx keeps one (5 s), so a caller drops it first (nauplius.stack)."""
+    text = (REPO / "deploy" / f"Dockerfile.{service}").read_text()
+    found = re.search(r'"--timeout-keep-alive", "(\d+)"', text)
+    assert found is not None and int(found.group(1)) == KEEP_ALIVE_S
 
 
 def test_every_service_is_healthchecked_and_waits_for_healthy_dependencies(compose):

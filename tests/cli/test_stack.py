@@ -1,8 +1,10 @@
 """The process stack behind `nauplius up`, the benchmarks and the system tests."""
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -13,6 +15,7 @@ from nauplius.stack import (
     Stack,
     StackError,
     free_ports,
+    service_command,
     service_key_file,
     stack_environment,
 )
@@ -106,3 +109,48 @@ def test_a_credential_the_user_gives_wins(tmp_path, monkeypatch):
     env = environment(tmp_path)
     assert "NAUPLIUS_SERVICE_KEY_FILE" not in env and not service_key_file(tmp_path).exists()
     assert Stack({}, env, tmp_path).service_headers() == {SERVICE_KEY_HEADER: "u" * 40}
+
+
+def _answer(connection: socket.socket) -> bytes:
+    """One response read off the socket: until its 2-byte body is in, or the server closed it."""
+    answer = b""
+    while not answer.endswith(b"\r\n\r\nok"):
+        chunk = connection.recv(1024)
+        if not chunk:
+            return answer
+        answer += chunk
+    return answer
+
+
+def test_a_service_keeps_an_idle_connection_longer_than_its_callers_do(tmp_path):
+    """httpx (every caller inside the system) keeps an idle connection 5 s; uvicorn's default is 5 s
+    too, so a call sent as the server closes it read nothing back. 6 s idle, the same socket still
+    gets an answer."""
+    (tmp_path / "tiny_app.py").write_text(textwrap.dedent("""
+        async def app(scope, receive, send):
+            if scope["type"] != "http":
+                return
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+        """))
+    port = free_ports(["tiny"])["tiny"]
+    server = subprocess.Popen(service_command("tiny_app:app", port), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    try:
+        for _ in range(100):
+            try:
+                connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with connection:
+            connection.sendall(request)
+            assert _answer(connection).endswith(b"ok")
+            time.sleep(6.0)
+            connection.sendall(request)
+            assert _answer(connection).endswith(b"ok")
+    finally:
+        server.kill()
+        server.wait()
