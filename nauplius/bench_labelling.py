@@ -11,17 +11,14 @@ images, until every image is validated:
   (reclustering once the queue is empty and labels have changed). When a suggestion group also
   offers `min_group` images, take whichever of the two views settled more images over its last
   YIELD_WINDOW pages (half a page expected of a view not yet tried), as a person who sees
-  cluster pages run mixed turns to the review pages (`follow_yield`; off: clusters first); then
-  name the page's other classes as on a review page (below);
+  cluster pages run mixed turns to the review pages (`follow_yield`; off: clusters first);
 - with `accept_unseen` only: accept a whole suggestion group above `accept_confidence` without
   looking at it (one action; its mistakes stay and count against precision), when the group holds
   at least `min_group` images and the confidences are calibrated on at least `min_calibrated`
   labels a person has looked at;
 - otherwise look at one page of the largest suggestion group, most confident first, or, when
   nothing is suggested, the similar-image page of the first unvalidated image: confirm the images
-  showing the page's most common class in one action, then each other class it shows at least
-  as many images of as the view's next page is expected to settle (and at least
-  MIN_OTHER_CLASS), one action each. The other images stay for a later page
+  showing the page's most common class in one action. The other images stay for a later page
   (re-suggested from their newly validated neighbours, most come back in a group of their own
   class); `fix_on_page` fixes each of them at once instead, one action per image;
 - once the largest suggestion group holds fewer than `min_group` images, sort a page of the
@@ -46,7 +43,6 @@ import os
 import random
 import sys
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,8 +62,6 @@ REFRESH_EVERY = 5
 MAX_REFINES = 3
 # Pages of a view whose settled images make the person's expectation of its next page.
 YIELD_WINDOW = 3
-# The fewest images of a class, besides a page's majority, worth naming on that page.
-MIN_OTHER_CLASS = 3
 # A similar-image page is refined when it shows at least this many wrong images (0: never).
 REFINE_MIN_WRONG = 10
 
@@ -99,7 +93,6 @@ class Tally:
     cluster_images: int = 0  # images confirmed on cluster pages
     sorted_pages: int = 0  # pages of leftovers sorted class by class (also counted in pages)
     sorted_actions: int = 0  # one per class named on a sorted page
-    other_classes: int = 0  # classes named on a page after its majority (name_other_classes)
 
 
 class Oracle:
@@ -171,14 +164,13 @@ class Oracle:
         self.show_progress()
 
     def judge_page(self, image_ids: list[int], move: str) -> tuple[list[int], list[int]]:
-        """Confirm the page's most common class in one action, then each other class it shows
-        enough of (`name_other_classes`). The rest are fixed one action each only when
-        `fix_on_page`; otherwise they are left for a later page, where, re-suggested from their
-        freshly validated neighbours, they are most likely part of a majority confirmed in one
-        action (a person would do the same: "those come up under their own taxon")."""
+        """Confirm the page's most common class in one action. The other images are fixed one
+        action each only when `fix_on_page`; otherwise they are left for a later page, where,
+        re-suggested from their freshly validated neighbours, they are most likely part of a
+        majority confirmed in one action (a person would do the same: "those come up under
+        their own taxon")."""
         if not image_ids:
             return [], []
-        worth = expected_yield(self.trace, move)
         majority, _ = Counter(self.truth[i] for i in image_ids).most_common(1)[0]
         right = [i for i in image_ids if self.truth[i] == majority]
         wrong = [i for i in image_ids if self.truth[i] != majority]
@@ -186,30 +178,11 @@ class Oracle:
         self.tally.pages += 1
         self.tally.page_confirms += 1
         if not self.fix_on_page:
-            self.name_other_classes(wrong, worth, lambda ids, taxon: self.call(
-                "POST", "/api/v1/labels/batch",
-                json={"image_ids": ids, "taxon": taxon, "state": "validated"}))
             return right, wrong
         for image_id in wrong:
             self.label_one(image_id)
             self.tally.page_fixes += 1
         return right, []
-
-    def name_other_classes(self, left: list[int], worth: float,
-                           name: Callable[[list[int], str], object]) -> None:
-        """After the page's majority, name each other class it shows at least `worth` images of
-        (what the next page of this view is expected to settle, and at least MIN_OTHER_CLASS),
-        one action each: cheaper than turning the page for them."""
-        by_class: dict[str, list[int]] = {}
-        for image_id in left:
-            by_class.setdefault(self.truth[image_id], []).append(image_id)
-        for taxon, ids in sorted(by_class.items(), key=lambda item: -len(item[1])):
-            if len(ids) < max(MIN_OTHER_CLASS, worth):
-                return
-            name(ids, taxon)
-            self.tally.actions += 1
-            self.tally.other_classes += 1
-            self.trace.append(("another class on a page", len(ids)))
 
     def refine(self, right: list[int], wrong: list[int]) -> None:
         """The page's Refine, judged: what it just confirmed are the examples, what it saw wrong
@@ -251,22 +224,15 @@ class Oracle:
         in one action (POST /clusters/{id}/name with those images)."""
         page = self.call("GET", f"/api/v1/clusters/{best['id']}/images",
                          params={"limit": PAGE})["data"]
-        worth = expected_yield(self.trace, "cluster page")
         majority, _ = Counter(self.truth[image["id"]] for image in page).most_common(1)[0]
         right = [image["id"] for image in page if self.truth[image["id"]] == majority]
-
-        def name(ids: list[int], taxon: str) -> object:
-            return self.call("POST", f"/api/v1/clusters/{best['id']}/name",
-                             json={"taxon": taxon, "image_ids": ids})
-
-        name(right, majority)
+        self.call("POST", f"/api/v1/clusters/{best['id']}/name",
+                  json={"taxon": majority, "image_ids": right})
         self.tally.actions += 1
         self.trace.append(("cluster page", len(right)))
         self.tally.pages += 1
         self.tally.cluster_pages += 1
         self.tally.cluster_images += len(right)
-        self.name_other_classes([image["id"] for image in page if image["id"] not in right],
-                                worth, name)
 
     def review_page(self, taxon: str) -> None:
         page = self.call("GET", "/api/v1/review", params={

@@ -40,8 +40,7 @@ def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp
     assert t["seed_actions"] == 6
     assert t["pages"] == t["page_confirms"] + t["sorted_pages"] + t["cluster_pages"]
     assert result["actions"] == (t["seed_actions"] + t["group_accepts"] + t["page_confirms"]
-                                 + t["page_fixes"] + t["refines"] + t["sorted_actions"]
-                                 + t["other_classes"])
+                                 + t["page_fixes"] + t["refines"] + t["sorted_actions"])
     assert result["moves"]["seed"] == {"actions": 6, "images": 6}
     assert sum(row["actions"] for row in result["moves"].values()) == result["actions"]
     assert sum(row["images"] for row in result["moves"].values()) == 24
@@ -69,8 +68,7 @@ def test_the_oracle_refines_similar_pages_with_their_wrong_images(shared_data, t
     t = result["tally"]
     assert result["unvalidated"] == 0 and t["seed_actions"] == 0 and t["group_accepts"] == 0
     assert t["refines"] >= 1 and t["refined_pages"] >= 1 and t["refined_images"] >= 1
-    assert result["actions"] == (t["page_confirms"] + t["refines"] + t["sorted_actions"]
-                                 + t["other_classes"])
+    assert result["actions"] == t["page_confirms"] + t["refines"] + t["sorted_actions"]
     assert result["label_precision"] == 1.0  # judged pages only: right by construction
 
 
