@@ -12,9 +12,6 @@ images, until every image is validated:
   offers `min_group` images, take whichever of the two views settled more images over its last
   YIELD_WINDOW pages (half a page expected of a view not yet tried), as a person who sees
   cluster pages run mixed turns to the review pages (`follow_yield`; off: clusters first);
-- with `follow_yield`, a third view competes the same way: a prediction page, the grid filtered to
-  suggestions of at least SURE_CONFIDENCE of any taxon, where the images whose own suggestion is
-  right are validated in one action (EcoTaxa's page of predictions);
 - with `accept_unseen` only: accept a whole suggestion group above `accept_confidence` without
   looking at it (one action; its mistakes stay and count against precision), when the group holds
   at least `min_group` images and the confidences are calibrated on at least `min_calibrated`
@@ -46,7 +43,6 @@ import os
 import random
 import sys
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,8 +62,6 @@ REFRESH_EVERY = 5
 MAX_REFINES = 3
 # Pages of a view whose settled images make the person's expectation of its next page.
 YIELD_WINDOW = 3
-# A prediction page shows suggestions of at least this calibrated confidence, any taxon.
-SURE_CONFIDENCE = 0.5
 # A similar-image page is refined when it shows at least this many wrong images (0: never).
 REFINE_MIN_WRONG = 10
 
@@ -99,7 +93,6 @@ class Tally:
     cluster_images: int = 0  # images confirmed on cluster pages
     sorted_pages: int = 0  # pages of leftovers sorted class by class (also counted in pages)
     sorted_actions: int = 0  # one per class named on a sorted page
-    prediction_pages: int = 0  # pages of sure predictions of any taxon (also counted in pages)
 
 
 class Oracle:
@@ -262,7 +255,7 @@ class Oracle:
         suggested_right = [image for image in page if image["label_state"] == "predicted"
                            and image["label"] == self.truth[image["id"]]]
         if len({image["label"] for image in suggested_right}) >= 2:
-            self.confirm_own_suggestions(suggested_right, "own suggestions")
+            self.confirm_own_suggestions(suggested_right)
             self.tally.sorted_actions += 1
             page = [image for image in page if image not in suggested_right]
         by_class: dict[str, list[int]] = {}
@@ -275,7 +268,7 @@ class Oracle:
         self.tally.sorted_pages += 1
         return True
 
-    def confirm_own_suggestions(self, images: list[dict], move: str) -> None:
+    def confirm_own_suggestions(self, images: list[dict]) -> None:
         """One action: each image validated under its own suggestion, as the page's Validate
         does for the selected tiles (one labels/batch call per taxon)."""
         by_taxon: dict[str, list[int]] = {}
@@ -285,21 +278,7 @@ class Oracle:
             self.call("POST", "/api/v1/labels/batch",
                       json={"image_ids": ids, "taxon": taxon, "state": "validated"})
         self.tally.actions += 1
-        self.trace.append((move, len(images)))
-
-    def sure_predictions(self) -> list[dict]:
-        """A page of the grid filtered to suggestions of at least SURE_CONFIDENCE, any taxon."""
-        page: list[dict] = self.call("GET", "/api/v1/images", params={
-            "state": "predicted", "min_confidence": SURE_CONFIDENCE, "limit": PAGE})["data"]
-        return page
-
-    def prediction_page(self, page: list[dict]) -> None:
-        """Look at a page of sure predictions of many taxa and validate, in one action, the
-        images whose own suggestion is right (EcoTaxa's page of predictions); the rest wait."""
-        right = [image for image in page if image["label"] == self.truth[image["id"]]]
-        self.confirm_own_suggestions(right, "prediction page")
-        self.tally.pages += 1
-        self.tally.prediction_pages += 1
+        self.trace.append(("own suggestions", len(images)))
 
     def refresh(self) -> None:
         self.calibrated_on = refresh_suggestions(self.api)["calibrated_on"]
@@ -315,27 +294,15 @@ class Oracle:
         largest = max(groups, key=lambda g: g["images"]) if groups else None
         reviewable = largest is not None and largest["images"] >= self.min_group
         best = self.best_cluster() if self.clusters else None
-        # Cluster, review and prediction pages are all pages a person sees and confirms; with
-        # `follow_yield` they take the view whose recent pages settled more (clusters on a tie),
-        # otherwise clusters while any last. Accepting unseen groups before the clusters are
-        # used up let a calibration learnt from a few classes' cluster pages (seed-per-class 0)
-        # accept 3,636 images at 0.36 precision.
-        views: dict[str, Callable[[], None]] = {}
-        if best is not None:
-            views["cluster page"] = lambda: self.cluster_page(best)
-        if self.follow_yield:
-            if largest is not None and reviewable:
-                taxon = largest["taxon"]
-                views["review page"] = lambda: self.review_page(taxon)
-            # A view whose last pages settled nothing is given up (so it cannot loop).
-            sure = self.sure_predictions() if expected_yield(self.trace, "prediction page") >= 1 else []
-            if sure:
-                views["prediction page"] = lambda: self.prediction_page(sure)
-        if views:
-            chosen = max(views, key=lambda move: expected_yield(self.trace, move))
-            if chosen != "review page" or not (confident and self.accept_unseen):
-                views[chosen]()
-                return True
+        # Cluster pages and review pages are both pages a person sees and confirms; they take
+        # the view whose recent pages settled more (`follow_yield`), or clusters while any last.
+        # Accepting unseen groups before the clusters are used up let a calibration learnt from
+        # a few classes' cluster pages (seed-per-class 0) accept 3,636 images at 0.36 precision.
+        if best is not None and (not reviewable or not self.follow_yield
+                                 or expected_yield(self.trace, "cluster page")
+                                 >= expected_yield(self.trace, "review page")):
+            self.cluster_page(best)
+            return True
         if confident and self.accept_unseen:
             accepted = self.accept_group(confident[0]["taxon"])
             self.tally.group_accepts += 1

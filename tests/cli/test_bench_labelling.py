@@ -38,11 +38,9 @@ def test_the_oracle_validates_everything_and_counts_each_action(shared_data, tmp
     t = result["tally"]
     assert (result["images"], result["classes"], result["unvalidated"]) == (24, 3, 0)
     assert t["seed_actions"] == 6
-    assert t["pages"] == (t["page_confirms"] + t["sorted_pages"] + t["cluster_pages"]
-                          + t["prediction_pages"])
+    assert t["pages"] == t["page_confirms"] + t["sorted_pages"] + t["cluster_pages"]
     assert result["actions"] == (t["seed_actions"] + t["group_accepts"] + t["page_confirms"]
-                                 + t["page_fixes"] + t["refines"] + t["sorted_actions"]
-                                 + t["prediction_pages"])
+                                 + t["page_fixes"] + t["refines"] + t["sorted_actions"])
     assert result["moves"]["seed"] == {"actions": 6, "images": 6}
     assert sum(row["actions"] for row in result["moves"].values()) == result["actions"]
     assert sum(row["images"] for row in result["moves"].values()) == 24
@@ -70,8 +68,7 @@ def test_the_oracle_refines_similar_pages_with_their_wrong_images(shared_data, t
     t = result["tally"]
     assert result["unvalidated"] == 0 and t["seed_actions"] == 0 and t["group_accepts"] == 0
     assert t["refines"] >= 1 and t["refined_pages"] >= 1 and t["refined_images"] >= 1
-    assert result["actions"] == (t["page_confirms"] + t["refines"] + t["sorted_actions"]
-                                 + t["prediction_pages"])
+    assert result["actions"] == t["page_confirms"] + t["refines"] + t["sorted_actions"]
     assert result["label_precision"] == 1.0  # judged pages only: right by construction
 
 
@@ -88,7 +85,7 @@ def test_the_oracle_sorts_a_page_of_leftovers_one_action_per_class(shared_data, 
     monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
     try:
         result = run(tmp_path / "set", seed_per_class=2, min_group=1000, progress=False,
-                     clusters=False, follow_yield=False)
+                     clusters=False)
     finally:
         asyncio.run(drop_database(database_url))
     t = result["tally"]
@@ -99,26 +96,4 @@ def test_the_oracle_sorts_a_page_of_leftovers_one_action_per_class(shared_data, 
     assert sum(m["actions"] for m in sorted_moves) == t["sorted_actions"]
     assert sum(m["images"] for m in sorted_moves) == 18
     assert result["moves"].get("own suggestions", {"actions": 0})["actions"] <= 1
-    assert result["label_precision"] == 1.0 and result["unvalidated"] == 0
-
-
-def test_the_oracle_validates_sure_predictions_of_many_taxa_in_one_action(shared_data, tmp_path,
-                                                                          monkeypatch):
-    """No group reaches min_group and no clusters: the prediction page (the grid filtered to sure
-    suggestions) validates the images whose own suggestion is right, of several taxa at once."""
-    for name in CLASSES:
-        (tmp_path / "set" / name).mkdir(parents=True)
-        for path in sorted((shared_data / "zoolake" / name).iterdir())[:8]:
-            shutil.copy(path, tmp_path / "set" / name / path.name)
-    database_url = asyncio.run(create_database("nauplius_bench_predictions"))
-    monkeypatch.setenv("CATALOG_DATABASE_URL", database_url)
-    try:
-        result = run(tmp_path / "set", seed_per_class=2, min_group=1000, progress=False,
-                     clusters=False)
-    finally:
-        asyncio.run(drop_database(database_url))
-    t = result["tally"]
-    assert t["prediction_pages"] >= 1
-    first = next(images for move, images in result["trace"] if move == "prediction page")
-    assert first >= 4  # 18 unjudged images of three classes, most suggested right
     assert result["label_precision"] == 1.0 and result["unvalidated"] == 0
