@@ -138,9 +138,12 @@ class Oracle:
         self.tally.actions += 1
         self.trace.append((move, 1))
 
-    def assign(self, image_ids: list[int], taxon: str, move: str) -> None:
+    def validate_as(self, image_ids: list[int], taxon: str) -> None:
         self.call("POST", "/api/v1/labels/batch",
                   json={"image_ids": image_ids, "taxon": taxon, "state": "validated"})
+
+    def assign(self, image_ids: list[int], taxon: str, move: str) -> None:
+        self.validate_as(image_ids, taxon)
         self.tally.actions += 1
         self.trace.append((move, len(image_ids)))
 
@@ -257,7 +260,8 @@ class Oracle:
         if len({image["label"] for image in suggested_right}) >= 2:
             self.confirm_own_suggestions(suggested_right)
             self.tally.sorted_actions += 1
-            page = [image for image in page if image not in suggested_right]
+            confirmed = {image["id"] for image in suggested_right}
+            page = [image for image in page if image["id"] not in confirmed]
         by_class: dict[str, list[int]] = {}
         for image in page:
             by_class.setdefault(self.truth[image["id"]], []).append(image["id"])
@@ -275,8 +279,7 @@ class Oracle:
         for image in images:
             by_taxon.setdefault(image["label"], []).append(image["id"])
         for taxon, ids in by_taxon.items():
-            self.call("POST", "/api/v1/labels/batch",
-                      json={"image_ids": ids, "taxon": taxon, "state": "validated"})
+            self.validate_as(ids, taxon)
         self.tally.actions += 1
         self.trace.append(("own suggestions", len(images)))
 

@@ -58,9 +58,10 @@ INGEST_FILES = 3  # new images per ingest job
 BATCH_LABELS = (2, 8)  # images per batch label, at least and at most
 THINK_S = 1.0  # a client waits up to this long (uniform) between two actions, as a person does
 REQUEST_TIMEOUT_S = 120.0
-# A client drops an idle connection well before uvicorn does (timeout_keep_alive, 5 s): with
-# httpx's default of 5 s too, a request could go out on a connection the server was closing
-# that instant (a ReadError before any answer, seen on 6 of 9,987 thumbnails under load).
+# A client drops an idle connection well before the server does: with both at 5 s (httpx's and
+# uvicorn's defaults), a request could go out on a connection the server was closing that instant
+# (a ReadError before any answer, seen on 6 of 9,987 thumbnails under load). The stack's services
+# now keep one 30 s (nauplius.stack.KEEP_ALIVE_S); this stays for a gateway run another way.
 KEEPALIVE_S = 2.0
 SETTLE_TIMEOUT_S = 600.0  # how long the ingest jobs may take to finish after the traffic stops
 QUERY_FILES = 50
